@@ -1,0 +1,11 @@
+//! What every service of the platform shares, and nothing else: layered
+//! configuration ([`config`]), telemetry ([`telemetry`]), the JSON error
+//! envelope and its gRPC carrier ([`error`]), and access-token verification
+//! against a JWK Set ([`auth`]).
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod grpc;
+pub mod shutdown;
+pub mod telemetry;

@@ -1,0 +1,124 @@
+//! Settings of the gateway. Each field is set by the environment variable of
+//! the same name in upper case, or by the `CONFIG_FILE` TOML file.
+
+use std::net::{IpAddr, SocketAddr};
+
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer};
+
+/// The gateway's settings, with the all-in-one defaults.
+#[derive(Clone, Deserialize)]
+pub struct Settings {
+    /// `GATEWAY_ADDR`: where HTTP listens (default `127.0.0.1:8080`).
+    #[serde(default = "default_addr")]
+    pub gateway_addr: SocketAddr,
+    /// `GATEWAY_WORKERS`: HTTP worker threads (default: one per core).
+    #[serde(default)]
+    pub gateway_workers: Option<usize>,
+    /// `GATEWAY_USER_SERVICE_URL`: the user service's gRPC endpoint
+    /// (default `http://127.0.0.1:50051`).
+    #[serde(default = "default_user_service_url")]
+    pub gateway_user_service_url: String,
+    /// `GATEWAY_CONNECT_TIMEOUT_MS`: TCP connect timeout to a downstream
+    /// (default 1,000 ms).
+    #[serde(default = "default_connect_timeout_ms")]
+    pub gateway_connect_timeout_ms: u64,
+    /// `GATEWAY_REQUEST_TIMEOUT_MS`: deadline of one downstream call; past it
+    /// the client gets 504 (default 5,000 ms).
+    #[serde(default = "default_request_timeout_ms")]
+    pub gateway_request_timeout_ms: u64,
+    /// `GATEWAY_BODY_LIMIT_BYTES`: largest request body; larger gets 413
+    /// (default 65,536).
+    #[serde(default = "default_body_limit")]
+    pub gateway_body_limit_bytes: usize,
+    /// `GATEWAY_TRUSTED_PROXIES`: comma-separated IPs whose
+    /// `X-Forwarded-For` is believed (SPEC §4); default none.
+    #[serde(default, deserialize_with = "ip_list")]
+    pub gateway_trusted_proxies: Vec<IpAddr>,
+    /// `GATEWAY_JWKS_REFETCH_SECONDS`: at most one JWK Set refetch per this
+    /// many seconds when a token names an unknown `kid` (default 5).
+    #[serde(default = "default_jwks_refetch")]
+    pub gateway_jwks_refetch_seconds: u64,
+    /// `AUTH_RATE_LIMIT_PER_MINUTE`: sign-up and login requests per client IP
+    /// and minute, each (SPEC §3: 20); 0 turns the limit off.
+    #[serde(default = "default_rate_limit")]
+    pub auth_rate_limit_per_minute: u32,
+    /// `JWT_ISSUER`: the expected `iss`.
+    #[serde(default = "default_issuer")]
+    pub jwt_issuer: String,
+    /// `JWT_AUDIENCE`: the expected `aud`.
+    #[serde(default = "default_audience")]
+    pub jwt_audience: String,
+    /// `SERVICE_CREDENTIAL`: sent on every gRPC call (SPEC §9). Required; the
+    /// all-in-one mode generates one.
+    #[serde(default)]
+    pub service_credential: Option<SecretString>,
+}
+
+fn default_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_user_service_url() -> String {
+    "http://127.0.0.1:50051".to_owned()
+}
+fn default_connect_timeout_ms() -> u64 {
+    1_000
+}
+fn default_request_timeout_ms() -> u64 {
+    5_000
+}
+fn default_body_limit() -> usize {
+    64 * 1024
+}
+fn default_jwks_refetch() -> u64 {
+    5
+}
+fn default_rate_limit() -> u32 {
+    20
+}
+fn default_issuer() -> String {
+    common::auth::DEFAULT_ISSUER.to_owned()
+}
+fn default_audience() -> String {
+    common::auth::DEFAULT_AUDIENCE.to_owned()
+}
+
+/// Accepts `"10.0.0.1, 10.0.0.2"` or a list.
+fn ip_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpAddr>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        List(Vec<String>),
+    }
+    let items = match Raw::deserialize(d)? {
+        Raw::Text(s) => s.split(',').map(|p| p.trim().to_owned()).collect(),
+        Raw::List(v) => v,
+    };
+    items
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().map_err(serde::de::Error::custom))
+        .collect()
+}
+
+impl Settings {
+    /// Settings with every default, the given service credential and user
+    /// service URL.
+    pub fn with_defaults(service_credential: SecretString, user_service_url: String) -> Self {
+        Self {
+            gateway_addr: default_addr(),
+            gateway_workers: None,
+            gateway_user_service_url: user_service_url,
+            gateway_connect_timeout_ms: default_connect_timeout_ms(),
+            gateway_request_timeout_ms: default_request_timeout_ms(),
+            gateway_body_limit_bytes: default_body_limit(),
+            gateway_trusted_proxies: Vec::new(),
+            gateway_jwks_refetch_seconds: default_jwks_refetch(),
+            auth_rate_limit_per_minute: default_rate_limit(),
+            jwt_issuer: default_issuer(),
+            jwt_audience: default_audience(),
+            service_credential: Some(service_credential),
+        }
+    }
+}

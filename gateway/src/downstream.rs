@@ -1,0 +1,90 @@
+//! Channels to the gRPC services and the metadata every call carries: the
+//! caller's token, the request id, the client IP and the service credential
+//! (SPEC §9).
+
+use std::{net::IpAddr, time::Duration};
+
+use proto::user::v1::user_service_client::UserServiceClient;
+use secrecy::{ExposeSecret, SecretString};
+use tonic::{
+    metadata::MetadataValue,
+    transport::{Channel, Endpoint},
+};
+
+use crate::config::Settings;
+
+/// What a downstream call needs to know about the HTTP request.
+#[derive(Debug, Clone)]
+pub struct CallContext {
+    /// The request id.
+    pub request_id: String,
+    /// The client IP (SPEC §4).
+    pub client_ip: IpAddr,
+    /// The caller's raw access token, when signed in.
+    pub bearer: Option<String>,
+}
+
+/// The gateway's downstream clients.
+#[derive(Clone)]
+pub struct Downstreams {
+    user_channel: Channel,
+    credential: SecretString,
+}
+
+impl Downstreams {
+    /// Lazily connecting channels: nothing is dialled before the first call,
+    /// so the gateway starts whether or not its downstreams are up.
+    ///
+    /// # Errors
+    /// A malformed service URL.
+    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        let user_channel = endpoint(&settings.gateway_user_service_url, settings)?.connect_lazy();
+        Ok(Self {
+            user_channel,
+            credential: settings
+                .service_credential
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("SERVICE_CREDENTIAL is required"))?,
+        })
+    }
+
+    /// A client of `user.v1.UserService`.
+    pub fn users(&self) -> UserServiceClient<Channel> {
+        UserServiceClient::new(self.user_channel.clone())
+    }
+
+    /// The raw channel to the user service (for health checks).
+    pub fn user_channel(&self) -> Channel {
+        self.user_channel.clone()
+    }
+
+    /// Wraps `message` with the call metadata.
+    pub fn request<T>(&self, message: T, ctx: &CallContext) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        let md = request.metadata_mut();
+        if let Ok(v) = MetadataValue::try_from(ctx.request_id.as_str()) {
+            md.insert(common::grpc::REQUEST_ID, v);
+        }
+        if let Ok(v) = MetadataValue::try_from(ctx.client_ip.to_string()) {
+            md.insert(common::grpc::CLIENT_IP, v);
+        }
+        if let Some(token) = &ctx.bearer
+            && let Ok(v) = MetadataValue::try_from(format!("Bearer {token}"))
+        {
+            md.insert(common::grpc::AUTHORIZATION, v);
+        }
+        if let Ok(v) = MetadataValue::try_from(self.credential.expose_secret()) {
+            md.insert(common::grpc::SERVICE_CREDENTIAL, v);
+        }
+        request
+    }
+}
+
+fn endpoint(url: &str, settings: &Settings) -> anyhow::Result<Endpoint> {
+    Ok(Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(Duration::from_millis(settings.gateway_connect_timeout_ms))
+        .timeout(Duration::from_millis(settings.gateway_request_timeout_ms))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_while_idle(true))
+}

@@ -1,0 +1,86 @@
+//! Request-body extraction with envelope errors: malformed JSON → 400 with
+//! the field in `details` where one can be named; a body over the limit →
+//! 413 (SPEC §8).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{
+    FromRequest, HttpRequest, dev::Payload, error::PayloadError, http::StatusCode, web,
+};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A JSON body of type `T`. An empty body reads as `{}`.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let bytes = bytes.await.map_err(body_error)?;
+            let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+                b"{}"
+            } else {
+                &bytes
+            };
+            let de = &mut serde_json::Deserializer::from_slice(text);
+            serde_path_to_error::deserialize(de)
+                .map(JsonBody)
+                .map_err(|e| {
+                    let path = e.path().to_string();
+                    let inner = e.into_inner();
+                    let field = if path == "." || path == "?" || path.is_empty() {
+                        missing_field(&inner.to_string()).unwrap_or_else(|| "body".to_owned())
+                    } else {
+                        path
+                    };
+                    let mut err = ApiError::bad_field(&field, inner.to_string());
+                    err.code = "malformed_json".to_owned();
+                    err
+                })
+        })
+    }
+}
+
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    Some(rest.split('`').next()?.to_owned())
+}
+
+fn body_error(e: actix_web::Error) -> ApiError {
+    let too_large = e
+        .as_error::<PayloadError>()
+        .is_some_and(|p| matches!(p, PayloadError::Overflow));
+    if too_large || e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "request body over the size limit",
+        )
+    } else {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_body",
+            "the request body could not be read",
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_field_is_named() {
+        assert_eq!(
+            missing_field("missing field `email` at line 1 column 2").as_deref(),
+            Some("email")
+        );
+        assert_eq!(missing_field("expected value"), None);
+    }
+}

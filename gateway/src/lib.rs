@@ -1,0 +1,22 @@
+//! The gateway (SPEC §7, §8): the only public edge. It validates access
+//! tokens locally against the user service's JWK Set, rate-limits sign-up
+//! and login per client IP, routes `/api/v1/…` to the gRPC services, and
+//! renders every error as the JSON envelope with an `x-request-id`.
+//!
+//! [`startup::Application`] is what the binary, the all-in-one stack and the
+//! tests start.
+
+pub mod auth;
+pub mod client_ip;
+pub mod config;
+pub mod downstream;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod rate_limit;
+pub mod request_id;
+pub mod routes;
+pub mod startup;
+
+pub use config::Settings;
+pub use startup::Application;

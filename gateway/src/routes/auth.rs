@@ -1,0 +1,224 @@
+//! `/api/v1/auth/*`: sign-up, login, refresh, logout (SPEC §3, §7).
+
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use chrono::{DateTime, Utc};
+use proto::user::v1 as pb;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{
+    auth::{Authenticated, call_context},
+    error::ApiError,
+    extract::JsonBody,
+    startup::AppState,
+};
+
+/// `POST /api/v1/auth/signup` body.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct SignUpBody {
+    /// Normalised to lower case; unique in any letter case.
+    #[schema(example = "ada@example.com")]
+    pub email: String,
+    /// At least 8 characters.
+    #[schema(example = "correct horse battery")]
+    pub password: String,
+    /// 1 to 100 characters.
+    #[schema(example = "Ada")]
+    pub display_name: String,
+    /// `viewer` or `creator`.
+    #[schema(example = "creator")]
+    pub role: String,
+}
+
+/// `POST /api/v1/auth/login` body.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct LoginBody {
+    /// The account's email, any letter case.
+    pub email: String,
+    /// The password.
+    pub password: String,
+}
+
+/// `POST /api/v1/auth/refresh` and `/logout` body.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct RefreshBody {
+    /// The refresh token from the last login or refresh.
+    pub refresh_token: String,
+}
+
+/// A user (SPEC §7).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct UserResponse {
+    /// Id.
+    pub user_id: i64,
+    /// Normalised email.
+    pub email: String,
+    /// Display name.
+    pub display_name: String,
+    /// `viewer`, `creator` or `admin`.
+    pub role: String,
+    /// RFC 3339.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<pb::User> for UserResponse {
+    fn from(u: pb::User) -> Self {
+        let created_at = u
+            .created_at
+            .and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+            .unwrap_or_default();
+        Self {
+            user_id: u.user_id,
+            email: u.email,
+            display_name: u.display_name,
+            role: u.role,
+            created_at,
+        }
+    }
+}
+
+/// Tokens (SPEC §7).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TokensResponse {
+    /// EdDSA JWT.
+    pub access_token: String,
+    /// `Bearer`.
+    pub token_type: String,
+    /// Access-token lifetime, seconds.
+    pub expires_in: i64,
+    /// Opaque; rotated on every use.
+    pub refresh_token: String,
+}
+
+impl From<pb::TokenPair> for TokensResponse {
+    fn from(t: pb::TokenPair) -> Self {
+        Self {
+            access_token: t.access_token,
+            token_type: t.token_type,
+            expires_in: t.expires_in,
+            refresh_token: t.refresh_token,
+        }
+    }
+}
+
+/// Creates a viewer or creator account.
+#[utoipa::path(
+    tag = "auth",
+    request_body = SignUpBody,
+    responses(
+        (status = 201, body = UserResponse),
+        (status = 400, description = "bad email, password, display_name or role", body = common::error::ErrorEnvelope),
+        (status = 409, description = "email already registered", body = common::error::ErrorEnvelope),
+        (status = 429, description = "rate limited", body = common::error::ErrorEnvelope),
+    )
+)]
+#[post("/api/v1/auth/signup")]
+pub async fn signup(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: JsonBody<SignUpBody>,
+) -> Result<HttpResponse, ApiError> {
+    let ctx = call_context(&req, None);
+    state.limits.signup.check(ctx.client_ip)?;
+    let b = body.0;
+    let message = pb::SignUpRequest {
+        email: b.email,
+        password: b.password,
+        display_name: b.display_name,
+        role: b.role,
+    };
+    let user = state
+        .downstreams
+        .users()
+        .sign_up(state.downstreams.request(message, &ctx))
+        .await?;
+    Ok(HttpResponse::Created().json(UserResponse::from(user.into_inner())))
+}
+
+/// Exchanges email and password for tokens.
+#[utoipa::path(
+    tag = "auth",
+    request_body = LoginBody,
+    responses(
+        (status = 200, body = TokensResponse),
+        (status = 401, description = "unknown email or wrong password (one answer for both)", body = common::error::ErrorEnvelope),
+        (status = 429, description = "rate limited", body = common::error::ErrorEnvelope),
+    )
+)]
+#[post("/api/v1/auth/login")]
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: JsonBody<LoginBody>,
+) -> Result<web::Json<TokensResponse>, ApiError> {
+    let ctx = call_context(&req, None);
+    state.limits.login.check(ctx.client_ip)?;
+    let message = pb::LoginRequest {
+        email: body.0.email,
+        password: body.0.password,
+    };
+    let tokens = state
+        .downstreams
+        .users()
+        .login(state.downstreams.request(message, &ctx))
+        .await?;
+    Ok(web::Json(tokens.into_inner().into()))
+}
+
+/// Rotates a refresh token; replaying a rotated one revokes its family.
+#[utoipa::path(
+    tag = "auth",
+    request_body = RefreshBody,
+    responses(
+        (status = 200, body = TokensResponse),
+        (status = 401, description = "unknown, expired, rotated or revoked refresh token", body = common::error::ErrorEnvelope),
+    )
+)]
+#[post("/api/v1/auth/refresh")]
+pub async fn refresh(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: JsonBody<RefreshBody>,
+) -> Result<web::Json<TokensResponse>, ApiError> {
+    let ctx = call_context(&req, None);
+    let message = pb::RefreshRequest {
+        refresh_token: body.0.refresh_token,
+    };
+    let tokens = state
+        .downstreams
+        .users()
+        .refresh(state.downstreams.request(message, &ctx))
+        .await?;
+    Ok(web::Json(tokens.into_inner().into()))
+}
+
+/// Revokes the refresh token's family.
+#[utoipa::path(
+    tag = "auth",
+    request_body = RefreshBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "revoked"),
+        (status = 401, body = common::error::ErrorEnvelope),
+        (status = 403, description = "the refresh token is another user's", body = common::error::ErrorEnvelope),
+    )
+)]
+#[post("/api/v1/auth/logout")]
+pub async fn logout(
+    caller: Authenticated,
+    state: web::Data<AppState>,
+    body: JsonBody<RefreshBody>,
+) -> Result<HttpResponse, ApiError> {
+    let message = pb::LogoutRequest {
+        refresh_token: body.0.refresh_token,
+    };
+    state
+        .downstreams
+        .users()
+        .logout(state.downstreams.request(message, &caller.ctx))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,102 @@
+//! Operations endpoints outside `/api/v1` (SPEC §7): `/healthz`, `/readyz`,
+//! `/.well-known/jwks.json`, `/openapi.json` (`/metrics` and `/docs` are
+//! mounted in `startup`).
+
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, get, http::StatusCode, web};
+use common::{auth::JwkSet, error::FieldViolation};
+use serde::Serialize;
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+use utoipa::{OpenApi, ToSchema};
+
+use crate::{auth::call_context, error::ApiError, startup::AppState};
+
+/// How long `/readyz` waits for each downstream.
+const READY_TIMEOUT: Duration = Duration::from_millis(1_500);
+
+/// The public keys that verify access tokens (RFC 7517).
+#[utoipa::path(tag = "auth", responses((status = 200, body = JwkSet), (status = 503, body = common::error::ErrorEnvelope)))]
+#[get("/.well-known/jwks.json")]
+pub async fn jwks(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let set = state.jwks.jwk_set(&call_context(&req, None)).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("cache-control", "public, max-age=60"))
+        .json(set))
+}
+
+/// Liveness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    pub status: &'static str,
+}
+
+/// The gateway is alive.
+#[utoipa::path(tag = "ops", responses((status = 200, body = Health)))]
+#[get("/healthz")]
+pub async fn healthz() -> web::Json<Health> {
+    web::Json(Health { status: "ok" })
+}
+
+/// Readiness and each downstream's state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`.
+    pub status: &'static str,
+    /// Downstream name → `up`.
+    pub downstreams: std::collections::BTreeMap<String, String>,
+}
+
+/// Ready when every downstream answers its gRPC health check; otherwise 503
+/// naming each downstream that is down in `details`.
+#[utoipa::path(tag = "ops", responses((status = 200, body = Readiness), (status = 503, body = common::error::ErrorEnvelope)))]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, ApiError> {
+    let checks = [("user_service", state.downstreams.user_channel())];
+    let mut up = std::collections::BTreeMap::new();
+    let mut down = Vec::new();
+    for (name, channel) in checks {
+        let mut client = HealthClient::new(channel);
+        let answer = tokio::time::timeout(
+            READY_TIMEOUT,
+            client.check(HealthCheckRequest {
+                service: String::new(),
+            }),
+        )
+        .await;
+        match answer {
+            Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32 => {
+                up.insert(name.to_owned(), "up".to_owned());
+            }
+            Ok(Ok(_)) => down.push(FieldViolation::new(name, "not serving")),
+            Ok(Err(status)) => down.push(FieldViolation::new(
+                name,
+                format!("unreachable ({:?})", status.code()),
+            )),
+            Err(_) => down.push(FieldViolation::new(name, "health check timed out")),
+        }
+    }
+    if down.is_empty() {
+        return Ok(web::Json(Readiness {
+            status: "ready",
+            downstreams: up,
+        }));
+    }
+    let names: Vec<&str> = down.iter().map(|d| d.field.as_str()).collect();
+    let mut err = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not_ready",
+        format!("down: {}", names.join(", ")),
+    );
+    err.details = down;
+    Err(err.retry_after(1))
+}
+
+/// The OpenAPI document.
+#[get("/openapi.json")]
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(crate::openapi::ApiDoc::openapi())
+}

@@ -1,0 +1,132 @@
+//! Building and running the gateway's HTTP server.
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+use actix_web::{
+    App, HttpRequest, HttpServer, dev::Server, http::StatusCode, middleware::from_fn, web,
+};
+use actix_web_prom::PrometheusMetricsBuilder;
+use anyhow::Context;
+use tracing_actix_web::TracingLogger;
+use utoipa::OpenApi;
+use utoipa_scalar::{Scalar, Servable};
+
+use crate::{
+    auth::JwksCache, config::Settings, downstream::Downstreams, error::ApiError,
+    rate_limit::AuthRateLimits, request_id,
+};
+
+/// What every handler shares.
+pub struct AppState {
+    /// The settings the gateway started with.
+    pub settings: Settings,
+    /// gRPC clients.
+    pub downstreams: Downstreams,
+    /// The user service's public keys.
+    pub jwks: JwksCache,
+    /// Sign-up and login limits.
+    pub limits: AuthRateLimits,
+}
+
+/// A built gateway, bound to its port.
+pub struct Application {
+    server: Server,
+    addr: SocketAddr,
+}
+
+impl Application {
+    /// Binds the port and builds the server; downstreams are dialled lazily.
+    ///
+    /// # Errors
+    /// Port in use; malformed downstream URL.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let listener = std::net::TcpListener::bind(settings.gateway_addr)
+            .with_context(|| format!("binding {}", settings.gateway_addr))?;
+        let addr = listener.local_addr()?;
+        let downstreams = Downstreams::new(&settings)?;
+        let state = web::Data::new(AppState {
+            jwks: JwksCache::new(
+                downstreams.clone(),
+                settings.jwt_issuer.clone(),
+                settings.jwt_audience.clone(),
+                Duration::from_secs(settings.gateway_jwks_refetch_seconds),
+            ),
+            limits: AuthRateLimits::new(settings.auth_rate_limit_per_minute),
+            downstreams,
+            settings: settings.clone(),
+        });
+        let metrics = PrometheusMetricsBuilder::new("gateway")
+            .endpoint("/metrics")
+            .mask_unmatched_patterns("UNKNOWN")
+            .build()
+            .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
+        let body_limit = settings.gateway_body_limit_bytes;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(request_id::middleware))
+                .wrap(TracingLogger::default())
+                .wrap(metrics.clone())
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(body_limit))
+                .app_data(
+                    web::QueryConfig::default()
+                        .error_handler(|e, _| ApiError::bad_field("query", e.to_string()).into()),
+                )
+                .app_data(
+                    web::PathConfig::default()
+                        .error_handler(|e, _| ApiError::bad_field("path", e.to_string()).into()),
+                )
+                .configure(crate::routes::configure)
+                .service(Scalar::with_url("/docs", crate::openapi::ApiDoc::openapi()))
+                .default_service(web::to(not_found))
+        })
+        .listen(listener)?
+        .disable_signals()
+        .shutdown_timeout(10);
+        if let Some(workers) = settings.gateway_workers {
+            server = server.workers(workers);
+        }
+        Ok(Self {
+            server: server.run(),
+            addr,
+        })
+    }
+
+    /// Where HTTP listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then drains connections.
+    ///
+    /// # Errors
+    /// Server failures.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(common::shutdown::signal()).await
+    }
+
+    /// Serves until `stop` resolves, then drains connections.
+    ///
+    /// # Errors
+    /// Server failures.
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let handle = self.server.handle();
+        tokio::spawn(async move {
+            stop.await;
+            handle.stop(true).await;
+        });
+        self.server.await?;
+        Ok(())
+    }
+}
+
+async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {} {}", req.method(), req.path()),
+    ))
+}

@@ -1,0 +1,73 @@
+//! `stack`: the all-in-one mode (SPEC §1). Every service built so far runs in
+//! this one process on the embedded default: SQLite files under `DATA_DIR`
+//! (default `./data`), a signing key generated there on first start, and a
+//! service credential generated per run unless `SERVICE_CREDENTIAL` is set.
+//! The gateway listens on `GATEWAY_ADDR` (default 127.0.0.1:8080). Every
+//! other setting is read from the environment as the separate binaries read
+//! it.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+use tokio::sync::watch;
+
+#[derive(Parser)]
+#[command(
+    name = "stack",
+    version,
+    about = "Streaming Settlement Platform, all services in one process"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every service in this process until Ctrl-C.
+    Up,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    common::telemetry::init();
+    match Cli::parse().command {
+        Command::Up => up().await,
+    }
+}
+
+async fn up() -> anyhow::Result<()> {
+    let mut users: user_service::Settings =
+        common::config::load().context("user-service settings")?;
+    let mut gateway: gateway::Settings = common::config::load().context("gateway settings")?;
+    let credential = users.service_credential.clone().unwrap_or_else(|| {
+        SecretString::from(format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        ))
+    });
+    users.service_credential = Some(credential.clone());
+    users.user_generate_signing_key = true;
+    if std::env::var_os("USER_GRPC_ADDR").is_none() {
+        users.user_grpc_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    }
+    let user_app = user_service::Application::build(users).await?;
+    gateway.service_credential = Some(credential);
+    gateway.gateway_user_service_url = format!("http://{}", user_app.local_addr());
+    let gateway_app = gateway::Application::build(gateway).await?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    tracing::info!(user_service = %user_app.local_addr(), "user-service listening (gRPC)");
+    println!("gateway listening on http://{}", gateway_app.local_addr());
+    let user_task = tokio::spawn(user_app.run_until(stopped(stop_rx.clone())));
+    let gateway_task = tokio::spawn(gateway_app.run_until(stopped(stop_rx)));
+    common::shutdown::signal().await;
+    let _ = stop_tx.send(true);
+    gateway_task.await??;
+    user_task.await??;
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! Accounts: sign-up, credentials check, look-ups, the admin list, and the
+//! operator-made admin (SPEC §3).
+
+pub mod domain;
+pub mod entity;
+pub mod password;
+
+use chrono::Utc;
+use common::auth::Role;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, SqlErr,
+};
+use secrecy::SecretString;
+
+use crate::error::UserError;
+use domain::{Email, NewAccount, NewPassword};
+pub use entity::Model as Account;
+
+/// Page sizes of the user list (SPEC §7: default 20, at most 100).
+pub const DEFAULT_PAGE_SIZE: u32 = 20;
+/// The largest page of the user list.
+pub const MAX_PAGE_SIZE: u32 = 100;
+
+/// Reads and writes the `users` table.
+#[derive(Clone)]
+pub struct AccountStore {
+    db: DatabaseConnection,
+}
+
+impl AccountStore {
+    /// A store on `db`.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// Creates an account.
+    ///
+    /// # Errors
+    /// [`UserError::EmailTaken`] when the normalised email exists, also when
+    /// a concurrent sign-up wins the race (the unique index decides).
+    pub async fn sign_up(&self, new: NewAccount) -> Result<Account, UserError> {
+        if self.find_by_email(&new.email).await?.is_some() {
+            return Err(UserError::EmailTaken);
+        }
+        let hash = password::hash_password(new.password.secret().clone()).await?;
+        let row = entity::ActiveModel {
+            email: Set(new.email.as_str().to_owned()),
+            password_hash: Set(Some(hash)),
+            display_name: Set(new.display_name.as_str().to_owned()),
+            role: Set(new.role.as_str().to_owned()),
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        };
+        match row.insert(&self.db).await {
+            Ok(account) => Ok(account),
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                Err(UserError::EmailTaken)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The account for `email` and `password`.
+    ///
+    /// # Errors
+    /// [`UserError::InvalidCredentials`] for an unknown email and for a wrong
+    /// password alike, after the same hashing work.
+    pub async fn authenticate(
+        &self,
+        email: &str,
+        password: SecretString,
+    ) -> Result<Account, UserError> {
+        let account = match Email::parse(email) {
+            Ok(email) => self.find_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let hash = account.as_ref().and_then(|a| a.password_hash.clone());
+        if password::verify_password(hash, password).await? {
+            account.ok_or(UserError::InvalidCredentials)
+        } else {
+            Err(UserError::InvalidCredentials)
+        }
+    }
+
+    /// The account with this email, if any.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn find_by_email(&self, email: &Email) -> Result<Option<Account>, UserError> {
+        Ok(entity::Entity::find()
+            .filter(entity::Column::Email.eq(email.as_str()))
+            .one(&self.db)
+            .await?)
+    }
+
+    /// The account with this id.
+    ///
+    /// # Errors
+    /// [`UserError::UserNotFound`] when there is none.
+    pub async fn get(&self, user_id: i64) -> Result<Account, UserError> {
+        entity::Entity::find_by_id(user_id)
+            .one(&self.db)
+            .await?
+            .ok_or(UserError::UserNotFound)
+    }
+
+    /// Up to `limit` accounts with ids above `after`, by ascending id, and
+    /// whether more follow.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn list(&self, after: i64, limit: u32) -> Result<(Vec<Account>, bool), UserError> {
+        let mut rows = entity::Entity::find()
+            .filter(entity::Column::Id.gt(after))
+            .order_by_asc(entity::Column::Id)
+            .limit(u64::from(limit) + 1)
+            .all(&self.db)
+            .await?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        Ok((rows, more))
+    }
+
+    /// Creates the configured admin when no account has that email; leaves
+    /// an existing account untouched (SPEC §3: admins come only from
+    /// operators).
+    ///
+    /// # Errors
+    /// Bad email or password in the configuration; database failures.
+    pub async fn ensure_admin(&self, email: &str, password: &str) -> Result<(), UserError> {
+        let email = Email::parse(email)?;
+        if self.find_by_email(&email).await?.is_some() {
+            return Ok(());
+        }
+        let account = NewAccount {
+            email,
+            password: NewPassword::parse(password)?,
+            display_name: domain::DisplayName::parse("Administrator")?,
+            role: Role::Admin,
+        };
+        match self.sign_up(account).await {
+            Ok(admin) => {
+                tracing::info!(user_id = admin.id, "admin account created");
+                Ok(())
+            }
+            Err(UserError::EmailTaken) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! The one error type of the user service's boundary, and its gRPC form.
+
+use common::error::{FieldViolation, to_status};
+use tonic::{Code, Status};
+
+/// Everything a `user.v1` call can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    /// One or more request fields are bad (400, `invalid_field`).
+    #[error("invalid request")]
+    InvalidFields(Vec<FieldViolation>),
+    /// The email is registered already, in any letter case (409).
+    #[error("email already registered")]
+    EmailTaken,
+    /// Unknown email or wrong password: one answer for both (401).
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// Unknown, expired, rotated or revoked refresh token (401).
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    /// No, or a bad, access token (401).
+    #[error("invalid access token")]
+    InvalidAccessToken,
+    /// The caller's role or ownership does not allow this (403).
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The signed-in user no longer exists (404).
+    #[error("user not found")]
+    UserNotFound,
+    /// Anything else; logged with its chain, never sent to the client.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl UserError {
+    /// One bad field.
+    pub fn field(field: &str, description: impl Into<String>) -> Self {
+        UserError::InvalidFields(vec![FieldViolation::new(field, description)])
+    }
+}
+
+impl From<sea_orm::DbErr> for UserError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        UserError::Internal(e.into())
+    }
+}
+
+impl From<UserError> for Status {
+    fn from(e: UserError) -> Self {
+        let message = e.to_string();
+        match e {
+            UserError::InvalidFields(fields) => {
+                to_status(Code::InvalidArgument, "invalid_field", message, &fields)
+            }
+            UserError::EmailTaken => to_status(Code::AlreadyExists, "email_taken", message, &[]),
+            UserError::InvalidCredentials => {
+                to_status(Code::Unauthenticated, "invalid_credentials", message, &[])
+            }
+            UserError::InvalidRefreshToken => {
+                to_status(Code::Unauthenticated, "invalid_refresh_token", message, &[])
+            }
+            UserError::InvalidAccessToken => {
+                to_status(Code::Unauthenticated, "invalid_token", message, &[])
+            }
+            UserError::Forbidden(_) => to_status(Code::PermissionDenied, "forbidden", message, &[]),
+            UserError::UserNotFound => to_status(Code::NotFound, "user_not_found", message, &[]),
+            UserError::Internal(err) => {
+                tracing::error!(error = ?err, "internal error");
+                to_status(Code::Internal, "internal_error", "internal error", &[])
+            }
+        }
+    }
+}

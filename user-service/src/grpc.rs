@@ -1,0 +1,217 @@
+//! The `user.v1.UserService` gRPC handlers: parse, call the core, map errors.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use common::auth::{AccessClaims, Role};
+use proto::user::v1::{
+    GetJwksRequest, GetJwksResponse, GetMeRequest, ListUsersRequest, ListUsersResponse,
+    LoginRequest, LogoutRequest, LogoutResponse, RefreshRequest, SignUpRequest, TokenPair, User,
+    user_service_server::UserService,
+};
+use secrecy::SecretString;
+use tonic::{Request, Response, Status, metadata::MetadataMap};
+use tracing::instrument;
+
+use crate::{
+    accounts::{Account, AccountStore, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, domain::NewAccount},
+    error::UserError,
+    tokens::{access::AccessTokens, refresh::RefreshTokens},
+};
+
+/// The gRPC face of the user service.
+#[derive(Clone)]
+pub struct UserApi {
+    accounts: AccountStore,
+    access: AccessTokens,
+    refresh: RefreshTokens,
+}
+
+impl UserApi {
+    /// Handlers over these stores.
+    pub fn new(accounts: AccountStore, access: AccessTokens, refresh: RefreshTokens) -> Self {
+        Self {
+            accounts,
+            access,
+            refresh,
+        }
+    }
+
+    /// The caller's verified claims (SPEC §9: services verify the forwarded
+    /// token themselves).
+    fn caller(&self, metadata: &MetadataMap) -> Result<AccessClaims, UserError> {
+        let token = common::grpc::bearer_token(metadata).ok_or(UserError::InvalidAccessToken)?;
+        self.access
+            .verifier()
+            .verify(token)
+            .map_err(|_| UserError::InvalidAccessToken)
+    }
+
+    async fn token_pair(
+        &self,
+        account: &Account,
+        refresh_token: String,
+    ) -> Result<TokenPair, UserError> {
+        let role = Role::from_name(&account.role).ok_or_else(|| {
+            anyhow::anyhow!("user {} has unknown role {:?}", account.id, account.role)
+        })?;
+        let (access_token, expires_in) = self.access.issue(account.id, role)?;
+        Ok(TokenPair {
+            access_token,
+            token_type: "Bearer".into(),
+            expires_in,
+            refresh_token,
+        })
+    }
+}
+
+fn to_proto(a: Account) -> User {
+    User {
+        user_id: a.id,
+        email: a.email,
+        display_name: a.display_name,
+        role: a.role,
+        created_at: Some(proto::prost_types::Timestamp {
+            seconds: a.created_at.timestamp(),
+            nanos: i32::try_from(a.created_at.timestamp_subsec_nanos()).unwrap_or(0),
+        }),
+    }
+}
+
+fn encode_cursor(last_id: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("user:{last_id}"))
+}
+
+fn decode_cursor(cursor: &str) -> Result<i64, UserError> {
+    if cursor.is_empty() {
+        return Ok(0);
+    }
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.strip_prefix("user:").and_then(|id| id.parse().ok()))
+        .ok_or_else(|| UserError::field("cursor", "is not a cursor from this list"))
+}
+
+#[tonic::async_trait]
+impl UserService for UserApi {
+    #[instrument(skip_all, fields(request_id = %common::grpc::request_id(request.metadata())))]
+    async fn sign_up(&self, request: Request<SignUpRequest>) -> Result<Response<User>, Status> {
+        let r = request.into_inner();
+        let new = NewAccount::parse(&r.email, &r.password, &r.display_name, &r.role)?;
+        let account = self.accounts.sign_up(new).await?;
+        tracing::info!(user_id = account.id, role = %account.role, "signed up");
+        Ok(Response::new(to_proto(account)))
+    }
+
+    #[instrument(skip_all, fields(request_id = %common::grpc::request_id(request.metadata())))]
+    async fn login(&self, request: Request<LoginRequest>) -> Result<Response<TokenPair>, Status> {
+        let r = request.into_inner();
+        let account = self
+            .accounts
+            .authenticate(&r.email, SecretString::from(r.password))
+            .await?;
+        let refresh_token = self.refresh.issue(account.id).await?;
+        Ok(Response::new(
+            self.token_pair(&account, refresh_token).await?,
+        ))
+    }
+
+    #[instrument(skip_all, fields(request_id = %common::grpc::request_id(request.metadata())))]
+    async fn refresh(
+        &self,
+        request: Request<RefreshRequest>,
+    ) -> Result<Response<TokenPair>, Status> {
+        let presented = request.into_inner().refresh_token;
+        if presented.is_empty() {
+            return Err(UserError::field("refresh_token", "is required").into());
+        }
+        let rotated = self.refresh.rotate(&presented).await?;
+        let account = self
+            .accounts
+            .get(rotated.user_id)
+            .await
+            .map_err(|_| UserError::InvalidRefreshToken)?;
+        Ok(Response::new(
+            self.token_pair(&account, rotated.token).await?,
+        ))
+    }
+
+    #[instrument(skip_all, fields(request_id = %common::grpc::request_id(request.metadata())))]
+    async fn logout(
+        &self,
+        request: Request<LogoutRequest>,
+    ) -> Result<Response<LogoutResponse>, Status> {
+        let claims = self.caller(request.metadata())?;
+        let presented = request.into_inner().refresh_token;
+        if presented.is_empty() {
+            return Err(UserError::field("refresh_token", "is required").into());
+        }
+        self.refresh
+            .revoke(
+                &presented,
+                claims
+                    .user_id()
+                    .map_err(|_| UserError::InvalidAccessToken)?,
+            )
+            .await?;
+        Ok(Response::new(LogoutResponse {}))
+    }
+
+    #[instrument(skip_all, fields(request_id = %common::grpc::request_id(request.metadata())))]
+    async fn get_me(&self, request: Request<GetMeRequest>) -> Result<Response<User>, Status> {
+        let claims = self.caller(request.metadata())?;
+        let user_id = claims
+            .user_id()
+            .map_err(|_| UserError::InvalidAccessToken)?;
+        Ok(Response::new(to_proto(self.accounts.get(user_id).await?)))
+    }
+
+    #[instrument(skip_all, fields(request_id = %common::grpc::request_id(request.metadata())))]
+    async fn list_users(
+        &self,
+        request: Request<ListUsersRequest>,
+    ) -> Result<Response<ListUsersResponse>, Status> {
+        let claims = self.caller(request.metadata())?;
+        if claims.role != Role::Admin {
+            return Err(UserError::Forbidden("only admins may list users").into());
+        }
+        let r = request.into_inner();
+        let limit = match r.limit {
+            0 => DEFAULT_PAGE_SIZE,
+            n if n <= MAX_PAGE_SIZE => n,
+            _ => return Err(UserError::field("limit", "must be between 1 and 100").into()),
+        };
+        let after = decode_cursor(&r.cursor)?;
+        let (rows, more) = self.accounts.list(after, limit).await?;
+        let next_cursor = match (more, rows.last()) {
+            (true, Some(last)) => encode_cursor(last.id),
+            _ => String::new(),
+        };
+        Ok(Response::new(ListUsersResponse {
+            users: rows.into_iter().map(to_proto).collect(),
+            next_cursor,
+        }))
+    }
+
+    async fn get_jwks(
+        &self,
+        _request: Request<GetJwksRequest>,
+    ) -> Result<Response<GetJwksResponse>, Status> {
+        let jwks_json = serde_json::to_string(&self.access.jwks())
+            .map_err(|e| Status::from(UserError::Internal(e.into())))?;
+        Ok(Response::new(GetJwksResponse { jwks_json }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_garbage_is_refused() {
+        assert_eq!(decode_cursor(&encode_cursor(41)).ok(), Some(41));
+        assert_eq!(decode_cursor("").ok(), Some(0));
+        assert!(decode_cursor("bm9wZQ").is_err());
+        assert!(decode_cursor("%%%").is_err());
+    }
+}

@@ -1,0 +1,130 @@
+//! Building and running the user service: database, migrations, the admin
+//! account, the signing key, and the gRPC server with health and reflection.
+
+use std::{future::Future, net::SocketAddr};
+
+use anyhow::Context;
+use proto::user::v1::user_service_server::UserServiceServer;
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm_migration::MigratorTrait;
+use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::{
+    accounts::AccountStore,
+    config::Settings,
+    grpc::UserApi,
+    migration::Migrator,
+    tokens::{access::AccessTokens, keys::SigningKey, refresh::RefreshTokens},
+};
+
+/// A built user service, bound to its port and ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    api: UserApi,
+    settings: Settings,
+}
+
+impl Application {
+    /// Connects to the database, migrates it, creates the configured admin,
+    /// loads (or generates) the signing key and binds the gRPC port.
+    ///
+    /// # Errors
+    /// Unreachable database, failed migration, bad admin settings, missing
+    /// or bad signing key, port in use.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        if settings.service_credential.is_none() {
+            anyhow::bail!("SERVICE_CREDENTIAL is required");
+        }
+        let db = connect(&settings).await?;
+        Migrator::up(&db, None)
+            .await
+            .context("migrating the user database")?;
+        let accounts = AccountStore::new(db.clone());
+        if let (Some(email), Some(password)) = (&settings.admin_email, &settings.admin_password) {
+            accounts
+                .ensure_admin(email, password.expose_secret())
+                .await
+                .map_err(|e| anyhow::anyhow!("ADMIN_EMAIL/ADMIN_PASSWORD: {e:?}"))?;
+        }
+        let key = SigningKey::from_settings(&settings)?;
+        let access = AccessTokens::new(
+            key,
+            settings.jwt_issuer.clone(),
+            settings.jwt_audience.clone(),
+            settings.access_token_ttl_seconds,
+        );
+        let refresh = RefreshTokens::new(db, settings.refresh_token_ttl_days);
+        let listener = TcpListener::bind(settings.user_grpc_addr)
+            .await
+            .with_context(|| format!("binding {}", settings.user_grpc_addr))?;
+        let addr = listener.local_addr()?;
+        Ok(Self {
+            listener,
+            addr,
+            api: UserApi::new(accounts, access, refresh),
+            settings,
+        })
+    }
+
+    /// Where gRPC listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then finishes in-flight calls.
+    ///
+    /// # Errors
+    /// Server failures.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(common::shutdown::signal()).await
+    }
+
+    /// Serves until `stop` resolves, then finishes in-flight calls.
+    ///
+    /// # Errors
+    /// Server failures.
+    pub async fn run_until(self, stop: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let (reporter, health) = tonic_health::server::health_reporter();
+        reporter.set_serving::<UserServiceServer<UserApi>>().await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let credential = common::grpc::RequireServiceCredential::new(
+            self.settings
+                .service_credential
+                .clone()
+                .context("SERVICE_CREDENTIAL is required")?,
+        );
+        tonic::transport::Server::builder()
+            .add_service(health)
+            .add_service(reflection)
+            .add_service(UserServiceServer::with_interceptor(self.api, credential))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), stop)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Opens the configured database, or SQLite under `DATA_DIR` by default.
+async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let url = match &settings.user_database_url {
+        Some(url) => url.expose_secret().to_owned(),
+        None => {
+            std::fs::create_dir_all(&settings.data_dir)
+                .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+            format!("sqlite://{}/users.db?mode=rwc", settings.data_dir.display())
+        }
+    };
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(settings.user_database_max_connections)
+        .min_connections(1)
+        .sqlx_logging(false);
+    Database::connect(options)
+        .await
+        .context("connecting to the user database")
+}
