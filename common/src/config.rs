@@ -17,12 +17,23 @@ pub const CONFIG_FILE_VAR: &str = "CONFIG_FILE";
 /// A file named by `CONFIG_FILE` that cannot be read or parsed, or a value
 /// (from file or environment) that does not fit its field.
 pub fn load<T: DeserializeOwned>() -> Result<T, config::ConfigError> {
+    layered(
+        std::env::var(CONFIG_FILE_VAR).ok().as_deref(),
+        config::Environment::default(),
+    )
+}
+
+/// The layering itself: `file` (if any) under `env`.
+fn layered<T: DeserializeOwned>(
+    file: Option<&str>,
+    env: config::Environment,
+) -> Result<T, config::ConfigError> {
     let mut builder = config::Config::builder();
-    if let Ok(path) = std::env::var(CONFIG_FILE_VAR) {
-        builder = builder.add_source(config::File::with_name(&path).required(true));
+    if let Some(path) = file {
+        builder = builder.add_source(config::File::with_name(path).required(true));
     }
     builder
-        .add_source(config::Environment::default().try_parsing(true))
+        .add_source(env.try_parsing(true))
         .build()?
         .try_deserialize()
 }
@@ -36,41 +47,55 @@ mod tests {
     #[derive(Debug, Deserialize)]
     struct Example {
         #[serde(default = "default_port")]
-        example_port_for_config_test: u16,
-        example_secret_for_config_test: Option<SecretString>,
+        example_port: u16,
+        #[serde(default)]
+        example_name: String,
+        example_secret: Option<SecretString>,
     }
 
     fn default_port() -> u16 {
         7
     }
 
+    fn env(vars: &[(&str, &str)]) -> config::Environment {
+        config::Environment::default().source(Some(
+            vars.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        ))
+    }
+
     #[test]
-    fn defaults_then_environment_and_secrets_do_not_print() {
-        let loaded: Example = config::Config::builder()
-            .add_source(
-                config::Environment::default()
-                    .try_parsing(true)
-                    .source(Some(
-                        [
-                            (
-                                "EXAMPLE_SECRET_FOR_CONFIG_TEST".to_owned(),
-                                "hunter22".to_owned(),
-                            ),
-                            ("PATH".to_owned(), "/bin".to_owned()),
-                        ]
-                        .into_iter()
-                        .collect(),
-                    )),
-            )
-            .build()
-            .and_then(|c| c.try_deserialize())
-            .map_err(|e| e.to_string())
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(loaded.example_port_for_config_test, 7);
-        let secret = loaded
-            .example_secret_for_config_test
-            .unwrap_or_else(|| panic!("secret missing"));
+    fn defaults_then_file_then_environment() {
+        let dir = std::env::temp_dir().join(format!("cfg-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("settings.toml");
+        std::fs::write(&file, "example_port = 9\nexample_name = \"from-file\"\n").unwrap();
+        let path = file.to_string_lossy().into_owned();
+
+        let only_defaults: Example = layered(None, env(&[("PATH", "/bin")])).unwrap();
+        assert_eq!(only_defaults.example_port, 7);
+        let from_file: Example = layered(Some(&path), env(&[])).unwrap();
+        assert_eq!(
+            (from_file.example_port, from_file.example_name.as_str()),
+            (9, "from-file")
+        );
+        let env_wins: Example = layered(
+            Some(&path),
+            env(&[("EXAMPLE_PORT", "11"), ("EXAMPLE_SECRET", "hunter22")]),
+        )
+        .unwrap();
+        assert_eq!(env_wins.example_port, 11);
+        assert_eq!(env_wins.example_name, "from-file");
+        let secret = env_wins.example_secret.unwrap();
         assert_eq!(secret.expose_secret(), "hunter22");
         assert!(!format!("{secret:?}").contains("hunter22"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_value_that_does_not_fit_is_an_error() {
+        let r: Result<Example, _> = layered(None, env(&[("EXAMPLE_PORT", "eighty")]));
+        assert!(r.is_err());
     }
 }

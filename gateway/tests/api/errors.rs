@@ -1,0 +1,192 @@
+//! The envelope, limits and downstream failures (SPEC §8).
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Options, assert_error, detail_fields, spawn_app, spawn_app_with};
+
+#[tokio::test]
+async fn malformed_json_is_400_in_the_envelope() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .post(app.url("/api/v1/auth/signup"))
+        .header("content-type", "application/json")
+        .body("{this is not json")
+        .send()
+        .await
+        .unwrap();
+    let err = assert_error(r, StatusCode::BAD_REQUEST, "malformed_json").await;
+    assert_eq!(detail_fields(&err), vec!["body"]);
+
+    let r = app
+        .post_json("/api/v1/auth/signup", &json!({"email": 42, "password": "password-123", "display_name": "A", "role": "viewer"}))
+        .await;
+    let err = assert_error(r, StatusCode::BAD_REQUEST, "malformed_json").await;
+    assert_eq!(detail_fields(&err), vec!["email"]);
+}
+
+#[tokio::test]
+async fn body_over_the_limit_is_413() {
+    let app = spawn_app().await;
+    let huge = "x".repeat(200 * 1024);
+    let r = app
+        .post_json("/api/v1/auth/signup", &json!({"email": "a@example.com", "password": huge, "display_name": "A", "role": "viewer"}))
+        .await;
+    assert_error(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    // Nothing was written.
+    assert_eq!(
+        app.signup("a@example.com", "password-123", "viewer")
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn login_rate_limit_is_429_with_retry_after() {
+    let app = spawn_app_with(Options {
+        rate_limit_per_minute: 5,
+        ..Options::default()
+    })
+    .await;
+    for i in 0..5 {
+        let r = app.login("nobody@example.com", "password-123").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "request {i}");
+    }
+    let r = app.login("nobody@example.com", "password-123").await;
+    let retry_after: u64 = r
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("retry-after in seconds");
+    assert!((1..=60).contains(&retry_after), "retry-after {retry_after}");
+    assert_error(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // Sign-up has its own budget.
+    assert_eq!(
+        app.signup("fresh@example.com", "password-123", "viewer")
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn every_response_has_a_request_id_and_a_given_one_is_echoed() {
+    let app = spawn_app().await;
+    let r = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-request-id"], "trace-abc-123");
+
+    let r = app
+        .client
+        .get(app.url("/no/such/route"))
+        .header("x-request-id", "trace-404")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "trace-404");
+    let body = assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(body["error"]["request_id"], "trace-404");
+
+    // A header that is not a sane token is replaced, not echoed.
+    let r = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "a b\"<script>")
+        .send()
+        .await
+        .unwrap();
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+
+    for path in [
+        "/readyz",
+        "/openapi.json",
+        "/metrics",
+        "/.well-known/jwks.json",
+        "/api/v1/users/me",
+    ] {
+        let r = app.client.get(app.url(path)).send().await.unwrap();
+        assert!(r.headers().contains_key("x-request-id"), "{path}");
+    }
+    let r = app.login("x@example.com", "password-123").await;
+    assert!(r.headers().contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn user_service_down_gives_503_fast_and_readyz_names_it() {
+    let mut app = spawn_app().await;
+    let tokens = app.signed_in("down@example.com", "viewer").await;
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let ready: Value = r.json().await.unwrap();
+    assert_eq!(ready["downstreams"]["user_service"], "up");
+
+    app.stop_user_service().await;
+
+    let started = Instant::now();
+    let r = app.get_auth("/api/v1/users/me", &tokens.access).await;
+    let took = started.elapsed();
+    assert!(r.headers().contains_key("retry-after"));
+    assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").await;
+    assert!(took < Duration::from_secs(2), "503 took {took:?}");
+
+    let started = Instant::now();
+    let r = app.login("down@example.com", "password-123").await;
+    assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "service_unavailable").await;
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    let r = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let err = assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "not_ready").await;
+    assert_eq!(detail_fields(&err), vec!["user_service"]);
+    // The gateway itself is alive.
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn openapi_document_covers_the_routes() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/api/v1/auth/signup",
+        "/api/v1/auth/login",
+        "/api/v1/auth/refresh",
+        "/api/v1/auth/logout",
+        "/api/v1/users/me",
+        "/api/v1/admin/users",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from OpenAPI"
+        );
+    }
+    let docs = app.client.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert!(docs.text().await.unwrap().contains("openapi"));
+}

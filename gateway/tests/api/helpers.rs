@@ -1,0 +1,369 @@
+//! `spawn_app()`: a user service and a gateway on port 0 over a fresh
+//! database, and an HTTP client for them.
+
+use std::time::Duration;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use common::auth::{AccessClaims, Role};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::{Response, StatusCode};
+use sea_orm::{ConnectionTrait, Database};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tokio::{sync::watch, task::JoinHandle};
+use user_service::tokens::keys::SigningKey;
+
+/// PostgreSQL server for tests (`TEST_DATABASE_URL`), trust auth.
+pub fn postgres_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Which database the user service gets.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Postgres,
+    Sqlite,
+}
+
+/// How to start the app.
+pub struct Options {
+    pub store: Store,
+    pub rate_limit_per_minute: u32,
+    pub admin: Option<(&'static str, &'static str)>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            store: Store::Postgres,
+            rate_limit_per_minute: 0,
+            admin: None,
+        }
+    }
+}
+
+/// A database created for one test and dropped when the test ends.
+struct TestDb {
+    name: String,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                if let Ok(db) = Database::connect(postgres_url()).await {
+                    let _ = db
+                        .execute_unprepared(&format!(
+                            r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
+                        ))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The running services.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub issuer: String,
+    pub audience: String,
+    /// The private key the user service signs with (PEM), to forge tokens.
+    pub signing_pem: String,
+    pub kid: String,
+    /// The user service's gRPC URL and the service credential, to call it
+    /// directly.
+    pub user_url: String,
+    pub credential: SecretString,
+    user_stop: watch::Sender<bool>,
+    user_task: Option<JoinHandle<anyhow::Result<()>>>,
+    gateway_stop: watch::Sender<bool>,
+    _db: Option<TestDb>,
+    _dir: tempdir::TempDir,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    let dir = tempdir::TempDir::new();
+    let credential = SecretString::from(uuid::Uuid::new_v4().to_string());
+    let signing_pem = SigningKey::generate_pem().expect("key");
+    let kid = SigningKey::from_pem(&signing_pem)
+        .expect("key")
+        .kid()
+        .to_owned();
+
+    let mut users = user_service::Settings::with_defaults(credential.clone());
+    users.data_dir = dir.path().to_path_buf();
+    users.user_grpc_addr = "127.0.0.1:0".parse().expect("addr");
+    users.user_signing_key = Some(SecretString::from(signing_pem.clone()));
+    if let Some((email, password)) = options.admin {
+        users.admin_email = Some(email.to_owned());
+        users.admin_password = Some(SecretString::from(password.to_owned()));
+    }
+    let db = match options.store {
+        Store::Postgres => {
+            let name = format!("test_users_{}", uuid::Uuid::new_v4().simple());
+            let server = Database::connect(postgres_url())
+                .await
+                .expect("PostgreSQL reachable");
+            server
+                .execute_unprepared(&format!(r#"CREATE DATABASE "{name}""#))
+                .await
+                .expect("create database");
+            let base = postgres_url();
+            let url = format!(
+                "{}/{name}",
+                base.rsplit_once('/').map(|(b, _)| b).unwrap_or(&base)
+            );
+            users.user_database_url = Some(SecretString::from(url));
+            users.user_database_max_connections = 5;
+            Some(TestDb { name })
+        }
+        Store::Sqlite => None,
+    };
+    let issuer = users.jwt_issuer.clone();
+    let audience = users.jwt_audience.clone();
+    let user_app = user_service::Application::build(users)
+        .await
+        .expect("user-service builds");
+    let user_url = format!("http://{}", user_app.local_addr());
+
+    let mut gw = gateway::Settings::with_defaults(credential.clone(), user_url.clone());
+    gw.gateway_addr = "127.0.0.1:0".parse().expect("addr");
+    gw.gateway_workers = Some(1);
+    gw.auth_rate_limit_per_minute = options.rate_limit_per_minute;
+    let gateway_app = gateway::Application::build(gw)
+        .await
+        .expect("gateway builds");
+    let address = format!("http://{}", gateway_app.local_addr());
+
+    let (user_stop, user_rx) = watch::channel(false);
+    let (gateway_stop, gateway_rx) = watch::channel(false);
+    let user_task = tokio::spawn(user_app.run_until(stopped(user_rx)));
+    tokio::spawn(gateway_app.run_until(stopped(gateway_rx)));
+
+    TestApp {
+        address,
+        client: reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client"),
+        issuer,
+        audience,
+        signing_pem,
+        kid,
+        user_url,
+        credential,
+        user_stop,
+        user_task: Some(user_task),
+        gateway_stop,
+        _db: db,
+        _dir: dir,
+    }
+}
+
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.gateway_stop.send(true);
+        let _ = self.user_stop.send(true);
+    }
+}
+
+/// Tokens as the API returns them.
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_auth(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn signup(&self, email: &str, password: &str, role: &str) -> Response {
+        self.post_json(
+            "/api/v1/auth/signup",
+            &json!({"email": email, "password": password, "display_name": "Test User", "role": role}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Response {
+        self.post_json(
+            "/api/v1/auth/login",
+            &json!({"email": email, "password": password}),
+        )
+        .await
+    }
+
+    /// Signs up (as `role`) and logs in.
+    pub async fn signed_in(&self, email: &str, role: &str) -> Tokens {
+        let r = self.signup(email, "password-123", role).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "sign-up of {email}");
+        self.login_tokens(email, "password-123").await
+    }
+
+    pub async fn login_tokens(&self, email: &str, password: &str) -> Tokens {
+        let r = self.login(email, password).await;
+        assert_eq!(r.status(), StatusCode::OK, "login of {email}");
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(body["token_type"], "Bearer");
+        assert_eq!(body["expires_in"], 900);
+        Tokens {
+            access: body["access_token"].as_str().expect("access").to_owned(),
+            refresh: body["refresh_token"].as_str().expect("refresh").to_owned(),
+        }
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json(
+            "/api/v1/auth/refresh",
+            &json!({"refresh_token": refresh_token}),
+        )
+        .await
+    }
+
+    /// Signs `claims` with the user service's own key under `kid`.
+    pub fn sign(&self, claims: &AccessClaims) -> String {
+        sign_with(&self.signing_pem, &self.kid, claims)
+    }
+
+    /// Valid claims for `user_id` with `role`, expiring in 15 minutes.
+    pub fn claims(&self, user_id: i64, role: Role) -> AccessClaims {
+        let now = chrono_now();
+        AccessClaims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: user_id.to_string(),
+            role,
+            iat: now,
+            exp: now + 900,
+            jti: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+
+    /// Stops the user service and waits until it is gone.
+    pub async fn stop_user_service(&mut self) {
+        let _ = self.user_stop.send(true);
+        if let Some(task) = self.user_task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
+        }
+    }
+}
+
+pub fn sign_with(pem: &str, kid: &str, claims: &AccessClaims) -> String {
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &EncodingKey::from_ed_pem(pem.as_bytes()).expect("pem"),
+    )
+    .expect("sign")
+}
+
+pub fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+pub fn b64(data: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(data)
+}
+
+/// Asserts the SPEC §8 envelope: status, code, request id, and returns the body.
+pub async fn assert_error(r: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(r.status(), status);
+    let header_id = r
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .expect("x-request-id header");
+    let body: Value = r.json().await.expect("json envelope");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert_eq!(body["error"]["request_id"], header_id.as_str());
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
+    assert!(body["error"]["details"].is_array());
+    body
+}
+
+/// The fields named in an envelope's `details`.
+pub fn detail_fields(body: &Value) -> Vec<String> {
+    body["error"]["details"]
+        .as_array()
+        .map(|d| {
+            d.iter()
+                .filter_map(|v| v["field"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A temporary directory, removed on drop.
+pub mod tempdir {
+    use std::path::{Path, PathBuf};
+
+    pub struct TempDir(PathBuf);
+
+    impl TempDir {
+        pub fn new() -> Self {
+            let path =
+                std::env::temp_dir().join(format!("ssp-test-{}", uuid::Uuid::new_v4().simple()));
+            std::fs::create_dir_all(&path).expect("temp dir");
+            Self(path)
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
