@@ -93,6 +93,10 @@ impl Application {
             .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
         let credential = common::grpc::RequireServiceCredential::new(
             self.settings
                 .service_credential
@@ -102,6 +106,7 @@ impl Application {
         tonic::transport::Server::builder()
             .add_service(health)
             .add_service(reflection)
+            .add_service(reflection_v1alpha)
             .add_service(UserServiceServer::with_interceptor(self.api, credential))
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), stop)
             .await?;

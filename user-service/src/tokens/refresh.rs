@@ -4,7 +4,6 @@
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{Duration, Utc};
-use rand::RngCore;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set,
     TransactionTrait, sea_query::Expr,
@@ -120,8 +119,8 @@ impl RefreshTokens {
         user_id: i64,
         family_id: String,
     ) -> Result<String, UserError> {
-        let mut bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        // 256 bits from the thread-local CSPRNG (ChaCha, seeded by the OS).
+        let bytes: [u8; 32] = rand::random();
         let token = URL_SAFE_NO_PAD.encode(bytes);
         let now = Utc::now();
         entity::ActiveModel {
