@@ -124,11 +124,21 @@ pub struct Jwk {
     pub use_: Option<String>,
 }
 
+/// How many verified tokens a [`TokenVerifier`] remembers.
+pub const VERIFIED_CACHE_SIZE: usize = 8_192;
+
 /// Verifies access tokens against the Ed25519 keys of a JWK Set.
+///
+/// A token that verified once is remembered (by its exact text, up to
+/// [`VERIFIED_CACHE_SIZE`] of them) until its `exp`, so that a client's
+/// repeated calls cost one signature check, not one each: the same text
+/// under the same keys can only verify the same way again. Clones share the
+/// memory; a verifier built from another key set starts empty.
 #[derive(Clone)]
 pub struct TokenVerifier {
     keys: HashMap<String, DecodingKey>,
     validation: Validation,
+    verified: std::sync::Arc<quick_cache::sync::Cache<String, AccessClaims>>,
 }
 
 impl TokenVerifier {
@@ -150,7 +160,11 @@ impl TokenVerifier {
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = LEEWAY_SECONDS;
-        Self { keys, validation }
+        Self {
+            keys,
+            validation,
+            verified: std::sync::Arc::new(quick_cache::sync::Cache::new(VERIFIED_CACHE_SIZE)),
+        }
     }
 
     /// Whether a key with this id is known.
@@ -163,6 +177,29 @@ impl TokenVerifier {
     /// # Errors
     /// See [`TokenError`].
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        self.verify_at(token, unix_now())
+    }
+
+    /// [`verify`](Self::verify), with `now` (Unix seconds) deciding whether
+    /// a remembered token has expired since.
+    ///
+    /// # Errors
+    /// See [`TokenError`].
+    pub fn verify_at(&self, token: &str, now: i64) -> Result<AccessClaims, TokenError> {
+        if let Some(claims) = self.verified.get(token) {
+            if claims.exp.saturating_add(LEEWAY_SECONDS as i64) >= now {
+                return Ok(claims);
+            }
+            self.verified.remove(token);
+            return Err(TokenError::Invalid("ExpiredSignature".into()));
+        }
+        let claims = self.verify_signature(token)?;
+        self.verified.insert(token.to_owned(), claims.clone());
+        Ok(claims)
+    }
+
+    /// The full check: header, key, signature, claims.
+    fn verify_signature(&self, token: &str) -> Result<AccessClaims, TokenError> {
         let header = decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Malformed);
@@ -175,8 +212,9 @@ impl TokenVerifier {
     }
 }
 
-/// The token id of a kid-less token, for callers that must decide whether to
-/// refetch keys: the `kid` in the token's header, if it parses.
-pub fn token_kid(token: &str) -> Option<String> {
-    decode_header(token).ok()?.kid
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }

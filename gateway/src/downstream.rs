@@ -24,6 +24,39 @@ pub struct CallContext {
     pub bearer: Option<String>,
 }
 
+/// Where the downstreams are and how to reach them: parsed once at start.
+#[derive(Clone)]
+pub struct DownstreamConfig {
+    user: Endpoint,
+    credential: SecretString,
+}
+
+impl DownstreamConfig {
+    /// # Errors
+    /// A malformed service URL; no service credential.
+    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        Ok(Self {
+            user: endpoint(&settings.gateway_user_service_url, settings)?,
+            credential: settings
+                .service_credential
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("SERVICE_CREDENTIAL is required"))?,
+        })
+    }
+
+    /// Lazily connecting channels: nothing is dialled before the first call,
+    /// so the gateway starts whether or not its downstreams are up. The
+    /// channels' connection tasks run on the runtime this is called on, so
+    /// each HTTP worker connects for itself and a call never leaves its
+    /// worker thread.
+    pub fn connect_lazy(&self) -> Downstreams {
+        Downstreams {
+            user_channel: self.user.connect_lazy(),
+            credential: self.credential.clone(),
+        }
+    }
+}
+
 /// The gateway's downstream clients.
 #[derive(Clone)]
 pub struct Downstreams {
@@ -32,22 +65,6 @@ pub struct Downstreams {
 }
 
 impl Downstreams {
-    /// Lazily connecting channels: nothing is dialled before the first call,
-    /// so the gateway starts whether or not its downstreams are up.
-    ///
-    /// # Errors
-    /// A malformed service URL.
-    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
-        let user_channel = endpoint(&settings.gateway_user_service_url, settings)?.connect_lazy();
-        Ok(Self {
-            user_channel,
-            credential: settings
-                .service_credential
-                .clone()
-                .ok_or_else(|| anyhow::anyhow!("SERVICE_CREDENTIAL is required"))?,
-        })
-    }
-
     /// A client of `user.v1.UserService`.
     pub fn users(&self) -> UserServiceClient<Channel> {
         UserServiceClient::new(self.user_channel.clone())

@@ -1,6 +1,6 @@
 //! Building and running the gateway's HTTP server.
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use actix_web::{
     App, HttpRequest, HttpServer, dev::Server, http::StatusCode, middleware::from_fn, web,
@@ -12,19 +12,23 @@ use utoipa::OpenApi;
 use utoipa_scalar::{Scalar, Servable};
 
 use crate::{
-    auth::JwksCache, config::Settings, downstream::Downstreams, error::ApiError,
-    rate_limit::AuthRateLimits, request_id,
+    auth::JwksCache,
+    config::Settings,
+    downstream::{DownstreamConfig, Downstreams},
+    error::ApiError,
+    rate_limit::AuthRateLimits,
+    request_id,
 };
 
-/// What every handler shares.
+/// What the handlers of one HTTP worker share.
 pub struct AppState {
     /// The settings the gateway started with.
-    pub settings: Settings,
-    /// gRPC clients.
+    pub settings: Arc<Settings>,
+    /// gRPC clients, this worker's own connections.
     pub downstreams: Downstreams,
-    /// The user service's public keys.
-    pub jwks: JwksCache,
-    /// Sign-up and login limits.
+    /// The user service's public keys (one cache for all workers).
+    pub jwks: Arc<JwksCache>,
+    /// Sign-up and login limits (shared by all workers).
     pub limits: AuthRateLimits,
 }
 
@@ -43,18 +47,15 @@ impl Application {
         let listener = std::net::TcpListener::bind(settings.gateway_addr)
             .with_context(|| format!("binding {}", settings.gateway_addr))?;
         let addr = listener.local_addr()?;
-        let downstreams = Downstreams::new(&settings)?;
-        let state = web::Data::new(AppState {
-            jwks: JwksCache::new(
-                downstreams.clone(),
-                settings.jwt_issuer.clone(),
-                settings.jwt_audience.clone(),
-                Duration::from_secs(settings.gateway_jwks_refetch_seconds),
-            ),
-            limits: AuthRateLimits::new(settings.auth_rate_limit_per_minute),
-            downstreams,
-            settings: settings.clone(),
-        });
+        let downstream_config = DownstreamConfig::new(&settings)?;
+        let jwks = Arc::new(JwksCache::new(
+            downstream_config.connect_lazy(),
+            settings.jwt_issuer.clone(),
+            settings.jwt_audience.clone(),
+            Duration::from_secs(settings.gateway_jwks_refetch_seconds),
+        ));
+        let limits = AuthRateLimits::new(settings.auth_rate_limit_per_minute);
+        let shared_settings = Arc::new(settings.clone());
         let metrics = PrometheusMetricsBuilder::new("gateway")
             .endpoint("/metrics")
             .mask_unmatched_patterns("UNKNOWN")
@@ -62,11 +63,18 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
         let body_limit = settings.gateway_body_limit_bytes;
         let mut server = HttpServer::new(move || {
+            // Runs once on each worker thread.
+            let state = web::Data::new(AppState {
+                settings: shared_settings.clone(),
+                downstreams: downstream_config.connect_lazy(),
+                jwks: jwks.clone(),
+                limits: limits.clone(),
+            });
             App::new()
                 .wrap(from_fn(request_id::middleware))
                 .wrap(TracingLogger::default())
                 .wrap(metrics.clone())
-                .app_data(state.clone())
+                .app_data(state)
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(
                     web::QueryConfig::default()

@@ -89,4 +89,30 @@ mod tests {
         assert_eq!(claims.exp - claims.iat, 900);
         assert!(uuid::Uuid::parse_str(&claims.jti).is_ok());
     }
+
+    #[test]
+    fn a_remembered_token_still_expires() {
+        let key = SigningKey::generate_pem()
+            .and_then(|pem| SigningKey::from_pem(&pem))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let tokens = AccessTokens::new(key, "iss".into(), "aud".into(), 60);
+        let (jwt, _) = tokens
+            .issue(7, Role::Viewer)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let claims = tokens
+            .verifier()
+            .verify(&jwt)
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Now served from memory...
+        assert_eq!(tokens.verifier().verify(&jwt), Ok(claims.clone()));
+        // ...but not past exp (plus the leeway).
+        let later = claims.exp + common::auth::LEEWAY_SECONDS as i64 + 1;
+        assert!(tokens.verifier().verify_at(&jwt, later).is_err());
+        // A verifier over other keys remembers nothing of it.
+        let other = SigningKey::generate_pem()
+            .and_then(|pem| SigningKey::from_pem(&pem))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let verifier = common::auth::TokenVerifier::new(&other.jwks(), "iss", "aud");
+        assert!(verifier.verify(&jwt).is_err());
+    }
 }
