@@ -1,11 +1,14 @@
 //! What every service of the platform shares, and nothing else: layered
 //! configuration ([`config`]), telemetry ([`telemetry`]), the JSON error
 //! envelope and its gRPC carrier ([`error`]), and access-token verification
-//! against a JWK Set ([`auth`]).
+//! against a JWK Set fetched from the user service ([`auth`], [`jwks`]).
 
 pub mod auth;
 pub mod config;
 pub mod error;
 pub mod grpc;
+pub mod jwks;
+pub mod paging;
 pub mod shutdown;
 pub mod telemetry;
+pub mod time;

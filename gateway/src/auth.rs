@@ -3,17 +3,14 @@
 //! once per `GATEWAY_JWKS_REFETCH_SECONDS`), and the [`Authenticated`]
 //! extractor for handlers that need a signed-in caller.
 
-use std::{
-    future::Future,
-    pin::Pin,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{future::Future, pin::Pin, time::Duration};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
-use common::auth::{AccessClaims, JwkSet, Role, TokenError, TokenVerifier};
+use common::{
+    auth::{AccessClaims, JwkSet, Role},
+    jwks::{FetchFuture, KeyCache, VerifyError},
+};
 use proto::user::v1::GetJwksRequest;
-use tokio::sync::{Mutex, RwLock};
 
 use crate::{
     downstream::{CallContext, Downstreams},
@@ -22,29 +19,36 @@ use crate::{
 
 /// The gateway's view of the user service's public keys.
 pub struct JwksCache {
-    downstreams: Downstreams,
-    issuer: String,
-    audience: String,
-    refetch_every: Duration,
-    keys: RwLock<Option<Arc<Keys>>>,
-    last_fetch: Mutex<Option<Instant>>,
+    keys: KeyCache,
 }
 
 impl JwksCache {
-    /// An empty cache; keys are fetched on first use.
+    /// An empty cache; keys are fetched from the user service on first use.
     pub fn new(
         downstreams: Downstreams,
         issuer: String,
         audience: String,
         refetch_every: Duration,
     ) -> Self {
+        let fetch = move || -> FetchFuture {
+            let downstreams = downstreams.clone();
+            Box::pin(async move {
+                let ctx = CallContext {
+                    request_id: crate::request_id::current(),
+                    client_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+                    bearer: None,
+                };
+                let response = downstreams
+                    .users()
+                    .get_jwks(downstreams.request(GetJwksRequest {}, &ctx))
+                    .await
+                    .map_err(|s| s.code().to_string())?;
+                serde_json::from_str(&response.into_inner().jwks_json)
+                    .map_err(|e| format!("bad JWK Set: {e}"))
+            })
+        };
         Self {
-            downstreams,
-            issuer,
-            audience,
-            refetch_every,
-            keys: RwLock::new(None),
-            last_fetch: Mutex::new(None),
+            keys: KeyCache::new(fetch, issuer, audience, refetch_every),
         }
     }
 
@@ -52,71 +56,27 @@ impl JwksCache {
     ///
     /// # Errors
     /// 401 for any bad token; 503 when the keys cannot be had at all.
-    pub async fn verify(&self, token: &str, ctx: &CallContext) -> Result<AccessClaims, ApiError> {
-        let keys = self.keys(ctx).await?;
-        match keys.verifier.verify(token) {
-            Ok(claims) => Ok(claims),
-            Err(TokenError::UnknownKey(_)) => {
-                let fresh = self.refetch(ctx).await?;
-                fresh
-                    .verifier
-                    .verify(token)
-                    .map_err(|_| ApiError::unauthenticated())
-            }
-            Err(_) => Err(ApiError::unauthenticated()),
-        }
-    }
-
-    /// The cached keys, fetched when there are none yet.
-    async fn keys(&self, ctx: &CallContext) -> Result<Arc<Keys>, ApiError> {
-        let cached = self.keys.read().await.clone();
-        match cached {
-            Some(keys) => Ok(keys),
-            None => self.refetch(ctx).await,
-        }
-    }
-
-    /// Fetches the JWK Set, unless it was fetched within the refetch
-    /// interval: then the cached keys stand.
-    async fn refetch(&self, ctx: &CallContext) -> Result<Arc<Keys>, ApiError> {
-        let mut last = self.last_fetch.lock().await;
-        if last.is_some_and(|t| t.elapsed() < self.refetch_every) {
-            let cached = self.keys.read().await.clone();
-            if let Some(current) = cached {
-                return Ok(current);
-            }
-        }
-        let response = self
-            .downstreams
-            .users()
-            .get_jwks(self.downstreams.request(GetJwksRequest {}, ctx))
-            .await
-            .map_err(ApiError::from)?;
-        let set: JwkSet = serde_json::from_str(&response.into_inner().jwks_json)
-            .map_err(|e| ApiError::from(tonic::Status::internal(format!("bad JWK Set: {e}"))))?;
-        let keys = Arc::new(Keys {
-            verifier: TokenVerifier::new(&set, &self.issuer, &self.audience),
-            set,
-        });
-        *self.keys.write().await = Some(keys.clone());
-        *last = Some(Instant::now());
-        tracing::info!(keys = keys.set.keys.len(), "JWK Set fetched");
-        Ok(keys)
+    pub async fn verify(&self, token: &str) -> Result<AccessClaims, ApiError> {
+        self.keys.verify(token).await.map_err(key_error)
     }
 
     /// The JWK Set, as cached (fetched when absent).
     ///
     /// # Errors
     /// 503 when the user service cannot be reached and nothing is cached.
-    pub async fn jwk_set(&self, ctx: &CallContext) -> Result<JwkSet, ApiError> {
-        Ok(self.keys(ctx).await?.set.clone())
+    pub async fn jwk_set(&self) -> Result<JwkSet, ApiError> {
+        self.keys.jwk_set().await.map_err(key_error)
     }
 }
 
-/// A fetched JWK Set and its verifier.
-struct Keys {
-    set: JwkSet,
-    verifier: TokenVerifier,
+fn key_error(e: VerifyError) -> ApiError {
+    match e {
+        VerifyError::Token(_) => ApiError::unauthenticated(),
+        VerifyError::KeysUnavailable(why) => {
+            tracing::warn!(%why, "JWK Set unavailable");
+            ApiError::unavailable("the user service is unavailable; try again shortly")
+        }
+    }
 }
 
 /// A request context for the current HTTP request.
@@ -156,6 +116,39 @@ impl Authenticated {
     }
 }
 
+/// The bearer token of a request: `None` without an `Authorization`
+/// header, 401 for a header that is not `Bearer <token>`.
+fn bearer(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(header) = req.headers().get("authorization") else {
+        return Ok(None);
+    };
+    header
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+        .map(Some)
+        .ok_or_else(ApiError::unauthenticated)
+}
+
+/// Verifies the request's token, if it has one.
+async fn authenticate(req: &HttpRequest) -> Result<Option<Authenticated>, ApiError> {
+    let Some(token) = bearer(req)? else {
+        return Ok(None);
+    };
+    let state = req
+        .app_data::<web::Data<crate::startup::AppState>>()
+        .ok_or_else(|| ApiError::unavailable("gateway state missing"))?
+        .clone();
+    let ctx = call_context(req, Some(token.clone()));
+    let claims = state.jwks.verify(&token).await?;
+    Ok(Some(Authenticated { claims, ctx }))
+}
+
 impl FromRequest for Authenticated {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
@@ -163,24 +156,43 @@ impl FromRequest for Authenticated {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let token = req
-                .headers()
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| {
-                    v.strip_prefix("Bearer ")
-                        .or_else(|| v.strip_prefix("bearer "))
-                })
-                .map(|t| t.trim().to_owned())
-                .filter(|t| !t.is_empty())
-                .ok_or_else(ApiError::unauthenticated)?;
-            let state = req
-                .app_data::<web::Data<crate::startup::AppState>>()
-                .ok_or_else(|| ApiError::unavailable("gateway state missing"))?
-                .clone();
-            let ctx = call_context(&req, Some(token.clone()));
-            let claims = state.jwks.verify(&token, &ctx).await?;
-            Ok(Authenticated { claims, ctx })
+            authenticate(&req)
+                .await?
+                .ok_or_else(ApiError::unauthenticated)
+        })
+    }
+}
+
+/// A caller who may be anonymous (play and pause, SPEC §4). A token, when
+/// sent, must be valid: a bad one is 401, not anonymous.
+pub enum MaybeAuthenticated {
+    /// Signed in.
+    User(Authenticated),
+    /// No `Authorization` header; the context carries the client IP.
+    Anonymous(CallContext),
+}
+
+impl MaybeAuthenticated {
+    /// The context to call services with.
+    pub fn ctx(&self) -> &CallContext {
+        match self {
+            MaybeAuthenticated::User(a) => &a.ctx,
+            MaybeAuthenticated::Anonymous(ctx) => ctx,
+        }
+    }
+}
+
+impl FromRequest for MaybeAuthenticated {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            Ok(match authenticate(&req).await? {
+                Some(user) => MaybeAuthenticated::User(user),
+                None => MaybeAuthenticated::Anonymous(call_context(&req, None)),
+            })
         })
     }
 }

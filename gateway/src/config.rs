@@ -19,6 +19,10 @@ pub struct Settings {
     /// (default `http://127.0.0.1:50051`).
     #[serde(default = "default_user_service_url")]
     pub gateway_user_service_url: String,
+    /// `GATEWAY_STREAMING_SERVICE_URL`: the streaming service's gRPC
+    /// endpoint (default `http://127.0.0.1:50052`).
+    #[serde(default = "default_streaming_service_url")]
+    pub gateway_streaming_service_url: String,
     /// `GATEWAY_CONNECT_TIMEOUT_MS`: TCP connect timeout to a downstream
     /// (default 1,000 ms).
     #[serde(default = "default_connect_timeout_ms")]
@@ -31,6 +35,10 @@ pub struct Settings {
     /// (default 65,536).
     #[serde(default = "default_body_limit")]
     pub gateway_body_limit_bytes: usize,
+    /// `GATEWAY_IMPORT_LIMIT_BYTES`: largest CSV body of
+    /// `/api/v1/admin/imports/daily-counts` (default 16 MiB).
+    #[serde(default = "default_import_limit")]
+    pub gateway_import_limit_bytes: usize,
     /// `GATEWAY_TRUSTED_PROXIES`: comma-separated IPs whose
     /// `X-Forwarded-For` is believed (SPEC §4); default none.
     #[serde(default, deserialize_with = "ip_list")]
@@ -60,6 +68,12 @@ fn default_addr() -> SocketAddr {
 }
 fn default_user_service_url() -> String {
     "http://127.0.0.1:50051".to_owned()
+}
+fn default_streaming_service_url() -> String {
+    "http://127.0.0.1:50052".to_owned()
+}
+fn default_import_limit() -> usize {
+    16 * 1024 * 1024
 }
 fn default_connect_timeout_ms() -> u64 {
     1_000
@@ -110,9 +124,11 @@ impl Settings {
             gateway_addr: default_addr(),
             gateway_workers: None,
             gateway_user_service_url: user_service_url,
+            gateway_streaming_service_url: default_streaming_service_url(),
             gateway_connect_timeout_ms: default_connect_timeout_ms(),
             gateway_request_timeout_ms: default_request_timeout_ms(),
             gateway_body_limit_bytes: default_body_limit(),
+            gateway_import_limit_bytes: default_import_limit(),
             gateway_trusted_proxies: Vec::new(),
             gateway_jwks_refetch_seconds: default_jwks_refetch(),
             auth_rate_limit_per_minute: default_rate_limit(),

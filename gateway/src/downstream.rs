@@ -4,7 +4,10 @@
 
 use std::{net::IpAddr, time::Duration};
 
-use proto::user::v1::user_service_client::UserServiceClient;
+use proto::{
+    streaming::v1::streaming_service_client::StreamingServiceClient,
+    user::v1::user_service_client::UserServiceClient,
+};
 use secrecy::{ExposeSecret, SecretString};
 use tonic::{
     metadata::MetadataValue,
@@ -28,6 +31,7 @@ pub struct CallContext {
 #[derive(Clone)]
 pub struct DownstreamConfig {
     user: Endpoint,
+    streaming: Endpoint,
     credential: SecretString,
 }
 
@@ -37,6 +41,7 @@ impl DownstreamConfig {
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
         Ok(Self {
             user: endpoint(&settings.gateway_user_service_url, settings)?,
+            streaming: endpoint(&settings.gateway_streaming_service_url, settings)?,
             credential: settings
                 .service_credential
                 .clone()
@@ -52,6 +57,7 @@ impl DownstreamConfig {
     pub fn connect_lazy(&self) -> Downstreams {
         Downstreams {
             user_channel: self.user.connect_lazy(),
+            streaming_channel: self.streaming.connect_lazy(),
             credential: self.credential.clone(),
         }
     }
@@ -61,6 +67,7 @@ impl DownstreamConfig {
 #[derive(Clone)]
 pub struct Downstreams {
     user_channel: Channel,
+    streaming_channel: Channel,
     credential: SecretString,
 }
 
@@ -70,9 +77,17 @@ impl Downstreams {
         UserServiceClient::new(self.user_channel.clone())
     }
 
-    /// The raw channel to the user service (for health checks).
-    pub fn user_channel(&self) -> Channel {
-        self.user_channel.clone()
+    /// A client of `streaming.v1.StreamingService`.
+    pub fn streaming(&self) -> StreamingServiceClient<Channel> {
+        StreamingServiceClient::new(self.streaming_channel.clone())
+    }
+
+    /// Each downstream's name and raw channel (for health checks).
+    pub fn channels(&self) -> [(&'static str, Channel); 2] {
+        [
+            ("user_service", self.user_channel.clone()),
+            ("streaming_service", self.streaming_channel.clone()),
+        ]
     }
 
     /// Wraps `message` with the call metadata.

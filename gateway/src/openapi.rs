@@ -17,6 +17,14 @@ use utoipa::{
         crate::routes::auth::logout,
         crate::routes::users::me,
         crate::routes::users::list_users,
+        crate::routes::videos::upload,
+        crate::routes::videos::list_videos,
+        crate::routes::videos::get_video,
+        crate::routes::videos::play,
+        crate::routes::videos::pause,
+        crate::routes::ads::create_ad,
+        crate::routes::ads::list_ads,
+        crate::routes::ads::import_daily_counts,
         crate::routes::ops::jwks,
         crate::routes::ops::healthz,
         crate::routes::ops::readyz,
@@ -26,6 +34,8 @@ use utoipa::{
     tags(
         (name = "auth", description = "Sign-up, login, tokens (SPEC §3)"),
         (name = "users", description = "The signed-in user"),
+        (name = "videos", description = "Videos, play and pause (SPEC §4)"),
+        (name = "ads", description = "The ad inventory (SPEC §4)"),
         (name = "admin", description = "Operators only"),
         (name = "ops", description = "Health and readiness"),
     )

@@ -62,6 +62,7 @@ impl Application {
             .build()
             .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
         let body_limit = settings.gateway_body_limit_bytes;
+        let import_limit = settings.gateway_import_limit_bytes;
         let mut server = HttpServer::new(move || {
             // Runs once on each worker thread.
             let state = web::Data::new(AppState {
@@ -84,7 +85,7 @@ impl Application {
                     web::PathConfig::default()
                         .error_handler(|e, _| ApiError::bad_field("path", e.to_string()).into()),
                 )
-                .configure(crate::routes::configure)
+                .configure(|cfg| crate::routes::configure(cfg, import_limit))
                 .service(Scalar::with_url("/docs", crate::openapi::ApiDoc::openapi()))
                 .default_service(web::to(not_found))
         })

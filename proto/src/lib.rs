@@ -1,6 +1,6 @@
 //! Generated gRPC code for every service of the platform (SPEC §9).
 //!
-//! One module per package and version: [`user::v1`]. [`FILE_DESCRIPTOR_SET`]
+//! One module per package and version: [`user::v1`], [`streaming::v1`]. [`FILE_DESCRIPTOR_SET`]
 //! holds every compiled file, for server reflection.
 
 /// The encoded `FileDescriptorSet` of every `.proto` file in this crate.
@@ -12,6 +12,15 @@ pub mod user {
     pub mod v1 {
         #![allow(clippy::all, missing_docs)]
         tonic::include_proto!("user.v1");
+    }
+}
+
+/// `streaming.v1`: videos, ads, play and pause, counts.
+pub mod streaming {
+    /// Version 1 of the streaming API.
+    pub mod v1 {
+        #![allow(clippy::all, missing_docs)]
+        tonic::include_proto!("streaming.v1");
     }
 }
 

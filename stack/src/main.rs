@@ -39,6 +39,8 @@ async fn main() -> anyhow::Result<()> {
 async fn up() -> anyhow::Result<()> {
     let mut users: user_service::Settings =
         common::config::load().context("user-service settings")?;
+    let mut streaming: streaming_service::Settings =
+        common::config::load().context("streaming-service settings")?;
     let mut gateway: gateway::Settings = common::config::load().context("gateway settings")?;
     let credential = users.service_credential.clone().unwrap_or_else(|| {
         SecretString::from(format!(
@@ -53,8 +55,16 @@ async fn up() -> anyhow::Result<()> {
         users.user_grpc_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     }
     let user_app = user_service::Application::build(users).await?;
+    let user_url = format!("http://{}", user_app.local_addr());
+    streaming.service_credential = Some(credential.clone());
+    streaming.streaming_user_service_url = user_url.clone();
+    if std::env::var_os("STREAMING_GRPC_ADDR").is_none() {
+        streaming.streaming_grpc_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    }
+    let streaming_app = streaming_service::Application::build(streaming).await?;
     gateway.service_credential = Some(credential);
-    gateway.gateway_user_service_url = format!("http://{}", user_app.local_addr());
+    gateway.gateway_user_service_url = user_url;
+    gateway.gateway_streaming_service_url = format!("http://{}", streaming_app.local_addr());
     let gateway_app = gateway::Application::build(gateway).await?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -63,11 +73,14 @@ async fn up() -> anyhow::Result<()> {
     };
     tracing::info!(user_service = %user_app.local_addr(), "user-service listening (gRPC)");
     println!("gateway listening on http://{}", gateway_app.local_addr());
+    tracing::info!(streaming_service = %streaming_app.local_addr(), "streaming-service listening (gRPC)");
     let user_task = tokio::spawn(user_app.run_until(stopped(stop_rx.clone())));
+    let streaming_task = tokio::spawn(streaming_app.run_until(stopped(stop_rx.clone())));
     let gateway_task = tokio::spawn(gateway_app.run_until(stopped(stop_rx)));
     common::shutdown::signal().await;
     let _ = stop_tx.send(true);
     gateway_task.await??;
+    streaming_task.await??;
     user_task.await??;
     Ok(())
 }

@@ -1,7 +1,9 @@
 //! The `user.v1.UserService` gRPC handlers: parse, call the core, map errors.
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use common::auth::{AccessClaims, Role};
+use common::{
+    auth::{AccessClaims, Role},
+    paging::{decode_cursor, encode_cursor, page_size},
+};
 use proto::user::v1::{
     GetJwksRequest, GetJwksResponse, GetMeRequest, ListUsersRequest, ListUsersResponse,
     LoginRequest, LogoutRequest, LogoutResponse, RefreshRequest, SignUpRequest, TokenPair, User,
@@ -12,7 +14,7 @@ use tonic::{Request, Response, Status, metadata::MetadataMap};
 use tracing::instrument;
 
 use crate::{
-    accounts::{Account, AccountStore, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, domain::NewAccount},
+    accounts::{Account, AccountStore, domain::NewAccount},
     error::UserError,
     tokens::{access::AccessTokens, refresh::RefreshTokens},
 };
@@ -74,22 +76,6 @@ fn to_proto(a: Account) -> User {
             nanos: i32::try_from(a.created_at.timestamp_subsec_nanos()).unwrap_or(0),
         }),
     }
-}
-
-fn encode_cursor(last_id: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("user:{last_id}"))
-}
-
-fn decode_cursor(cursor: &str) -> Result<i64, UserError> {
-    if cursor.is_empty() {
-        return Ok(0);
-    }
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.strip_prefix("user:").and_then(|id| id.parse().ok()))
-        .ok_or_else(|| UserError::field("cursor", "is not a cursor from this list"))
 }
 
 #[tonic::async_trait]
@@ -176,15 +162,11 @@ impl UserService for UserApi {
             return Err(UserError::Forbidden("only admins may list users").into());
         }
         let r = request.into_inner();
-        let limit = match r.limit {
-            0 => DEFAULT_PAGE_SIZE,
-            n if n <= MAX_PAGE_SIZE => n,
-            _ => return Err(UserError::field("limit", "must be between 1 and 100").into()),
-        };
-        let after = decode_cursor(&r.cursor)?;
+        let limit = page_size(r.limit).map_err(|e| UserError::field("limit", e))?;
+        let after = decode_cursor("user", &r.cursor).map_err(|e| UserError::field("cursor", e))?;
         let (rows, more) = self.accounts.list(after, limit).await?;
         let next_cursor = match (more, rows.last()) {
-            (true, Some(last)) => encode_cursor(last.id),
+            (true, Some(last)) => encode_cursor("user", last.id),
             _ => String::new(),
         };
         Ok(Response::new(ListUsersResponse {
@@ -200,18 +182,5 @@ impl UserService for UserApi {
         let jwks_json = serde_json::to_string(&self.access.jwks())
             .map_err(|e| Status::from(UserError::Internal(e.into())))?;
         Ok(Response::new(GetJwksResponse { jwks_json }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursor_round_trips_and_garbage_is_refused() {
-        assert_eq!(decode_cursor(&encode_cursor(41)).ok(), Some(41));
-        assert_eq!(decode_cursor("").ok(), Some(0));
-        assert!(decode_cursor("bm9wZQ").is_err());
-        assert!(decode_cursor("%%%").is_err());
     }
 }

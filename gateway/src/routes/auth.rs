@@ -66,10 +66,7 @@ pub struct UserResponse {
 
 impl From<pb::User> for UserResponse {
     fn from(u: pb::User) -> Self {
-        let created_at = u
-            .created_at
-            .and_then(|t| DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
-            .unwrap_or_default();
+        let created_at = crate::routes::time_of(u.created_at);
         Self {
             user_id: u.user_id,
             email: u.email,

@@ -26,11 +26,20 @@ pub enum Store {
     Sqlite,
 }
 
-/// How to start the app.
+/// Redis for tests (`TEST_REDIS_URL`).
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// How to start the app. With `Store::Postgres` the streaming service
+/// counts on the real Redis (keys under a prefix of this test's own); with
+/// `Store::Sqlite` it counts in process.
 pub struct Options {
     pub store: Store,
     pub rate_limit_per_minute: u32,
     pub admin: Option<(&'static str, &'static str)>,
+    pub dedupe_window_seconds: u32,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for Options {
@@ -39,6 +48,50 @@ impl Default for Options {
             store: Store::Postgres,
             rate_limit_per_minute: 0,
             admin: None,
+            dedupe_window_seconds: 30,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// Creates a fresh PostgreSQL database; returns its URL and the guard that
+/// drops it.
+async fn create_database(kind: &str) -> (String, TestDb) {
+    let name = format!("test_{kind}_{}", uuid::Uuid::new_v4().simple());
+    let server = Database::connect(postgres_url())
+        .await
+        .expect("PostgreSQL reachable");
+    server
+        .execute_unprepared(&format!(r#"CREATE DATABASE "{name}""#))
+        .await
+        .expect("create database");
+    let base = postgres_url();
+    let url = format!(
+        "{}/{name}",
+        base.rsplit_once('/').map(|(b, _)| b).unwrap_or(&base)
+    );
+    (url, TestDb { name })
+}
+
+/// Deletes a test's Redis keys when dropped.
+struct RedisKeys {
+    prefix: String,
+}
+
+impl Drop for RedisKeys {
+    fn drop(&mut self) {
+        let Ok(client) = redis::Client::open(redis_url()) else {
+            return;
+        };
+        let Ok(mut conn) = client.get_connection() else {
+            return;
+        };
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*", self.prefix))
+            .query(&mut conn)
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(keys).query(&mut conn);
         }
     }
 }
@@ -85,10 +138,18 @@ pub struct TestApp {
     /// directly.
     pub user_url: String,
     pub credential: SecretString,
+    /// The streaming service's gRPC URL.
+    pub streaming_url: String,
+    /// The streaming service's write-back, to run by hand.
+    pub writeback: streaming_service::counting::writeback::Writeback,
     user_stop: watch::Sender<bool>,
     user_task: Option<JoinHandle<anyhow::Result<()>>>,
+    streaming_stop: watch::Sender<bool>,
+    streaming_task: Option<JoinHandle<anyhow::Result<()>>>,
     gateway_stop: watch::Sender<bool>,
-    _db: Option<TestDb>,
+    // Dropped in this order: keys, then databases, then files.
+    _redis: Option<RedisKeys>,
+    _dbs: Vec<TestDb>,
     _dir: tempdir::TempDir,
 }
 
@@ -113,27 +174,13 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         users.admin_email = Some(email.to_owned());
         users.admin_password = Some(SecretString::from(password.to_owned()));
     }
-    let db = match options.store {
-        Store::Postgres => {
-            let name = format!("test_users_{}", uuid::Uuid::new_v4().simple());
-            let server = Database::connect(postgres_url())
-                .await
-                .expect("PostgreSQL reachable");
-            server
-                .execute_unprepared(&format!(r#"CREATE DATABASE "{name}""#))
-                .await
-                .expect("create database");
-            let base = postgres_url();
-            let url = format!(
-                "{}/{name}",
-                base.rsplit_once('/').map(|(b, _)| b).unwrap_or(&base)
-            );
-            users.user_database_url = Some(SecretString::from(url));
-            users.user_database_max_connections = 5;
-            Some(TestDb { name })
-        }
-        Store::Sqlite => None,
-    };
+    let mut dbs = Vec::new();
+    if options.store == Store::Postgres {
+        let (url, db) = create_database("users").await;
+        users.user_database_url = Some(SecretString::from(url));
+        users.user_database_max_connections = 5;
+        dbs.push(db);
+    }
     let issuer = users.jwt_issuer.clone();
     let audience = users.jwt_audience.clone();
     let user_app = user_service::Application::build(users)
@@ -141,7 +188,34 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .expect("user-service builds");
     let user_url = format!("http://{}", user_app.local_addr());
 
+    let mut streaming =
+        streaming_service::Settings::with_defaults(credential.clone(), user_url.clone());
+    streaming.data_dir = dir.path().to_path_buf();
+    streaming.streaming_grpc_addr = "127.0.0.1:0".parse().expect("addr");
+    streaming.dedupe_window_seconds = options.dedupe_window_seconds;
+    // Tests write back by hand; the loop only runs at shutdown.
+    streaming.writeback_interval_seconds = 3_600;
+    let redis_keys = if options.store == Store::Postgres {
+        let (url, db) = create_database("streaming").await;
+        streaming.streaming_database_url = Some(SecretString::from(url.clone()));
+        streaming.streaming_database_max_connections = 10;
+        dbs.push(db);
+        let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
+        streaming.streaming_redis_url = Some(SecretString::from(redis_url()));
+        streaming.streaming_redis_prefix = prefix.clone();
+        Some(RedisKeys { prefix })
+    } else {
+        None
+    };
+    let streaming_app = streaming_service::Application::build(streaming)
+        .await
+        .expect("streaming-service builds");
+    let streaming_url = format!("http://{}", streaming_app.local_addr());
+    let writeback = streaming_app.writeback();
+
     let mut gw = gateway::Settings::with_defaults(credential.clone(), user_url.clone());
+    gw.gateway_streaming_service_url = streaming_url.clone();
+    gw.gateway_trusted_proxies = options.trusted_proxies.clone();
     gw.gateway_addr = "127.0.0.1:0".parse().expect("addr");
     gw.gateway_workers = Some(1);
     gw.auth_rate_limit_per_minute = options.rate_limit_per_minute;
@@ -152,7 +226,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 
     let (user_stop, user_rx) = watch::channel(false);
     let (gateway_stop, gateway_rx) = watch::channel(false);
+    let (streaming_stop, streaming_rx) = watch::channel(false);
     let user_task = tokio::spawn(user_app.run_until(stopped(user_rx)));
+    let streaming_task = tokio::spawn(streaming_app.run_until(stopped(streaming_rx)));
     tokio::spawn(gateway_app.run_until(stopped(gateway_rx)));
 
     TestApp {
@@ -168,10 +244,15 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         kid,
         user_url,
         credential,
+        streaming_url,
+        writeback,
         user_stop,
         user_task: Some(user_task),
+        streaming_stop,
+        streaming_task: Some(streaming_task),
         gateway_stop,
-        _db: db,
+        _redis: redis_keys,
+        _dbs: dbs,
         _dir: dir,
     }
 }
@@ -183,6 +264,7 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
 impl Drop for TestApp {
     fn drop(&mut self) {
         let _ = self.gateway_stop.send(true);
+        let _ = self.streaming_stop.send(true);
         let _ = self.user_stop.send(true);
     }
 }
@@ -276,6 +358,29 @@ impl TestApp {
             exp: now + 900,
             jti: uuid::Uuid::new_v4().to_string(),
         }
+    }
+
+    /// Stops the streaming service gracefully (its last write-back runs)
+    /// and waits until it is gone.
+    pub async fn stop_streaming_service(&mut self) {
+        let _ = self.streaming_stop.send(true);
+        if let Some(task) = self.streaming_task.take() {
+            let done = tokio::time::timeout(Duration::from_secs(15), task).await;
+            assert!(
+                matches!(done, Ok(Ok(Ok(())))),
+                "streaming-service stopped cleanly"
+            );
+        }
+    }
+
+    pub async fn post_auth(&self, path: &str, token: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
     }
 
     /// Stops the user service and waits until it is gone.

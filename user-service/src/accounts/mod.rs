@@ -17,11 +17,6 @@ use crate::error::UserError;
 use domain::{Email, NewAccount, NewPassword};
 pub use entity::Model as Account;
 
-/// Page sizes of the user list (SPEC §7: default 20, at most 100).
-pub const DEFAULT_PAGE_SIZE: u32 = 20;
-/// The largest page of the user list.
-pub const MAX_PAGE_SIZE: u32 = 100;
-
 /// Reads and writes the `users` table.
 #[derive(Clone)]
 pub struct AccountStore {

@@ -1,0 +1,250 @@
+//! The write-back (SPEC §5): counters from the store into `daily_counts`,
+//! every interval and on graceful shutdown, exactly once however it is
+//! interrupted (see the protocol in the module above), and the watermark.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, EntityTrait, TransactionTrait,
+    sea_query::{Expr, OnConflict, Query},
+};
+
+use super::{Bucket, CounterError, CounterStore, Taken};
+use crate::entity::{daily_count, watermark};
+
+/// Buckets applied per database transaction.
+pub const BATCH_SIZE: usize = 500;
+
+/// Why a write-back stopped early. Whatever it had taken stays pending in
+/// the store and is applied by the next one.
+#[derive(Debug, thiserror::Error)]
+pub enum WritebackError {
+    /// The counter store failed.
+    #[error(transparent)]
+    Store(#[from] CounterError),
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sea_orm::DbErr),
+}
+
+/// What one write-back did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WritebackReport {
+    /// Buckets written.
+    pub buckets: usize,
+    /// Views, watch seconds and ad views written.
+    pub views: i64,
+    /// Watch seconds written.
+    pub watch_seconds: i64,
+    /// Ad views written.
+    pub ad_views: i64,
+}
+
+/// Moves counters from a store into the streaming database.
+#[derive(Clone)]
+pub struct Writeback {
+    store: Arc<dyn CounterStore>,
+    db: DatabaseConnection,
+    event_lag: Duration,
+}
+
+impl Writeback {
+    /// A write-back from `store` into `db`; the watermark trails the start of
+    /// each complete write-back by `event_lag`.
+    pub fn new(store: Arc<dyn CounterStore>, db: DatabaseConnection, event_lag: Duration) -> Self {
+        Self {
+            store,
+            db,
+            event_lag,
+        }
+    }
+
+    /// Runs one complete write-back and then advances the watermark.
+    ///
+    /// # Errors
+    /// The store or the database failed; nothing is lost (see
+    /// [`WritebackError`]) and the watermark stays where it was.
+    pub async fn run_once(&self) -> Result<WritebackReport, WritebackError> {
+        let started = Utc::now();
+        let buckets = self.store.dirty().await?;
+        let mut report = WritebackReport::default();
+        for chunk in buckets.chunks(BATCH_SIZE) {
+            let taken = self.take(chunk).await?;
+            self.commit(&taken).await?;
+            self.release(&taken).await?;
+            for t in &taken {
+                report.buckets += 1;
+                report.views += t.counts.views;
+                report.watch_seconds += t.counts.watch_seconds;
+                report.ad_views += t.counts.ad_views;
+            }
+        }
+        let lag = chrono::Duration::from_std(self.event_lag).unwrap_or(chrono::Duration::zero());
+        self.advance_watermark(started - lag).await?;
+        Ok(report)
+    }
+
+    /// Buckets that may hold counts not yet written back.
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn dirty(&self) -> Result<Vec<Bucket>, WritebackError> {
+        Ok(self.store.dirty().await?)
+    }
+
+    /// Step 1: takes the counts of `buckets` under fresh batch tokens (or
+    /// the batches an interrupted write-back left pending).
+    ///
+    /// # Errors
+    /// The store failed.
+    pub async fn take(&self, buckets: &[Bucket]) -> Result<Vec<Taken>, WritebackError> {
+        let mut taken = Vec::with_capacity(buckets.len());
+        for &bucket in buckets {
+            let token = uuid::Uuid::new_v4().to_string();
+            match self.store.take(bucket, &token).await? {
+                Some(t) => taken.push(t),
+                None => self.store.forget(bucket).await?,
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Step 2: adds the taken counts to `daily_counts` in one transaction;
+    /// a row whose `last_batch` already is the batch's token is left alone,
+    /// so committing a batch twice counts it once.
+    ///
+    /// # Errors
+    /// The database failed; nothing was written.
+    pub async fn commit(&self, taken: &[Taken]) -> Result<(), WritebackError> {
+        if taken.is_empty() {
+            return Ok(());
+        }
+        let mut insert = Query::insert();
+        insert.into_table(daily_count::Entity).columns([
+            daily_count::Column::VideoId,
+            daily_count::Column::Day,
+            daily_count::Column::Views,
+            daily_count::Column::WatchSeconds,
+            daily_count::Column::AdViews,
+            daily_count::Column::LastBatch,
+        ]);
+        for t in taken {
+            insert.values_panic([
+                t.bucket.video_id.into(),
+                t.bucket.day.into(),
+                t.counts.views.into(),
+                t.counts.watch_seconds.into(),
+                t.counts.ad_views.into(),
+                t.token.clone().into(),
+            ]);
+        }
+        insert.on_conflict(
+            OnConflict::columns([daily_count::Column::VideoId, daily_count::Column::Day])
+                .value(
+                    daily_count::Column::Views,
+                    Expr::cust("daily_counts.views + excluded.views"),
+                )
+                .value(
+                    daily_count::Column::WatchSeconds,
+                    Expr::cust("daily_counts.watch_seconds + excluded.watch_seconds"),
+                )
+                .value(
+                    daily_count::Column::AdViews,
+                    Expr::cust("daily_counts.ad_views + excluded.ad_views"),
+                )
+                .value(
+                    daily_count::Column::LastBatch,
+                    Expr::cust("excluded.last_batch"),
+                )
+                .action_and_where(Expr::cust(
+                    "COALESCE(daily_counts.last_batch, '') <> excluded.last_batch",
+                ))
+                .to_owned(),
+        );
+        let txn = self.db.begin().await?;
+        let backend = txn.get_database_backend();
+        txn.execute(backend.build(&insert)).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Step 3: forgets the committed batches in the store.
+    ///
+    /// # Errors
+    /// The store failed; the batches stay pending and are applied again,
+    /// idempotently, next time.
+    pub async fn release(&self, taken: &[Taken]) -> Result<(), WritebackError> {
+        for t in taken {
+            self.store.release(t).await?;
+        }
+        Ok(())
+    }
+
+    /// Moves the watermark forward to `until` (never back).
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn advance_watermark(&self, until: DateTime<Utc>) -> Result<(), WritebackError> {
+        let mut insert = Query::insert();
+        insert
+            .into_table(watermark::Entity)
+            .columns([watermark::Column::Id, watermark::Column::WrittenBackUntil])
+            .values_panic([1.into(), until.into()])
+            .on_conflict(
+                OnConflict::column(watermark::Column::Id)
+                    .update_column(watermark::Column::WrittenBackUntil)
+                    .action_and_where(Expr::cust(
+                        "watermarks.written_back_until < excluded.written_back_until",
+                    ))
+                    .to_owned(),
+            );
+        let backend = self.db.get_database_backend();
+        self.db.execute(backend.build(&insert)).await?;
+        Ok(())
+    }
+
+    /// Every event before this instant is in the database (the Unix epoch
+    /// before the first write-back).
+    ///
+    /// # Errors
+    /// The database failed.
+    pub async fn watermark(&self) -> Result<DateTime<Utc>, WritebackError> {
+        Ok(watermark::Entity::find_by_id(1)
+            .one(&self.db)
+            .await?
+            .map_or(DateTime::<Utc>::UNIX_EPOCH, |w| w.written_back_until))
+    }
+
+    /// Writes back every `interval` until `stop` resolves, then once more.
+    pub async fn run_every(
+        self,
+        interval: Duration,
+        stop: impl std::future::Future<Output = ()> + Send,
+    ) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                _ = ticker.tick() => self.log_run().await,
+            }
+        }
+        self.log_run().await;
+    }
+
+    async fn log_run(&self) {
+        match self.run_once().await {
+            Ok(r) => tracing::info!(
+                buckets = r.buckets,
+                views = r.views,
+                watch_seconds = r.watch_seconds,
+                ad_views = r.ad_views,
+                "counters written back"
+            ),
+            Err(e) => tracing::warn!(error = %e, "write-back failed; retrying next interval"),
+        }
+    }
+}

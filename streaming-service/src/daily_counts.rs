@@ -1,0 +1,288 @@
+//! Reading and importing `daily_counts`: the per-day rows the settlement
+//! pulls (SPEC §9) and the CSV import of historical counts (SPEC §6).
+
+use std::collections::HashSet;
+
+use chrono::NaiveDate;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter,
+    QuerySelect, Statement, TransactionTrait,
+    sea_query::{OnConflict, Query},
+};
+
+use crate::{
+    entity::{daily_count, video},
+    error::StreamingError,
+};
+
+/// Rows fetched per query while streaming a day.
+pub const PAGE_ROWS: u64 = 5_000;
+/// The most rows one import may hold.
+pub const MAX_IMPORT_ROWS: usize = 100_000;
+
+/// One video's counts of a day with its cumulative counts before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromQueryResult)]
+pub struct DayRow {
+    /// The video.
+    pub video_id: i64,
+    /// Its creator.
+    pub creator_id: i64,
+    /// Views of the day.
+    pub views: i64,
+    /// Watch seconds of the day.
+    pub watch_seconds: i64,
+    /// Ad views of the day.
+    pub ad_views: i64,
+    /// Views of every earlier day.
+    pub cumulative_views_before: i64,
+    /// Ad views of every earlier day.
+    pub cumulative_ad_views_before: i64,
+}
+
+/// The rows of `day` for videos after `after_video_id`, ascending, at most
+/// `limit`.
+///
+/// # Errors
+/// Database failures.
+pub async fn page(
+    db: &DatabaseConnection,
+    day: NaiveDate,
+    after_video_id: i64,
+    limit: u64,
+) -> Result<Vec<DayRow>, StreamingError> {
+    let backend = db.get_database_backend();
+    let (day_p, after_p, limit_p) = match backend {
+        sea_orm::DatabaseBackend::Postgres => ("$1", "$2", "$3"),
+        _ => ("?1", "?2", "?3"),
+    };
+    let sql = format!(
+        "SELECT d.video_id, v.creator_id, d.views, d.watch_seconds, d.ad_views, \
+           CAST(COALESCE((SELECT SUM(p.views) FROM daily_counts p \
+             WHERE p.video_id = d.video_id AND p.day < d.day), 0) AS BIGINT) \
+             AS cumulative_views_before, \
+           CAST(COALESCE((SELECT SUM(p.ad_views) FROM daily_counts p \
+             WHERE p.video_id = d.video_id AND p.day < d.day), 0) AS BIGINT) \
+             AS cumulative_ad_views_before \
+         FROM daily_counts d JOIN videos v ON v.id = d.video_id \
+         WHERE d.day = {day_p} AND d.video_id > {after_p} \
+         ORDER BY d.video_id LIMIT {limit_p}"
+    );
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    Ok(DayRow::find_by_statement(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [day.into(), after_video_id.into(), limit.into()],
+    ))
+    .all(db)
+    .await?)
+}
+
+/// One refused CSV line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// 1-based line number (the header is line 1).
+    pub line: u64,
+    /// Why.
+    pub reason: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Rows written.
+    pub accepted: u64,
+    /// Rows refused.
+    pub rejected: Vec<Rejection>,
+}
+
+/// A parsed import row.
+#[derive(Debug, Clone, Copy)]
+struct ImportRow {
+    line: u64,
+    video_id: i64,
+    day: NaiveDate,
+    views: i64,
+    watch_seconds: i64,
+    ad_views: i64,
+}
+
+/// The CSV header an import must start with (SPEC §7).
+pub const IMPORT_HEADER: [&str; 5] = ["video_id", "day", "views", "watch_seconds", "ad_views"];
+
+/// Parses one record; `Err` is the rejection reason.
+fn parse_record(record: &csv::StringRecord) -> Result<(i64, NaiveDate, i64, i64, i64), String> {
+    if record.len() != IMPORT_HEADER.len() {
+        return Err(format!("expected 5 columns, found {}", record.len()));
+    }
+    let field = |i: usize| record.get(i).unwrap_or_default().trim();
+    let video_id: i64 = field(0)
+        .parse()
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("video_id {:?} is not a video id", field(0)))?;
+    let day = common::time::parse_day(field(1)).map_err(|e| format!("day: {e}"))?;
+    let count = |i: usize| -> Result<i64, String> {
+        field(i)
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| {
+                format!(
+                    "{} {:?} is not a non-negative integer",
+                    IMPORT_HEADER.get(i).copied().unwrap_or("count"),
+                    field(i)
+                )
+            })
+    };
+    Ok((video_id, day, count(2)?, count(3)?, count(4)?))
+}
+
+/// Imports historical counts: each good row sets its (video, day) counts;
+/// bad rows are reported by line and skipped. Good rows are written in one
+/// transaction, so importing the same file again changes nothing.
+///
+/// # Errors
+/// A missing or wrong header, or too many rows (400); database failures.
+pub async fn import(
+    db: &DatabaseConnection,
+    csv_text: &str,
+) -> Result<ImportReport, StreamingError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(csv_text.as_bytes());
+    let header = reader
+        .headers()
+        .map_err(|e| StreamingError::field("csv", format!("unreadable header: {e}")))?
+        .clone();
+    if header.iter().collect::<Vec<_>>() != IMPORT_HEADER {
+        return Err(StreamingError::field(
+            "csv",
+            format!("the header must be {}", IMPORT_HEADER.join(",")),
+        ));
+    }
+    let mut report = ImportReport::default();
+    let mut rows = Vec::new();
+    let mut seen = HashSet::new();
+    for record in reader.records() {
+        let (line, parsed) = match record {
+            Ok(r) => (
+                r.position().map_or(0, csv::Position::line),
+                parse_record(&r),
+            ),
+            Err(e) => (
+                e.position().map_or(0, csv::Position::line),
+                Err(format!("unreadable CSV: {e}")),
+            ),
+        };
+        if rows.len() + report.rejected.len() >= MAX_IMPORT_ROWS {
+            return Err(StreamingError::field(
+                "csv",
+                format!("at most {MAX_IMPORT_ROWS} rows per import"),
+            ));
+        }
+        match parsed {
+            Ok((video_id, day, views, watch_seconds, ad_views)) => {
+                if seen.insert((video_id, day)) {
+                    rows.push(ImportRow {
+                        line,
+                        video_id,
+                        day,
+                        views,
+                        watch_seconds,
+                        ad_views,
+                    });
+                } else {
+                    report.rejected.push(Rejection {
+                        line,
+                        reason: format!("video {video_id} on {day} appears twice in this file"),
+                    });
+                }
+            }
+            Err(reason) => report.rejected.push(Rejection { line, reason }),
+        }
+    }
+    let ids: Vec<i64> = rows
+        .iter()
+        .map(|r| r.video_id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut known = HashSet::new();
+    for chunk in ids.chunks(10_000) {
+        let found: Vec<i64> = video::Entity::find()
+            .select_only()
+            .column(video::Column::Id)
+            .filter(video::Column::Id.is_in(chunk.to_vec()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        known.extend(found);
+    }
+    let (good, unknown): (Vec<ImportRow>, Vec<ImportRow>) =
+        rows.into_iter().partition(|r| known.contains(&r.video_id));
+    report.rejected.extend(unknown.iter().map(|r| Rejection {
+        line: r.line,
+        reason: format!("video {} does not exist", r.video_id),
+    }));
+    report.rejected.sort_by_key(|r| r.line);
+    let txn = db.begin().await?;
+    let backend = txn.get_database_backend();
+    for chunk in good.chunks(1_000) {
+        let mut insert = Query::insert();
+        insert.into_table(daily_count::Entity).columns([
+            daily_count::Column::VideoId,
+            daily_count::Column::Day,
+            daily_count::Column::Views,
+            daily_count::Column::WatchSeconds,
+            daily_count::Column::AdViews,
+        ]);
+        for r in chunk {
+            insert.values_panic([
+                r.video_id.into(),
+                r.day.into(),
+                r.views.into(),
+                r.watch_seconds.into(),
+                r.ad_views.into(),
+            ]);
+        }
+        insert.on_conflict(
+            OnConflict::columns([daily_count::Column::VideoId, daily_count::Column::Day])
+                .update_columns([
+                    daily_count::Column::Views,
+                    daily_count::Column::WatchSeconds,
+                    daily_count::Column::AdViews,
+                ])
+                .to_owned(),
+        );
+        txn.execute(backend.build(&insert)).await?;
+    }
+    txn.commit().await?;
+    report.accepted = good.len() as u64;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(fields: &[&str]) -> csv::StringRecord {
+        csv::StringRecord::from(fields.to_vec())
+    }
+
+    #[test]
+    fn records_are_checked_field_by_field() {
+        assert!(parse_record(&record(&["1", "2026-11-01", "5", "60", "1"])).is_ok());
+        let bad = [
+            record(&["1", "2026-11-01", "-5", "60", "1"]),
+            record(&["1", "2026-13-01", "5", "60", "1"]),
+            record(&["x", "2026-11-01", "5", "60", "1"]),
+            record(&["1", "2026-11-01", "5", "60"]),
+            record(&["1", "2026-11-01", "5", "1.5", "1"]),
+        ];
+        for r in bad {
+            assert!(parse_record(&r).is_err(), "{r:?} accepted");
+        }
+    }
+}

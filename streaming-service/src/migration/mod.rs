@@ -1,0 +1,185 @@
+//! Schema migrations of the streaming service; they run on PostgreSQL and on
+//! SQLite, at start-up.
+
+use sea_orm_migration::{prelude::*, schema::*};
+
+/// Every migration, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreateStreamingTables)]
+    }
+}
+
+#[derive(DeriveIden)]
+enum Videos {
+    Table,
+    Id,
+    CreatorId,
+    Title,
+    Description,
+    DurationSeconds,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Ads {
+    Table,
+    Id,
+    Title,
+    DurationSeconds,
+    StartDate,
+    EndDate,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum AdSlots {
+    Table,
+    VideoId,
+    PositionSeconds,
+    AdId,
+}
+
+#[derive(DeriveIden)]
+enum DailyCounts {
+    Table,
+    VideoId,
+    Day,
+    Views,
+    WatchSeconds,
+    AdViews,
+    LastBatch,
+}
+
+#[derive(DeriveIden)]
+enum Watermarks {
+    Table,
+    Id,
+    WrittenBackUntil,
+}
+
+struct CreateStreamingTables;
+
+impl MigrationName for CreateStreamingTables {
+    fn name(&self) -> &str {
+        "m20261122_000001_create_streaming_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateStreamingTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Videos::Table)
+                    .col(big_integer(Videos::Id).auto_increment().primary_key())
+                    .col(big_integer(Videos::CreatorId))
+                    .col(string_len(Videos::Title, 200))
+                    .col(text(Videos::Description))
+                    .col(integer(Videos::DurationSeconds))
+                    .col(timestamp_with_time_zone(Videos::CreatedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_videos_creator")
+                    .table(Videos::Table)
+                    .col(Videos::CreatorId)
+                    .col(Videos::Id)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Ads::Table)
+                    .col(big_integer(Ads::Id).auto_increment().primary_key())
+                    .col(string_len(Ads::Title, 200))
+                    .col(integer(Ads::DurationSeconds))
+                    .col(date(Ads::StartDate))
+                    .col(date(Ads::EndDate))
+                    .col(timestamp_with_time_zone(Ads::CreatedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(AdSlots::Table)
+                    .col(big_integer(AdSlots::VideoId))
+                    .col(integer(AdSlots::PositionSeconds))
+                    .col(big_integer_null(AdSlots::AdId))
+                    .primary_key(
+                        Index::create()
+                            .col(AdSlots::VideoId)
+                            .col(AdSlots::PositionSeconds),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(AdSlots::Table, AdSlots::VideoId)
+                            .to(Videos::Table, Videos::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(DailyCounts::Table)
+                    .col(big_integer(DailyCounts::VideoId))
+                    .col(date(DailyCounts::Day))
+                    .col(big_integer(DailyCounts::Views))
+                    .col(big_integer(DailyCounts::WatchSeconds))
+                    .col(big_integer(DailyCounts::AdViews))
+                    .col(string_len_null(DailyCounts::LastBatch, 36))
+                    .primary_key(
+                        Index::create()
+                            .col(DailyCounts::VideoId)
+                            .col(DailyCounts::Day),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_daily_counts_day_video")
+                    .table(DailyCounts::Table)
+                    .col(DailyCounts::Day)
+                    .col(DailyCounts::VideoId)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Watermarks::Table)
+                    .col(integer(Watermarks::Id).primary_key())
+                    .col(timestamp_with_time_zone(Watermarks::WrittenBackUntil))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            Watermarks::Table.into_iden(),
+            DailyCounts::Table.into_iden(),
+            AdSlots::Table.into_iden(),
+            Ads::Table.into_iden(),
+            Videos::Table.into_iden(),
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}

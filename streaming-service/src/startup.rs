@@ -1,0 +1,227 @@
+//! Building and running the streaming service: database, migrations, the
+//! counter store, the write-back loop, and the gRPC server with health and
+//! reflection.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use common::jwks::{FetchFuture, KeyCache};
+use proto::{
+    streaming::v1::streaming_service_server::StreamingServiceServer,
+    user::v1::{GetJwksRequest, user_service_client::UserServiceClient},
+};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm_migration::MigratorTrait;
+use secrecy::{ExposeSecret, SecretString};
+use tokio::{net::TcpListener, sync::watch};
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{metadata::MetadataValue, transport::Endpoint};
+
+use crate::{
+    catalog::Catalog,
+    config::Settings,
+    counting::{CounterStore, memory::MemoryStore, redis::RedisStore, writeback::Writeback},
+    grpc::{PlayRules, StreamingApi},
+    migration::Migrator,
+};
+
+/// A built streaming service, bound to its port and ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    api: StreamingApi,
+    writeback: Writeback,
+    settings: Settings,
+}
+
+impl Application {
+    /// Connects to the database and the counter store, migrates, and binds
+    /// the gRPC port.
+    ///
+    /// # Errors
+    /// Unreachable database or Redis, failed migration, port in use, no
+    /// service credential.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let credential = settings
+            .service_credential
+            .clone()
+            .context("SERVICE_CREDENTIAL is required")?;
+        let db = connect(&settings).await?;
+        Migrator::up(&db, None)
+            .await
+            .context("migrating the streaming database")?;
+        let store = counter_store(&settings).await?;
+        let keys = Arc::new(jwks_from_user_service(&settings, credential)?);
+        let catalog = Catalog::new(db.clone(), settings.platform_time);
+        let writeback = Writeback::new(
+            store.clone(),
+            db.clone(),
+            Duration::from_secs(settings.counter_event_lag_seconds),
+        );
+        let rules = PlayRules {
+            window_ms: i64::from(settings.dedupe_window_seconds) * 1_000,
+            session_ttl_ms: i64::try_from(settings.session_ttl_seconds).unwrap_or(i64::MAX / 1_000)
+                * 1_000,
+            time: settings.platform_time,
+        };
+        let api = StreamingApi::new(catalog, store, writeback.clone(), db, keys, rules);
+        let listener = TcpListener::bind(settings.streaming_grpc_addr)
+            .await
+            .with_context(|| format!("binding {}", settings.streaming_grpc_addr))?;
+        let addr = listener.local_addr()?;
+        Ok(Self {
+            listener,
+            addr,
+            api,
+            writeback,
+            settings,
+        })
+    }
+
+    /// Where gRPC listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The write-back, for running one by hand (tests, operators).
+    pub fn writeback(&self) -> Writeback {
+        self.writeback.clone()
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then finishes in-flight calls and
+    /// writes the counters back.
+    ///
+    /// # Errors
+    /// Server failures.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(common::shutdown::signal()).await
+    }
+
+    /// Serves until `stop` resolves, then finishes in-flight calls and
+    /// writes the counters back one last time.
+    ///
+    /// # Errors
+    /// Server failures.
+    pub async fn run_until(self, stop: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let (reporter, health) = tonic_health::server::health_reporter();
+        reporter
+            .set_serving::<StreamingServiceServer<StreamingApi>>()
+            .await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+        let credential = common::grpc::RequireServiceCredential::new(
+            self.settings
+                .service_credential
+                .clone()
+                .context("SERVICE_CREDENTIAL is required")?,
+        );
+        let (stopped_tx, mut stopped_rx) = watch::channel(false);
+        let interval = Duration::from_secs(self.settings.writeback_interval_seconds.max(1));
+        let writeback = tokio::spawn(self.writeback.run_every(interval, async move {
+            let _ = stopped_rx.wait_for(|s| *s).await;
+        }));
+        let served = tonic::transport::Server::builder()
+            .add_service(health)
+            .add_service(reflection)
+            .add_service(reflection_v1alpha)
+            .add_service(StreamingServiceServer::with_interceptor(
+                self.api, credential,
+            ))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), stop)
+            .await;
+        // Calls have drained: the last write-back sees every count.
+        let _ = stopped_tx.send(true);
+        writeback.await.context("the write-back task")?;
+        served?;
+        Ok(())
+    }
+}
+
+/// Opens the configured database, or SQLite under `DATA_DIR` by default.
+async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let url = match &settings.streaming_database_url {
+        Some(url) => url.expose_secret().to_owned(),
+        None => {
+            std::fs::create_dir_all(&settings.data_dir)
+                .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+            format!(
+                "sqlite://{}/streaming.db?mode=rwc",
+                settings.data_dir.display()
+            )
+        }
+    };
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(settings.streaming_database_max_connections)
+        .min_connections(1)
+        .sqlx_logging(false);
+    Database::connect(options)
+        .await
+        .context("connecting to the streaming database")
+}
+
+/// Redis (or a Redis Cluster) when configured, else the in-process store.
+async fn counter_store(settings: &Settings) -> anyhow::Result<Arc<dyn CounterStore>> {
+    let Some(url) = &settings.streaming_redis_url else {
+        tracing::info!("counting in process (no STREAMING_REDIS_URL)");
+        return Ok(Arc::new(MemoryStore::new()));
+    };
+    let url = url.expose_secret();
+    let store = if settings.streaming_redis_cluster {
+        let nodes = url.split(',').map(|u| u.trim().to_owned()).collect();
+        RedisStore::cluster(
+            nodes,
+            settings.streaming_redis_pool_size,
+            &settings.streaming_redis_prefix,
+        )?
+    } else {
+        RedisStore::single(
+            url,
+            settings.streaming_redis_pool_size,
+            &settings.streaming_redis_prefix,
+        )?
+    };
+    store.ping().await.context("connecting to Redis")?;
+    Ok(Arc::new(store))
+}
+
+/// A JWK Set cache that fetches from the user service over gRPC.
+fn jwks_from_user_service(
+    settings: &Settings,
+    credential: SecretString,
+) -> anyhow::Result<KeyCache> {
+    let channel = Endpoint::from_shared(settings.streaming_user_service_url.clone())?
+        .connect_timeout(Duration::from_secs(1))
+        .timeout(Duration::from_secs(5))
+        .connect_lazy();
+    let fetch = move || -> FetchFuture {
+        let mut client = UserServiceClient::new(channel.clone());
+        let credential = credential.clone();
+        Box::pin(async move {
+            let mut request = tonic::Request::new(GetJwksRequest {});
+            let value =
+                MetadataValue::try_from(credential.expose_secret()).map_err(|e| e.to_string())?;
+            request
+                .metadata_mut()
+                .insert(common::grpc::SERVICE_CREDENTIAL, value);
+            let response = client
+                .get_jwks(request)
+                .await
+                .map_err(|s| s.code().to_string())?;
+            serde_json::from_str(&response.into_inner().jwks_json)
+                .map_err(|e| format!("bad JWK Set: {e}"))
+        })
+    };
+    Ok(KeyCache::new(
+        fetch,
+        settings.jwt_issuer.clone(),
+        settings.jwt_audience.clone(),
+        Duration::from_secs(5),
+    ))
+}
