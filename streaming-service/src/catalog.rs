@@ -214,13 +214,16 @@ pub struct VideoView {
     pub ad_slots: Vec<(i32, Option<i64>)>,
 }
 
+/// Ids of the ads active on `day`, read at `read_at`.
+type ActiveAds = (std::time::Instant, NaiveDate, Arc<Vec<i64>>);
+
 /// Videos and ads in the streaming database.
 #[derive(Clone)]
 pub struct Catalog {
     db: DatabaseConnection,
     time: PlatformTime,
     infos: Arc<quick_cache::sync::Cache<i64, VideoInfo>>,
-    active_ads: Arc<RwLock<Option<(std::time::Instant, NaiveDate, Arc<Vec<i64>>)>>>,
+    active_ads: Arc<RwLock<Option<ActiveAds>>>,
 }
 
 impl Catalog {

@@ -313,6 +313,10 @@ async fn take_is_repeatable_until_released(store: &dyn CounterStore) {
         "still in flight"
     );
     store.release(&again).await.unwrap();
+    assert!(
+        store.dirty().await.unwrap().contains(&bucket),
+        "newer counts keep the bucket marked after the old batch is released"
+    );
     let second = store.take(bucket, "token-3").await.unwrap().unwrap();
     assert_eq!((second.token.as_str(), second.counts.views), ("token-3", 1));
     store.release(&second).await.unwrap();

@@ -140,6 +140,8 @@ pub struct TestApp {
     pub credential: SecretString,
     /// The streaming service's gRPC URL.
     pub streaming_url: String,
+    /// The streaming database (PostgreSQL runs only).
+    pub streaming_db_url: Option<String>,
     /// The streaming service's write-back, to run by hand.
     pub writeback: streaming_service::counting::writeback::Writeback,
     user_stop: watch::Sender<bool>,
@@ -195,8 +197,10 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     streaming.dedupe_window_seconds = options.dedupe_window_seconds;
     // Tests write back by hand; the loop only runs at shutdown.
     streaming.writeback_interval_seconds = 3_600;
+    let mut streaming_db_url = None;
     let redis_keys = if options.store == Store::Postgres {
         let (url, db) = create_database("streaming").await;
+        streaming_db_url = Some(url.clone());
         streaming.streaming_database_url = Some(SecretString::from(url.clone()));
         streaming.streaming_database_max_connections = 10;
         dbs.push(db);
@@ -245,6 +249,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         user_url,
         credential,
         streaming_url,
+        streaming_db_url,
         writeback,
         user_stop,
         user_task: Some(user_task),
@@ -470,5 +475,143 @@ pub mod tempdir {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
+    }
+}
+
+/// Calls on the streaming API, as a frontend makes them.
+impl TestApp {
+    /// `POST /api/v1/videos` as `token`.
+    pub async fn upload(&self, token: &str, title: &str, duration_seconds: i64) -> Response {
+        self.post_auth(
+            "/api/v1/videos",
+            token,
+            &json!({"title": title, "description": "", "duration_seconds": duration_seconds}),
+        )
+        .await
+    }
+
+    /// Uploads and returns the video id.
+    pub async fn video(&self, token: &str, duration_seconds: i64) -> i64 {
+        let r = self.upload(token, "A video", duration_seconds).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let body: Value = r.json().await.expect("json");
+        body["video_id"].as_i64().expect("video_id")
+    }
+
+    /// `POST /api/v1/videos/{id}/play`, signed in or anonymous, with an
+    /// optional `X-Forwarded-For`.
+    pub async fn play(
+        &self,
+        token: Option<&str>,
+        video_id: i64,
+        forwarded_for: Option<&str>,
+    ) -> Value {
+        let mut request = self
+            .client
+            .post(self.url(&format!("/api/v1/videos/{video_id}/play")));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(xff) = forwarded_for {
+            request = request.header("x-forwarded-for", xff);
+        }
+        let r = request.send().await.expect("request");
+        assert_eq!(r.status(), StatusCode::OK, "play");
+        r.json().await.expect("json")
+    }
+
+    /// `POST /api/v1/videos/{id}/pause`.
+    pub async fn pause(
+        &self,
+        token: Option<&str>,
+        video_id: i64,
+        session_id: &str,
+        position: i64,
+    ) -> Response {
+        let mut request = self
+            .client
+            .post(self.url(&format!("/api/v1/videos/{video_id}/pause")))
+            .json(&json!({"session_id": session_id, "position_seconds": position}));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// Pauses and returns the body, asserting 200.
+    pub async fn pause_ok(
+        &self,
+        token: Option<&str>,
+        video_id: i64,
+        session_id: &str,
+        position: i64,
+    ) -> Value {
+        let r = self.pause(token, video_id, session_id, position).await;
+        assert_eq!(r.status(), StatusCode::OK, "pause");
+        r.json().await.expect("json")
+    }
+
+    /// Creates an ad as `admin`, returning its id.
+    pub async fn ad(&self, admin: &str, start: chrono::NaiveDate, end: chrono::NaiveDate) -> i64 {
+        let r = self
+            .post_auth(
+                "/api/v1/ads",
+                admin,
+                &json!({"title": "Ad", "duration_seconds": 15,
+                        "start_date": start.to_string(), "end_date": end.to_string()}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED, "create ad");
+        let body: Value = r.json().await.expect("json");
+        body["ad_id"].as_i64().expect("ad_id")
+    }
+
+    /// Writes the counters back now.
+    pub async fn write_back(&self) {
+        self.writeback.run_once().await.expect("write-back");
+    }
+
+    /// Every row of `day` from the streaming service's daily-counts call,
+    /// after `after` (SPEC §9).
+    pub async fn daily_counts(
+        &self,
+        day: chrono::NaiveDate,
+        after: i64,
+    ) -> Vec<proto::streaming::v1::DailyCount> {
+        use proto::streaming::v1::{
+            StreamDailyCountsRequest, streaming_service_client::StreamingServiceClient,
+        };
+        use secrecy::ExposeSecret;
+        let mut client = StreamingServiceClient::connect(self.streaming_url.clone())
+            .await
+            .expect("connect");
+        let mut request = tonic::Request::new(StreamDailyCountsRequest {
+            day: day.to_string(),
+            after_video_id: after,
+        });
+        request.metadata_mut().insert(
+            common::grpc::SERVICE_CREDENTIAL,
+            self.credential.expose_secret().parse().expect("metadata"),
+        );
+        let mut stream = client
+            .stream_daily_counts(request)
+            .await
+            .expect("stream")
+            .into_inner();
+        let mut rows = Vec::new();
+        while let Some(row) = stream.message().await.expect("row") {
+            rows.push(row);
+        }
+        rows
+    }
+
+    /// The day's row of `video_id`: (views, watch seconds, ad views).
+    pub async fn counts_of(&self, video_id: i64) -> (i64, i64, i64) {
+        let today = common::time::PlatformTime::default().today();
+        self.daily_counts(today, 0)
+            .await
+            .into_iter()
+            .find(|r| r.video_id == video_id)
+            .map_or((0, 0, 0), |r| (r.views, r.watch_seconds, r.ad_views))
     }
 }

@@ -7,4 +7,5 @@
 mod auth_flow;
 mod errors;
 mod helpers;
+mod streaming;
 mod tokens;

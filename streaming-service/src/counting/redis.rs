@@ -147,8 +147,10 @@ impl RedisStore {
         }
     }
 
-    /// Marks a bucket dirty before its counters change, so that a crash
-    /// after the increment never hides it from the write-back.
+    /// Marks a bucket dirty. Done before a script changes its counters (so
+    /// that a crash after the increment never hides it from the
+    /// write-back) and again after (so that a write-back that took the
+    /// first mark while the script was on its way cannot clear it).
     async fn mark_dirty(&self, bucket: Bucket) -> Result<(), CounterError> {
         self.query::<i64>(
             redis::cmd("SADD")
@@ -182,6 +184,9 @@ impl CounterStore for RedisStore {
             .arg(&e.viewer)
             .arg(e.session_ttl_ms);
         let (reason, resume): (String, i32) = self.invoke(&call).await?;
+        if reason.is_empty() {
+            self.mark_dirty(bucket).await?;
+        }
         let not_counted = match reason.as_str() {
             "" => None,
             "owner" => Some(NotCounted::Owner),
@@ -219,6 +224,9 @@ impl CounterStore for RedisStore {
             .arg(AD_SLOT_INTERVAL_SECONDS)
             .arg(WATCH_SLACK_SECONDS);
         let reply: Vec<i64> = self.invoke(&call).await?;
+        if matches!(reply.as_slice(), [_, _, _]) && reply.iter().take(2).any(|n| *n > 0) {
+            self.mark_dirty(bucket).await?;
+        }
         match reply.as_slice() {
             [-1] => Ok(None),
             &[added, ads, position] => Ok(Some(PauseOutcome {
@@ -280,9 +288,23 @@ impl CounterStore for RedisStore {
 
     async fn release(&self, taken: &Taken) -> Result<(), CounterError> {
         let mut call = self.release.prepare_invoke();
-        call.key(self.pending_key(taken.bucket)).arg(&taken.token);
-        self.invoke::<i64>(&call).await?;
-        self.forget(taken.bucket).await
+        call.key(self.pending_key(taken.bucket))
+            .key(self.counters_key(taken.bucket))
+            .arg(&taken.token);
+        let newer: i64 = self.invoke(&call).await?;
+        if newer == 1 {
+            // Counts arrived since the take: keep the bucket marked.
+            self.query::<i64>(
+                redis::cmd("SMOVE")
+                    .arg(self.set_key("inflight"))
+                    .arg(self.set_key("dirty"))
+                    .arg(taken.bucket.member()),
+            )
+            .await
+            .map(|_| ())
+        } else {
+            self.forget(taken.bucket).await
+        }
     }
 
     async fn forget(&self, bucket: Bucket) -> Result<(), CounterError> {

@@ -15,6 +15,9 @@ use crate::entity::{daily_count, watermark};
 
 /// Buckets applied per database transaction.
 pub const BATCH_SIZE: usize = 500;
+/// Passes of one write-back over the dirty buckets (the second and third
+/// only after finding batches an interrupted write-back left pending).
+const MAX_PASSES: usize = 3;
 
 /// Why a write-back stopped early. Whatever it had taken stays pending in
 /// the store and is applied by the next one.
@@ -67,17 +70,26 @@ impl Writeback {
     /// [`WritebackError`]) and the watermark stays where it was.
     pub async fn run_once(&self) -> Result<WritebackReport, WritebackError> {
         let started = Utc::now();
-        let buckets = self.store.dirty().await?;
         let mut report = WritebackReport::default();
-        for chunk in buckets.chunks(BATCH_SIZE) {
-            let taken = self.take(chunk).await?;
-            self.commit(&taken).await?;
-            self.release(&taken).await?;
-            for t in &taken {
-                report.buckets += 1;
-                report.views += t.counts.views;
-                report.watch_seconds += t.counts.watch_seconds;
-                report.ad_views += t.counts.ad_views;
+        // A bucket whose take returned a batch an interrupted write-back
+        // left pending may hold newer counts too: one more pass takes them.
+        for _ in 0..MAX_PASSES {
+            let buckets = self.store.dirty().await?;
+            let mut leftovers = false;
+            for chunk in buckets.chunks(BATCH_SIZE) {
+                let (taken, left) = self.take_marked(chunk).await?;
+                leftovers |= left;
+                self.commit(&taken).await?;
+                self.release(&taken).await?;
+                for t in &taken {
+                    report.buckets += 1;
+                    report.views += t.counts.views;
+                    report.watch_seconds += t.counts.watch_seconds;
+                    report.ad_views += t.counts.ad_views;
+                }
+            }
+            if !leftovers {
+                break;
             }
         }
         let lag = chrono::Duration::from_std(self.event_lag).unwrap_or(chrono::Duration::zero());
@@ -99,15 +111,25 @@ impl Writeback {
     /// # Errors
     /// The store failed.
     pub async fn take(&self, buckets: &[Bucket]) -> Result<Vec<Taken>, WritebackError> {
+        Ok(self.take_marked(buckets).await?.0)
+    }
+
+    /// [`take`](Self::take), and whether any batch was left pending by an
+    /// earlier, interrupted write-back.
+    async fn take_marked(&self, buckets: &[Bucket]) -> Result<(Vec<Taken>, bool), WritebackError> {
         let mut taken = Vec::with_capacity(buckets.len());
+        let mut leftovers = false;
         for &bucket in buckets {
             let token = uuid::Uuid::new_v4().to_string();
             match self.store.take(bucket, &token).await? {
-                Some(t) => taken.push(t),
+                Some(t) => {
+                    leftovers |= t.token != token;
+                    taken.push(t);
+                }
                 None => self.store.forget(bucket).await?,
             }
         }
-        Ok(taken)
+        Ok((taken, leftovers))
     }
 
     /// Step 2: adds the taken counts to `daily_counts` in one transaction;
