@@ -220,6 +220,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let mut gw = gateway::Settings::with_defaults(credential.clone(), user_url.clone());
     gw.gateway_streaming_service_url = streaming_url.clone();
     gw.gateway_trusted_proxies = options.trusted_proxies.clone();
+    // Generous on a loaded 2-core CI machine (1,000 concurrent plays).
+    gw.gateway_request_timeout_ms = 20_000;
     gw.gateway_addr = "127.0.0.1:0".parse().expect("addr");
     gw.gateway_workers = Some(1);
     gw.auth_rate_limit_per_minute = options.rate_limit_per_minute;
@@ -516,8 +518,10 @@ impl TestApp {
             request = request.header("x-forwarded-for", xff);
         }
         let r = request.send().await.expect("request");
-        assert_eq!(r.status(), StatusCode::OK, "play");
-        r.json().await.expect("json")
+        let status = r.status();
+        let body: Value = r.json().await.expect("json");
+        assert_eq!(status, StatusCode::OK, "play: {body}");
+        body
     }
 
     /// `POST /api/v1/videos/{id}/pause`.

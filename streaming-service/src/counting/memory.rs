@@ -2,7 +2,7 @@
 //! the Redis scripts, under one mutex. Nothing survives a restart except
 //! what the write-back (run on graceful shutdown) saved.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use tokio::sync::Mutex;
 
@@ -32,14 +32,12 @@ struct State {
     resume: HashMap<(i64, String), (i32, i64)>,
     counters: HashMap<Bucket, Counts>,
     pending: HashMap<Bucket, (String, Counts)>,
-    dirty: HashSet<Bucket>,
     /// The newest event time seen, for purging expired entries.
     latest_ms: i64,
 }
 
 impl State {
     fn counters(&mut self, bucket: Bucket) -> &mut Counts {
-        self.dirty.insert(bucket);
         self.counters.entry(bucket).or_default()
     }
 
@@ -170,7 +168,9 @@ impl CounterStore for MemoryStore {
     async fn dirty(&self) -> Result<Vec<Bucket>, CounterError> {
         let mut s = self.state.lock().await;
         s.purge_expired();
-        let mut buckets: Vec<Bucket> = s.dirty.iter().chain(s.pending.keys()).copied().collect();
+        // Every bucket with counters or a pending batch: the maps themselves
+        // are the dirty set here.
+        let mut buckets: Vec<Bucket> = s.counters.keys().chain(s.pending.keys()).copied().collect();
         buckets.sort_unstable();
         buckets.dedup();
         Ok(buckets)
@@ -178,7 +178,6 @@ impl CounterStore for MemoryStore {
 
     async fn take(&self, bucket: Bucket, token: &str) -> Result<Option<Taken>, CounterError> {
         let mut s = self.state.lock().await;
-        s.dirty.remove(&bucket);
         if let Some((token, counts)) = s.pending.get(&bucket) {
             return Ok(Some(Taken {
                 bucket,
@@ -208,11 +207,8 @@ impl CounterStore for MemoryStore {
         Ok(())
     }
 
-    async fn forget(&self, bucket: Bucket) -> Result<(), CounterError> {
-        let mut s = self.state.lock().await;
-        if !s.counters.contains_key(&bucket) && !s.pending.contains_key(&bucket) {
-            s.dirty.remove(&bucket);
-        }
+    async fn forget(&self, _bucket: Bucket) -> Result<(), CounterError> {
+        // An empty bucket is in neither map: nothing to forget.
         Ok(())
     }
 }
