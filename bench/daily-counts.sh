@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Benchmark: the daily-counts call (SPEC §9) over N videos (default
+# 5,000,000). Creates a fresh streaming database, lets the streaming service
+# migrate it, generates N videos with counts on the day before and on the
+# day itself (SQL generate_series), then streams the day over gRPC with the
+# daily_counts_bench client and prints rows/s. Drops the database after.
+#
+#   bash bench/daily-counts.sh [videos=5000000]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+videos=${1:-5000000}
+pg=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
+db=bench_daily_$$
+cargo build --release --quiet -p streaming-service --example daily_counts_bench
+psql "$pg/postgres" -qc "CREATE DATABASE $db"
+work=$(mktemp -d)
+cleanup() {
+  kill "${ss_pid:-}" 2>/dev/null || true
+  wait 2>/dev/null || true
+  psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+export SERVICE_CREDENTIAL=bench-credential RUST_LOG=warn
+STREAMING_DATABASE_URL="$pg/$db" STREAMING_GRPC_ADDR=127.0.0.1:50162 DATA_DIR="$work" \
+  ./target/release/streaming-service &
+ss_pid=$!
+for _ in $(seq 100); do
+  psql "$pg/$db" -tAc "SELECT 1 FROM information_schema.tables WHERE table_name = 'watermarks'" | grep -q 1 && break
+  sleep 0.2
+done
+echo "== generating $videos videos with counts on 2026-11-20 and 2026-11-21"
+time psql "$pg/$db" -q <<SQL
+INSERT INTO videos (id, creator_id, title, description, duration_seconds, created_at)
+  SELECT g, 1 + g % 1000, 'video ' || g, '', 600, now() FROM generate_series(1, $videos) g;
+SELECT setval(pg_get_serial_sequence('videos', 'id'), $videos);
+INSERT INTO daily_counts (video_id, day, views, watch_seconds, ad_views)
+  SELECT g, d::date, 1 + (g * 7919) % 1000, 60 * (1 + (g * 7919) % 1000), (g * 104729) % 50
+  FROM generate_series(1, $videos) g, (VALUES ('2026-11-20'), ('2026-11-21')) AS days(d);
+ANALYZE;
+SQL
+echo "== machine: $(nproc) cores; streaming day 2026-11-21"
+./target/release/examples/daily_counts_bench http://127.0.0.1:50162 2026-11-21 bench-credential
+echo "== streaming-service peak RSS $(awk '/VmHWM/{printf "%.1f MiB", $2/1024}' "/proc/$ss_pid/status")"

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Benchmark: play then pause through the gateway, the streaming service on
+# PostgreSQL counting on Redis, load from wrk on the same machine (loopback
+# only).
+#
+#   bash bench/play-pause.sh [duration=30s] [connections=16] [videos=200]
+#
+# Builds release binaries, creates fresh databases, starts the three
+# services, uploads the videos, runs wrk with bench/play-pause.lua (one
+# connection per wrk thread; each alternates play and pause), prints its
+# report, the pairs/s, each service's CPU time and peak memory, and the
+# counted views after a write-back; then stops everything and drops the
+# databases. Needs `wrk`, PostgreSQL on 127.0.0.1:5432 and Redis on
+# 127.0.0.1:6379.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${1:-30s}
+connections=${2:-16}
+videos=${3:-200}
+pg=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
+redis=${BENCH_REDIS:-redis://127.0.0.1:6379}
+users_db=bench_users_$$
+streaming_db=bench_streaming_$$
+prefix=bench$$
+
+command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 2; }
+cargo build --release --quiet -p user-service -p streaming-service -p gateway
+
+work=$(mktemp -d)
+psql "$pg/postgres" -qc "CREATE DATABASE $users_db" -c "CREATE DATABASE $streaming_db"
+cleanup() {
+  kill "${gw_pid:-}" "${ss_pid:-}" "${us_pid:-}" 2>/dev/null || true
+  wait 2>/dev/null || true
+  psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $users_db WITH (FORCE)" \
+    -c "DROP DATABASE IF EXISTS $streaming_db WITH (FORCE)" || true
+  redis-cli --scan --pattern "$prefix:*" | xargs -r -n 1000 redis-cli del >/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+export SERVICE_CREDENTIAL=bench-credential RUST_LOG=warn
+USER_DATABASE_URL="$pg/$users_db" USER_GRPC_ADDR=127.0.0.1:50151 DATA_DIR="$work" \
+  USER_GENERATE_SIGNING_KEY=true ./target/release/user-service &
+us_pid=$!
+STREAMING_DATABASE_URL="$pg/$streaming_db" STREAMING_GRPC_ADDR=127.0.0.1:50152 \
+  STREAMING_USER_SERVICE_URL=http://127.0.0.1:50151 STREAMING_REDIS_URL="$redis" \
+  STREAMING_REDIS_PREFIX="$prefix" WRITEBACK_INTERVAL_SECONDS=3600 ./target/release/streaming-service &
+ss_pid=$!
+GATEWAY_ADDR=127.0.0.1:18181 GATEWAY_USER_SERVICE_URL=http://127.0.0.1:50151 \
+  GATEWAY_STREAMING_SERVICE_URL=http://127.0.0.1:50152 GATEWAY_TRUSTED_PROXIES=127.0.0.1 \
+  AUTH_RATE_LIMIT_PER_MINUTE=0 ./target/release/gateway &
+gw_pid=$!
+
+base=http://127.0.0.1:18181
+for _ in $(seq 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.2; done
+curl -sf -X POST "$base/api/v1/auth/signup" \
+  -d '{"email":"creator@example.com","password":"bench-password","display_name":"Creator","role":"creator"}' >/dev/null
+token=$(curl -sf -X POST "$base/api/v1/auth/login" -d '{"email":"creator@example.com","password":"bench-password"}' |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
+for i in $(seq "$videos"); do
+  curl -sf -X POST "$base/api/v1/videos" -H "authorization: Bearer $token" \
+    -d "{\"title\":\"Video $i\",\"duration_seconds\":600}" >/dev/null
+done
+
+echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; wrk -t$connections -c$connections -d$duration, $videos videos"
+VIDEOS=$videos wrk -t"$connections" -c"$connections" -d"$duration" --latency \
+  -s bench/play-pause.lua "$base" | tee "$work/wrk.txt"
+awk '/Requests\/sec/{printf "== play+pause pairs/s: %.0f\n", $2/2}' "$work/wrk.txt"
+
+for name in user-service:$us_pid streaming-service:$ss_pid gateway:$gw_pid; do
+  pid=${name#*:}
+  ticks=$(awk '{print $14+$15}' "/proc/$pid/stat")
+  echo "== ${name%%:*}: CPU $(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.1f", t/hz}') s, peak RSS $(awk '/VmHWM/{printf "%.1f MiB", $2/1024}' "/proc/$pid/status")"
+done
+kill -TERM "$ss_pid"; wait "$ss_pid" || true   # graceful stop writes the counters back
+echo "== counted (written back): $(psql "$pg/$streaming_db" -tAc 'SELECT SUM(views) || '"' views, '"' || SUM(watch_seconds) || '"' watch seconds'"' FROM daily_counts')"
