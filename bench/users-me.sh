@@ -39,7 +39,7 @@ GATEWAY_ADDR=127.0.0.1:18181 GATEWAY_USER_SERVICE_URL=http://127.0.0.1:50151 \
 gw_pid=$!
 
 base=http://127.0.0.1:18181
-for _ in $(seq 50); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.2; done
+for _ in $(seq 50); do curl -sf "$base/.well-known/jwks.json" >/dev/null && break; sleep 0.2; done
 curl -sf -X POST "$base/api/v1/auth/signup" \
   -d '{"email":"bench@example.com","password":"bench-password","display_name":"Bench","role":"viewer"}' >/dev/null
 token=$(curl -sf -X POST "$base/api/v1/auth/login" -d '{"email":"bench@example.com","password":"bench-password"}' |

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 
 use deadpool_redis::{Runtime, cluster};
-use redis::{FromRedisValue, Script, ScriptInvocation};
+use redis::{ErrorKind, FromRedisValue, Script, ScriptInvocation, ServerErrorKind};
 
 use super::{
     AD_SLOT_INTERVAL_SECONDS, Bucket, CounterError, CounterStore, Counts, NotCounted, PauseEvent,
@@ -147,18 +147,52 @@ impl RedisStore {
         }
     }
 
-    /// Marks a bucket dirty. Done before a script changes its counters (so
-    /// that a crash after the increment never hides it from the
-    /// write-back) and again after (so that a write-back that took the
-    /// first mark while the script was on its way cannot clear it).
-    async fn mark_dirty(&self, bucket: Bucket) -> Result<(), CounterError> {
-        self.query::<i64>(
-            redis::cmd("SADD")
-                .arg(self.set_key("dirty"))
-                .arg(bucket.member()),
-        )
-        .await
-        .map(|_| ())
+    /// Runs a counting script between two dirty marks of its bucket, in one
+    /// pipeline (one round trip on a single node). The mark before the
+    /// script means a crash after the increment never hides the bucket from
+    /// the write-back; the mark after means a write-back that took the first
+    /// mark while the script was on its way cannot leave it unmarked. On a
+    /// cluster the three go one after the other (the dirty set lives in
+    /// another slot).
+    async fn marked_invoke<T: FromRedisValue>(
+        &self,
+        bucket: Bucket,
+        call: &ScriptInvocation<'_>,
+    ) -> Result<T, CounterError> {
+        let dirty = self.set_key("dirty");
+        let member = bucket.member();
+        let mut pipe = redis::pipe();
+        pipe.cmd("SADD")
+            .arg(&dirty)
+            .arg(&member)
+            .ignore()
+            .invoke_script(call)
+            .cmd("SADD")
+            .arg(&dirty)
+            .arg(&member)
+            .ignore();
+        let reply: redis::RedisResult<(T,)> = match &self.pool {
+            Pool::Single(pool) => {
+                let mut conn = pool.get().await.map_err(store_error)?;
+                match pipe.query_async(&mut conn).await {
+                    Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                        call.load_async(&mut conn).await.map_err(store_error)?;
+                        pipe.query_async(&mut conn).await
+                    }
+                    other => other,
+                }
+            }
+            Pool::Cluster(_) => {
+                // A cluster pipeline may not cross slots: three round trips.
+                self.query::<i64>(redis::cmd("SADD").arg(&dirty).arg(&member))
+                    .await?;
+                let value: T = self.invoke(call).await?;
+                self.query::<i64>(redis::cmd("SADD").arg(&dirty).arg(&member))
+                    .await?;
+                Ok((value,))
+            }
+        };
+        reply.map(|(value,)| value).map_err(store_error)
     }
 }
 
@@ -169,9 +203,6 @@ impl CounterStore for RedisStore {
             video_id: e.video_id,
             day: e.day,
         };
-        if !e.owner {
-            self.mark_dirty(bucket).await?;
-        }
         let mut call = self.play.prepare_invoke();
         call.key(self.video_key(e.video_id, &format!("dd:{}", e.viewer)))
             .key(self.counters_key(bucket))
@@ -183,10 +214,7 @@ impl CounterStore for RedisStore {
             .arg(e.duration_seconds)
             .arg(&e.viewer)
             .arg(e.session_ttl_ms);
-        let (reason, resume): (String, i32) = self.invoke(&call).await?;
-        if reason.is_empty() {
-            self.mark_dirty(bucket).await?;
-        }
+        let (reason, resume): (String, i32) = self.marked_invoke(bucket, &call).await?;
         let not_counted = match reason.as_str() {
             "" => None,
             "owner" => Some(NotCounted::Owner),
@@ -204,9 +232,6 @@ impl CounterStore for RedisStore {
             video_id: e.video_id,
             day: e.day,
         };
-        if !e.owner {
-            self.mark_dirty(bucket).await?;
-        }
         let mut call = self.pause.prepare_invoke();
         call.key(self.video_key(e.video_id, &format!("s:{}", e.session_id)))
             .key(self.counters_key(bucket))
@@ -223,10 +248,7 @@ impl CounterStore for RedisStore {
             .arg(RESUME_TTL_MS)
             .arg(AD_SLOT_INTERVAL_SECONDS)
             .arg(WATCH_SLACK_SECONDS);
-        let reply: Vec<i64> = self.invoke(&call).await?;
-        if matches!(reply.as_slice(), [_, _, _]) && reply.iter().take(2).any(|n| *n > 0) {
-            self.mark_dirty(bucket).await?;
-        }
+        let reply: Vec<i64> = self.marked_invoke(bucket, &call).await?;
         match reply.as_slice() {
             [-1] => Ok(None),
             &[added, ads, position] => Ok(Some(PauseOutcome {
