@@ -20,7 +20,7 @@ echo "== redis-benchmark: EVALSHA play.lua, $clients clients, $requests requests
 redis-benchmark -q -n "$requests" -c "$clients" -r 1000000 \
   EVALSHA "$sha" 4 "$prefix:{v__rand_int__}:dd:a" "$prefix:{v__rand_int__}:c:d" \
   "$prefix:{v__rand_int__}:r:a" "$prefix:{v__rand_int__}:s:__rand_int__" \
-  0 "$now" 30000 600 a 60000
+  0 "$now" 30000 600 a 60000 | tr '\r' '\n' | tail -1
 echo "== RedisStore::play, $clients tasks, $seconds s"
 ./target/release/examples/counting_bench redis://127.0.0.1:6379 "$clients" "$seconds"
 for p in "$prefix" "bench"; do
