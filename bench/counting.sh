@@ -12,7 +12,7 @@ requests=${1:-200000}
 seconds=${2:-10}
 clients=${3:-50}
 prefix=rb$$
-cargo build --release --quiet -p streaming-service --example counting_bench
+cargo build --release --quiet -p streaming-service --bin streaming-service --example counting_bench
 sha=$(redis-cli script load "$(cat streaming-service/src/counting/lua/play.lua)")
 now=$(($(date +%s) * 1000))
 echo "== machine: $(nproc) cores; redis $(redis-server --version | awk '{print $3}')"

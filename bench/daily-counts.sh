@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 videos=${1:-5000000}
 pg=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
 db=bench_daily_$$
-cargo build --release --quiet -p streaming-service --example daily_counts_bench
+cargo build --release --quiet -p streaming-service --bin streaming-service --example daily_counts_bench
 psql "$pg/postgres" -qc "CREATE DATABASE $db"
 work=$(mktemp -d)
 cleanup() {
