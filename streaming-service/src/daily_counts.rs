@@ -21,7 +21,7 @@ pub const PAGE_ROWS: u64 = 5_000;
 pub const MAX_IMPORT_ROWS: usize = 100_000;
 
 /// One video's counts of a day with its cumulative counts before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, FromQueryResult)]
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
 pub struct DayRow {
     /// The video.
     pub video_id: i64,
@@ -37,6 +37,8 @@ pub struct DayRow {
     pub cumulative_views_before: i64,
     /// Ad views of every earlier day.
     pub cumulative_ad_views_before: i64,
+    /// The video's title.
+    pub title: String,
 }
 
 /// The rows of `day` for videos after `after_video_id`, ascending, at most
@@ -58,7 +60,7 @@ pub async fn page(
     // expensive enough to JIT-compile on every page, ≈250 ms each).
     let sql = match backend {
         sea_orm::DatabaseBackend::Postgres => format!(
-            "SELECT d.video_id, v.creator_id, d.views, d.watch_seconds, d.ad_views, \
+            "SELECT d.video_id, v.creator_id, v.title, d.views, d.watch_seconds, d.ad_views, \
                COALESCE(b.views, 0)::BIGINT AS cumulative_views_before, \
                COALESCE(b.ad_views, 0)::BIGINT AS cumulative_ad_views_before \
              FROM daily_counts d JOIN videos v ON v.id = d.video_id \
@@ -68,7 +70,7 @@ pub async fn page(
              ORDER BY d.video_id LIMIT {limit}"
         ),
         _ => format!(
-            "SELECT d.video_id, v.creator_id, d.views, d.watch_seconds, d.ad_views, \
+            "SELECT d.video_id, v.creator_id, v.title, d.views, d.watch_seconds, d.ad_views, \
                CAST(COALESCE((SELECT SUM(p.views) FROM daily_counts p \
                  WHERE p.video_id = d.video_id AND p.day < d.day), 0) AS BIGINT) \
                  AS cumulative_views_before, \

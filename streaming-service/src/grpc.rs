@@ -349,6 +349,7 @@ impl pb::streaming_service_server::StreamingService for StreamingApi {
                         ad_views: row.ad_views,
                         cumulative_views_before: row.cumulative_views_before,
                         cumulative_ad_views_before: row.cumulative_ad_views_before,
+                        title: row.title,
                     };
                     if tx.send(Ok(message)).await.is_err() {
                         return; // the client went away

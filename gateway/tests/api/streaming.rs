@@ -589,14 +589,26 @@ async fn the_embedded_default_counts_the_same_way() {
     let video = app.video(&creator.access, 600).await;
     let p = app.play(Some(&viewer.access), video, None).await;
     assert_eq!(p["view_counted"], true);
-    assert_eq!(app.play(Some(&viewer.access), video, None).await["reason"], "duplicate");
-    let r = app.pause_ok(Some(&viewer.access), video, p["session_id"].as_str().unwrap(), 301).await;
+    assert_eq!(
+        app.play(Some(&viewer.access), video, None).await["reason"],
+        "duplicate"
+    );
+    let r = app
+        .pause_ok(
+            Some(&viewer.access),
+            video,
+            p["session_id"].as_str().unwrap(),
+            301,
+        )
+        .await;
     let watched = r["watched_seconds_added"].as_i64().unwrap();
     assert_eq!(r["ad_views_counted"], 1);
     app.write_back().await;
     assert_eq!(app.counts_of(video).await, (1, watched, 1));
     // Import and the daily-counts call on SQLite.
-    let csv = format!("video_id,day,views,watch_seconds,ad_views\n{video},2026-10-01,5,50,2\n{video},2026-10-02,1,1,1\n");
+    let csv = format!(
+        "video_id,day,views,watch_seconds,ad_views\n{video},2026-10-01,5,50,2\n{video},2026-10-02,1,1,1\n"
+    );
     let r = app
         .client
         .post(app.url("/api/v1/admin/imports/daily-counts"))
@@ -606,6 +618,15 @@ async fn the_embedded_default_counts_the_same_way() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    let rows = app.daily_counts(chrono::NaiveDate::from_ymd_opt(2026, 10, 2).unwrap(), 0).await;
-    assert_eq!((rows[0].views, rows[0].cumulative_views_before, rows[0].cumulative_ad_views_before), (1, 5, 2));
+    let rows = app
+        .daily_counts(chrono::NaiveDate::from_ymd_opt(2026, 10, 2).unwrap(), 0)
+        .await;
+    assert_eq!(
+        (
+            rows[0].views,
+            rows[0].cumulative_views_before,
+            rows[0].cumulative_ad_views_before
+        ),
+        (1, 5, 2)
+    );
 }
