@@ -5,7 +5,11 @@ use std::{env, fs, path::PathBuf};
 
 use prost::Message;
 
-const PROTOS: &[&str] = &["user/v1/user.proto", "streaming/v1/streaming.proto"];
+const PROTOS: &[&str] = &[
+    "user/v1/user.proto",
+    "streaming/v1/streaming.proto",
+    "revenue/v1/revenue.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     for proto in PROTOS {

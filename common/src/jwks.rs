@@ -10,7 +10,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+use proto::user::v1::{GetJwksRequest, user_service_client::UserServiceClient};
+use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{Mutex, RwLock};
+use tonic::{metadata::MetadataValue, transport::Endpoint};
 
 use crate::auth::{AccessClaims, JwkSet, TokenError, TokenVerifier};
 
@@ -111,6 +114,50 @@ impl KeyCache {
         *last = Some(Instant::now());
         tracing::info!(keys = keys.set.keys.len(), "JWK Set fetched");
         Ok(keys)
+    }
+}
+
+impl KeyCache {
+    /// A cache that fetches the JWK Set from the user service's gRPC
+    /// `GetJwks` at `url`, presenting the service credential; refetched at
+    /// most once per 5 s.
+    ///
+    /// # Errors
+    /// A malformed URL.
+    pub fn from_user_service(
+        url: &str,
+        credential: SecretString,
+        issuer: String,
+        audience: String,
+    ) -> anyhow::Result<Self> {
+        let channel = Endpoint::from_shared(url.to_owned())?
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(Duration::from_secs(5))
+            .connect_lazy();
+        let fetch = move || -> FetchFuture {
+            let mut client = UserServiceClient::new(channel.clone());
+            let credential = credential.clone();
+            Box::pin(async move {
+                let mut request = tonic::Request::new(GetJwksRequest {});
+                let value = MetadataValue::try_from(credential.expose_secret())
+                    .map_err(|e| e.to_string())?;
+                request
+                    .metadata_mut()
+                    .insert(crate::grpc::SERVICE_CREDENTIAL, value);
+                let response = client
+                    .get_jwks(request)
+                    .await
+                    .map_err(|s| s.code().to_string())?;
+                serde_json::from_str(&response.into_inner().jwks_json)
+                    .map_err(|e| format!("bad JWK Set: {e}"))
+            })
+        };
+        Ok(KeyCache::new(
+            fetch,
+            issuer,
+            audience,
+            Duration::from_secs(5),
+        ))
     }
 }
 

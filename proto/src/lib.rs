@@ -1,6 +1,6 @@
 //! Generated gRPC code for every service of the platform (SPEC §9).
 //!
-//! One module per package and version: [`user::v1`], [`streaming::v1`]. [`FILE_DESCRIPTOR_SET`]
+//! One module per package and version: [`user::v1`], [`streaming::v1`], [`revenue::v1`]. [`FILE_DESCRIPTOR_SET`]
 //! holds every compiled file, for server reflection.
 
 /// The encoded `FileDescriptorSet` of every `.proto` file in this crate.
@@ -21,6 +21,15 @@ pub mod streaming {
     pub mod v1 {
         #![allow(clippy::all, missing_docs)]
         tonic::include_proto!("streaming.v1");
+    }
+}
+
+/// `revenue.v1`: settlement runs, statistics, earnings.
+pub mod revenue {
+    /// Version 1 of the revenue API.
+    pub mod v1 {
+        #![allow(clippy::all, missing_docs)]
+        tonic::include_proto!("revenue.v1");
     }
 }
 

@@ -5,17 +5,13 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use common::jwks::{FetchFuture, KeyCache};
-use proto::{
-    streaming::v1::streaming_service_server::StreamingServiceServer,
-    user::v1::{GetJwksRequest, user_service_client::UserServiceClient},
-};
+use common::jwks::KeyCache;
+use proto::streaming::v1::streaming_service_server::StreamingServiceServer;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use sea_orm_migration::MigratorTrait;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use tokio::{net::TcpListener, sync::watch};
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::{metadata::MetadataValue, transport::Endpoint};
 
 use crate::{
     catalog::Catalog,
@@ -51,7 +47,12 @@ impl Application {
             .await
             .context("migrating the streaming database")?;
         let store = counter_store(&settings).await?;
-        let keys = Arc::new(jwks_from_user_service(&settings, credential)?);
+        let keys = Arc::new(KeyCache::from_user_service(
+            &settings.streaming_user_service_url,
+            credential,
+            settings.jwt_issuer.clone(),
+            settings.jwt_audience.clone(),
+        )?);
         let catalog = Catalog::new(db.clone(), settings.platform_time);
         let writeback = Writeback::new(
             store.clone(),
@@ -189,39 +190,4 @@ async fn counter_store(settings: &Settings) -> anyhow::Result<Arc<dyn CounterSto
     };
     store.ping().await.context("connecting to Redis")?;
     Ok(Arc::new(store))
-}
-
-/// A JWK Set cache that fetches from the user service over gRPC.
-fn jwks_from_user_service(
-    settings: &Settings,
-    credential: SecretString,
-) -> anyhow::Result<KeyCache> {
-    let channel = Endpoint::from_shared(settings.streaming_user_service_url.clone())?
-        .connect_timeout(Duration::from_secs(1))
-        .timeout(Duration::from_secs(5))
-        .connect_lazy();
-    let fetch = move || -> FetchFuture {
-        let mut client = UserServiceClient::new(channel.clone());
-        let credential = credential.clone();
-        Box::pin(async move {
-            let mut request = tonic::Request::new(GetJwksRequest {});
-            let value =
-                MetadataValue::try_from(credential.expose_secret()).map_err(|e| e.to_string())?;
-            request
-                .metadata_mut()
-                .insert(common::grpc::SERVICE_CREDENTIAL, value);
-            let response = client
-                .get_jwks(request)
-                .await
-                .map_err(|s| s.code().to_string())?;
-            serde_json::from_str(&response.into_inner().jwks_json)
-                .map_err(|e| format!("bad JWK Set: {e}"))
-        })
-    };
-    Ok(KeyCache::new(
-        fetch,
-        settings.jwt_issuer.clone(),
-        settings.jwt_audience.clone(),
-        Duration::from_secs(5),
-    ))
 }

@@ -1,0 +1,134 @@
+//! Settings of the revenue service. Each field is set by the environment
+//! variable of the same name in upper case, or by the `CONFIG_FILE` TOML file
+//! (see `common::config`).
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use common::time::PlatformTime;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// The revenue service's settings, with the all-in-one defaults.
+#[derive(Clone, Deserialize)]
+pub struct Settings {
+    /// `DATA_DIR`: where the embedded default keeps its files (`./data`).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// `REVENUE_DATABASE_URL`: `postgres://…` or `sqlite://…`; default
+    /// `sqlite://$DATA_DIR/revenue.db`.
+    #[serde(default)]
+    pub revenue_database_url: Option<SecretString>,
+    /// `REVENUE_DATABASE_MAX_CONNECTIONS`: pool size (default 16).
+    #[serde(default = "default_max_connections")]
+    pub revenue_database_max_connections: u32,
+    /// `REVENUE_GRPC_ADDR`: where gRPC listens (default `127.0.0.1:50053`).
+    #[serde(default = "default_grpc_addr")]
+    pub revenue_grpc_addr: SocketAddr,
+    /// `REVENUE_USER_SERVICE_URL`: where the JWK Set comes from.
+    #[serde(default = "default_user_service_url")]
+    pub revenue_user_service_url: String,
+    /// `REVENUE_STREAMING_SERVICE_URL`: where the daily counts come from.
+    #[serde(default = "default_streaming_service_url")]
+    pub revenue_streaming_service_url: String,
+    /// `SETTLEMENT_SCHEDULE`: cron expression (seconds first, platform time
+    /// zone) of the daily settlement of yesterday (SPEC §6: 00:10).
+    #[serde(default = "default_schedule")]
+    pub settlement_schedule: String,
+    /// `SETTLEMENT_CALL_TIMEOUT_SECONDS`: the longest wait for the next row
+    /// of the daily counts (default 10).
+    #[serde(default = "default_call_timeout")]
+    pub settlement_call_timeout_seconds: u64,
+    /// `SETTLEMENT_RETRIES`: attempts after a failed pull, each resuming
+    /// after the last video received (default 3).
+    #[serde(default = "default_retries")]
+    pub settlement_retries: u32,
+    /// `SETTLEMENT_BREAKER_OPEN_SECONDS`: after 3 consecutive failed calls
+    /// to the streaming service the circuit opens for this long (doubling
+    /// while failures go on, up to 60 s) and runs fail fast (default 10).
+    #[serde(default = "default_breaker_open")]
+    pub settlement_breaker_open_seconds: u64,
+    /// `SETTLEMENT_LEASE_SECONDS`: a day's lease lasts this long unless
+    /// renewed; a run whose holder died is taken over after it (default 30).
+    #[serde(default = "default_lease")]
+    pub settlement_lease_seconds: u64,
+    /// `PLATFORM_TIME_ZONE`: the IANA zone of days (SPEC §2: `Asia/Seoul`).
+    #[serde(
+        default,
+        rename = "platform_time_zone",
+        deserialize_with = "common::time::deserialize_zone"
+    )]
+    pub platform_time: PlatformTime,
+    /// `JWT_ISSUER`: the expected `iss`.
+    #[serde(default = "default_issuer")]
+    pub jwt_issuer: String,
+    /// `JWT_AUDIENCE`: the expected `aud`.
+    #[serde(default = "default_audience")]
+    pub jwt_audience: String,
+    /// `SERVICE_CREDENTIAL`: the shared secret of service-to-service calls.
+    #[serde(default)]
+    pub service_credential: Option<SecretString>,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./data")
+}
+fn default_max_connections() -> u32 {
+    16
+}
+fn default_grpc_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 50053))
+}
+fn default_user_service_url() -> String {
+    "http://127.0.0.1:50051".to_owned()
+}
+fn default_streaming_service_url() -> String {
+    "http://127.0.0.1:50052".to_owned()
+}
+fn default_schedule() -> String {
+    "0 10 0 * * *".to_owned()
+}
+fn default_call_timeout() -> u64 {
+    10
+}
+fn default_retries() -> u32 {
+    3
+}
+fn default_breaker_open() -> u64 {
+    10
+}
+fn default_lease() -> u64 {
+    30
+}
+fn default_issuer() -> String {
+    common::auth::DEFAULT_ISSUER.to_owned()
+}
+fn default_audience() -> String {
+    common::auth::DEFAULT_AUDIENCE.to_owned()
+}
+
+impl Settings {
+    /// Settings with every default, the given credential and service URLs.
+    pub fn with_defaults(
+        service_credential: SecretString,
+        user_service_url: String,
+        streaming_service_url: String,
+    ) -> Self {
+        Self {
+            data_dir: default_data_dir(),
+            revenue_database_url: None,
+            revenue_database_max_connections: default_max_connections(),
+            revenue_grpc_addr: default_grpc_addr(),
+            revenue_user_service_url: user_service_url,
+            revenue_streaming_service_url: streaming_service_url,
+            settlement_schedule: default_schedule(),
+            settlement_call_timeout_seconds: default_call_timeout(),
+            settlement_retries: default_retries(),
+            settlement_breaker_open_seconds: default_breaker_open(),
+            settlement_lease_seconds: default_lease(),
+            platform_time: PlatformTime::default(),
+            jwt_issuer: default_issuer(),
+            jwt_audience: default_audience(),
+            service_credential: Some(service_credential),
+        }
+    }
+}

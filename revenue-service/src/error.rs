@@ -1,0 +1,68 @@
+//! The one error type of the revenue service's boundary, and its gRPC form
+//! (SPEC §8).
+
+use common::error::{FieldViolation, to_status};
+use tonic::{Code, Status};
+
+/// Everything a `revenue.v1` call can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum RevenueError {
+    /// One or more request fields are bad (400, `invalid_field`).
+    #[error("invalid request")]
+    InvalidFields(Vec<FieldViolation>),
+    /// No, or a bad, access token (401).
+    #[error("invalid access token")]
+    InvalidAccessToken,
+    /// The caller's role or ownership does not allow this (403).
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// No such run or video (404).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A dependency cannot be reached (503).
+    #[error("{0} is unavailable; try again shortly")]
+    Unavailable(&'static str),
+    /// Anything else; logged, never sent to the client.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl RevenueError {
+    /// One bad field.
+    pub fn field(field: &str, description: impl Into<String>) -> Self {
+        RevenueError::InvalidFields(vec![FieldViolation::new(field, description)])
+    }
+}
+
+impl From<sea_orm::DbErr> for RevenueError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        RevenueError::Internal(e.into())
+    }
+}
+
+impl From<RevenueError> for Status {
+    fn from(e: RevenueError) -> Self {
+        let message = e.to_string();
+        match e {
+            RevenueError::InvalidFields(fields) => {
+                to_status(Code::InvalidArgument, "invalid_field", message, &fields)
+            }
+            RevenueError::InvalidAccessToken => {
+                to_status(Code::Unauthenticated, "invalid_token", message, &[])
+            }
+            RevenueError::Forbidden(_) => {
+                to_status(Code::PermissionDenied, "forbidden", message, &[])
+            }
+            RevenueError::NotFound(what) => {
+                to_status(Code::NotFound, &format!("{what}_not_found"), message, &[])
+            }
+            RevenueError::Unavailable(_) => {
+                to_status(Code::Unavailable, "service_unavailable", message, &[])
+            }
+            RevenueError::Internal(err) => {
+                tracing::error!(error = ?err, "internal error");
+                to_status(Code::Internal, "internal_error", "internal error", &[])
+            }
+        }
+    }
+}

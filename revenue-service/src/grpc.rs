@@ -1,0 +1,295 @@
+//! The `revenue.v1.RevenueService` gRPC handlers: identify the caller,
+//! validate, call the core, map errors.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use common::{
+    auth::{AccessClaims, Role},
+    jwks::{KeyCache, VerifyError},
+    paging::{decode_cursor, encode_cursor, page_size},
+};
+use proto::revenue::v1 as pb;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tonic::{Request, Response, Status};
+use tracing::instrument;
+
+use crate::{
+    entity::settlement_run,
+    error::RevenueError,
+    periods::Period,
+    reports::{self, Metric},
+    settlement::Settler,
+};
+
+/// The most days one backfill may queue.
+pub const MAX_BACKFILL_DAYS: i64 = 366;
+
+/// The gRPC face of the revenue service.
+#[derive(Clone)]
+pub struct RevenueApi {
+    db: DatabaseConnection,
+    settler: Settler,
+    keys: Arc<KeyCache>,
+}
+
+fn timestamp(t: DateTime<Utc>) -> proto::prost_types::Timestamp {
+    proto::prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+fn day_text(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+fn run_to_proto(r: settlement_run::Model) -> pb::Run {
+    pb::Run {
+        run_id: r.id,
+        day: day_text(r.day),
+        status: r.status,
+        started_at: r.started_at.map(timestamp),
+        finished_at: r.finished_at.map(timestamp),
+        rows: r.rows,
+        rate_card_version: r.rate_card_version.unwrap_or(0),
+        total_amount: r.total_amount.unwrap_or(0),
+        previous_total_amount: r.previous_total_amount,
+        error: r.error.unwrap_or_default(),
+    }
+}
+
+fn parse_day(field: &str, text: &str) -> Result<NaiveDate, RevenueError> {
+    common::time::parse_day(text).map_err(|e| RevenueError::field(field, e))
+}
+
+fn period_of(period: &str, date: &str) -> Result<(Period, (NaiveDate, NaiveDate)), RevenueError> {
+    let p = Period::parse(period).map_err(|e| RevenueError::field("period", e))?;
+    let d = parse_day("date", date)?;
+    Ok((p, p.range(d)))
+}
+
+impl RevenueApi {
+    /// Handlers over these parts.
+    pub fn new(db: DatabaseConnection, settler: Settler, keys: Arc<KeyCache>) -> Self {
+        Self { db, settler, keys }
+    }
+
+    /// The signed-in caller (SPEC §9: the forwarded token is verified here).
+    async fn caller<T>(&self, request: &Request<T>) -> Result<AccessClaims, RevenueError> {
+        let token = common::grpc::bearer_token(request.metadata())
+            .ok_or(RevenueError::InvalidAccessToken)?;
+        self.keys.verify(token).await.map_err(|e| match e {
+            VerifyError::Token(_) => RevenueError::InvalidAccessToken,
+            VerifyError::KeysUnavailable(_) => RevenueError::Unavailable("the user service"),
+        })
+    }
+
+    async fn admin<T>(&self, request: &Request<T>) -> Result<AccessClaims, RevenueError> {
+        let claims = self.caller(request).await?;
+        if claims.role == Role::Admin {
+            Ok(claims)
+        } else {
+            Err(RevenueError::Forbidden("only admins may do this"))
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::revenue_service_server::RevenueService for RevenueApi {
+    #[instrument(skip_all, fields(request_id = %common::grpc::request_id(request.metadata())))]
+    async fn settle_days(
+        &self,
+        request: Request<pb::SettleDaysRequest>,
+    ) -> Result<Response<pb::SettleDaysResponse>, Status> {
+        self.admin(&request).await?;
+        let r = request.into_inner();
+        let from = parse_day("from", &r.from)?;
+        let to = parse_day("to", &r.to)?;
+        if to < from {
+            return Err(RevenueError::field("to", "must not be before from").into());
+        }
+        let today = self.settler.time().today();
+        if to >= today {
+            return Err(
+                RevenueError::field("to", "must be a day before today (platform time)").into(),
+            );
+        }
+        if (to - from).num_days() >= MAX_BACKFILL_DAYS {
+            return Err(RevenueError::field("to", "at most 366 days per request").into());
+        }
+        let days: Vec<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
+        let run_ids = self.settler.enqueue(&days).await?;
+        Ok(Response::new(pb::SettleDaysResponse { run_ids }))
+    }
+
+    async fn list_runs(
+        &self,
+        request: Request<pb::ListRunsRequest>,
+    ) -> Result<Response<pb::ListRunsResponse>, Status> {
+        self.admin(&request).await?;
+        let r = request.into_inner();
+        let limit = page_size(r.limit).map_err(|e| RevenueError::field("limit", e))?;
+        let before =
+            decode_cursor("run", &r.cursor).map_err(|e| RevenueError::field("cursor", e))?;
+        let mut query = settlement_run::Entity::find();
+        if before > 0 {
+            query = query.filter(settlement_run::Column::Id.lt(before));
+        }
+        let mut runs = query
+            .order_by_desc(settlement_run::Column::Id)
+            .limit(u64::from(limit) + 1)
+            .all(&self.db)
+            .await
+            .map_err(RevenueError::from)?;
+        let more = runs.len() > limit as usize;
+        runs.truncate(limit as usize);
+        let next_cursor = match (more, runs.last()) {
+            (true, Some(last)) => encode_cursor("run", last.id),
+            _ => String::new(),
+        };
+        Ok(Response::new(pb::ListRunsResponse {
+            runs: runs.into_iter().map(run_to_proto).collect(),
+            next_cursor,
+        }))
+    }
+
+    async fn get_run(
+        &self,
+        request: Request<pb::GetRunRequest>,
+    ) -> Result<Response<pb::Run>, Status> {
+        self.admin(&request).await?;
+        let run = settlement_run::Entity::find_by_id(request.into_inner().run_id)
+            .one(&self.db)
+            .await
+            .map_err(RevenueError::from)?
+            .ok_or(RevenueError::NotFound("run"))?;
+        Ok(Response::new(run_to_proto(run)))
+    }
+
+    async fn top_videos(
+        &self,
+        request: Request<pb::TopVideosRequest>,
+    ) -> Result<Response<pb::TopVideosResponse>, Status> {
+        let r = request.into_inner();
+        let metric = Metric::parse(&r.metric).map_err(|e| RevenueError::field("metric", e))?;
+        let (period, range) = period_of(&r.period, &r.date)?;
+        let limit = match r.limit {
+            0 => 5,
+            n if n <= 100 => n,
+            _ => return Err(RevenueError::field("limit", "must be between 1 and 100").into()),
+        };
+        let creator = (r.creator_id != 0).then_some(r.creator_id);
+        let rows = reports::top(&self.db, metric, range, limit, creator).await?;
+        Ok(Response::new(pb::TopVideosResponse {
+            metric: r.metric,
+            period: period.as_str().to_owned(),
+            start: day_text(range.0),
+            end: day_text(range.1),
+            items: rows
+                .into_iter()
+                .zip(1..)
+                .map(|(row, rank)| pb::TopVideo {
+                    rank,
+                    video_id: row.video_id,
+                    title: row.title,
+                    creator_id: row.creator_id,
+                    value: row.value,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn video_stats(
+        &self,
+        request: Request<pb::VideoStatsRequest>,
+    ) -> Result<Response<pb::VideoStatsResponse>, Status> {
+        let claims = self.caller(&request).await?;
+        let r = request.into_inner();
+        let (period, range) = period_of(&r.period, &r.date)?;
+        if claims.role != Role::Admin {
+            let owner = reports::creator_of(&self.db, r.video_id).await?;
+            match owner {
+                Some(owner) if claims.user_id().ok() == Some(owner) => {}
+                Some(_) => {
+                    return Err(RevenueError::Forbidden(
+                        "only the owner or an admin may see a video's stats",
+                    )
+                    .into());
+                }
+                None => return Err(RevenueError::NotFound("video").into()),
+            }
+        }
+        let days = reports::video_days(&self.db, r.video_id, range).await?;
+        Ok(Response::new(pb::VideoStatsResponse {
+            video_id: r.video_id,
+            period: period.as_str().to_owned(),
+            start: day_text(range.0),
+            end: day_text(range.1),
+            days: days
+                .into_iter()
+                .map(|d| pb::VideoDay {
+                    day: day_text(d.day),
+                    views: d.views,
+                    watch_seconds: d.watch_seconds,
+                    ad_views: d.ad_views,
+                    video_amount: d.video_amount,
+                    ad_amount: d.ad_amount,
+                    total_amount: d.total_amount,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn revenues(
+        &self,
+        request: Request<pb::RevenuesRequest>,
+    ) -> Result<Response<pb::RevenuesResponse>, Status> {
+        let claims = self.caller(&request).await?;
+        let r = request.into_inner();
+        let me = claims
+            .user_id()
+            .map_err(|_| RevenueError::InvalidAccessToken)?;
+        let creator_id = match (claims.role, r.creator_id) {
+            (Role::Admin, 0) => {
+                return Err(
+                    RevenueError::field("creator_id", "an admin must name the creator").into(),
+                );
+            }
+            (Role::Admin, id) => id,
+            (Role::Creator, 0) => me,
+            (Role::Creator, id) if id == me => me,
+            (Role::Creator, _) => {
+                return Err(RevenueError::Forbidden("creators see only their own revenue").into());
+            }
+            (Role::Viewer, _) => {
+                return Err(RevenueError::Forbidden("only creators and admins have revenue").into());
+            }
+        };
+        let (period, range) = period_of(&r.period, &r.date)?;
+        let videos = reports::earnings(&self.db, creator_id, range).await?;
+        let sum = |f: fn(&reports::VideoEarnings) -> i64| videos.iter().map(f).sum::<i64>();
+        Ok(Response::new(pb::RevenuesResponse {
+            creator_id,
+            period: period.as_str().to_owned(),
+            start: day_text(range.0),
+            end: day_text(range.1),
+            total_amount: sum(|v| v.total_amount),
+            video_amount: sum(|v| v.video_amount),
+            ad_amount: sum(|v| v.ad_amount),
+            videos: videos
+                .into_iter()
+                .map(|v| pb::VideoRevenue {
+                    video_id: v.video_id,
+                    title: v.title,
+                    views: v.views,
+                    watch_seconds: v.watch_seconds,
+                    ad_views: v.ad_views,
+                    video_amount: v.video_amount,
+                    ad_amount: v.ad_amount,
+                    total_amount: v.total_amount,
+                })
+                .collect(),
+        }))
+    }
+}

@@ -1,0 +1,22 @@
+//! The revenue service (SPEC §6, §7): settlement runs that pull a day's
+//! counts from the streaming service through a circuit breaker and price
+//! them with the tiered rate card in effect ([`money`]), under a per-day
+//! lease; the daily schedule; and the reports — top videos, a video's days,
+//! a creator's earnings — served over gRPC `revenue.v1` with
+//! `grpc.health.v1` and server reflection.
+
+pub mod config;
+pub mod entity;
+pub mod error;
+pub mod grpc;
+pub mod migration;
+pub mod money;
+pub mod periods;
+pub mod reports;
+pub mod schedule;
+pub mod settlement;
+pub mod sql;
+pub mod startup;
+
+pub use config::Settings;
+pub use startup::Application;

@@ -1,0 +1,205 @@
+//! Reports over `daily_stats` (SPEC §7): the top videos of a period, a
+//! video's days, a creator's earnings. Weekly and monthly figures are sums
+//! of the settled days of the period, computed on read, so they always
+//! equal the sum of their days.
+
+use chrono::NaiveDate;
+use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Value};
+
+use crate::{error::RevenueError, sql::stmt};
+
+/// What a ranking ranks by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Views.
+    Views,
+    /// Watch seconds.
+    WatchTime,
+}
+
+impl Metric {
+    /// Parses `views` or `watch_time`.
+    ///
+    /// # Errors
+    /// Anything else.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "views" => Ok(Metric::Views),
+            "watch_time" => Ok(Metric::WatchTime),
+            _ => Err(format!("{text:?} is not one of views, watch_time")),
+        }
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            Metric::Views => "views",
+            Metric::WatchTime => "watch_seconds",
+        }
+    }
+}
+
+/// One ranked video.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct TopRow {
+    /// The video.
+    pub video_id: i64,
+    /// Its title when last settled.
+    pub title: String,
+    /// Its creator.
+    pub creator_id: i64,
+    /// Views or watch seconds over the period.
+    pub value: i64,
+}
+
+/// The `limit` videos with the largest `metric` from `start` to `end`,
+/// ties by smaller video id; optionally one creator's.
+///
+/// # Errors
+/// Database failures.
+pub async fn top(
+    db: &DatabaseConnection,
+    metric: Metric,
+    (start, end): (NaiveDate, NaiveDate),
+    limit: u32,
+    creator_id: Option<i64>,
+) -> Result<Vec<TopRow>, RevenueError> {
+    let column = metric.column();
+    let mut values: Vec<Value> = vec![start.into(), end.into(), i64::from(limit).into()];
+    let creator = match creator_id {
+        Some(id) => {
+            values.push(id.into());
+            "AND creator_id = $4"
+        }
+        None => "",
+    };
+    let sql = format!(
+        "SELECT video_id, MAX(title) AS title, creator_id, CAST(SUM({column}) AS BIGINT) AS value \
+         FROM daily_stats WHERE day >= $1 AND day <= $2 {creator} \
+         GROUP BY video_id, creator_id ORDER BY value DESC, video_id ASC LIMIT $3"
+    );
+    Ok(
+        TopRow::find_by_statement(stmt(db.get_database_backend(), &sql, values))
+            .all(db)
+            .await?,
+    )
+}
+
+/// Counts and amounts, summed over some rows.
+#[derive(Debug, Clone, PartialEq, Eq, Default, FromQueryResult)]
+pub struct Sums {
+    /// Views.
+    pub views: i64,
+    /// Watch seconds.
+    pub watch_seconds: i64,
+    /// Ad views.
+    pub ad_views: i64,
+    /// Won.
+    pub video_amount: i64,
+    /// Won.
+    pub ad_amount: i64,
+    /// Won.
+    pub total_amount: i64,
+}
+
+/// One settled day of a video.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct VideoDayRow {
+    /// The day.
+    pub day: NaiveDate,
+    /// Views.
+    pub views: i64,
+    /// Watch seconds.
+    pub watch_seconds: i64,
+    /// Ad views.
+    pub ad_views: i64,
+    /// Won.
+    pub video_amount: i64,
+    /// Won.
+    pub ad_amount: i64,
+    /// Won.
+    pub total_amount: i64,
+}
+
+/// The settled days of `video_id` from `start` to `end`.
+///
+/// # Errors
+/// Database failures.
+pub async fn video_days(
+    db: &DatabaseConnection,
+    video_id: i64,
+    (start, end): (NaiveDate, NaiveDate),
+) -> Result<Vec<VideoDayRow>, RevenueError> {
+    Ok(VideoDayRow::find_by_statement(stmt(
+        db.get_database_backend(),
+        "SELECT day, views, watch_seconds, ad_views, video_amount, ad_amount, total_amount \
+         FROM daily_stats WHERE video_id = $1 AND day >= $2 AND day <= $3 ORDER BY day",
+        vec![video_id.into(), start.into(), end.into()],
+    ))
+    .all(db)
+    .await?)
+}
+
+/// The creator of `video_id` as settled, if it was ever settled.
+///
+/// # Errors
+/// Database failures.
+pub async fn creator_of(
+    db: &DatabaseConnection,
+    video_id: i64,
+) -> Result<Option<i64>, RevenueError> {
+    let row = db
+        .query_one(stmt(
+            db.get_database_backend(),
+            "SELECT creator_id FROM daily_stats WHERE video_id = $1 LIMIT 1",
+            vec![video_id.into()],
+        ))
+        .await?;
+    Ok(match row {
+        Some(r) => Some(r.try_get("", "creator_id")?),
+        None => None,
+    })
+}
+
+/// One video's earnings over a period.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct VideoEarnings {
+    /// The video.
+    pub video_id: i64,
+    /// Its title when last settled.
+    pub title: String,
+    /// Views.
+    pub views: i64,
+    /// Watch seconds.
+    pub watch_seconds: i64,
+    /// Ad views.
+    pub ad_views: i64,
+    /// Won.
+    pub video_amount: i64,
+    /// Won.
+    pub ad_amount: i64,
+    /// Won.
+    pub total_amount: i64,
+}
+
+/// `creator_id`'s videos with their sums from `start` to `end`, by id.
+///
+/// # Errors
+/// Database failures.
+pub async fn earnings(
+    db: &DatabaseConnection,
+    creator_id: i64,
+    (start, end): (NaiveDate, NaiveDate),
+) -> Result<Vec<VideoEarnings>, RevenueError> {
+    Ok(VideoEarnings::find_by_statement(stmt(
+        db.get_database_backend(),
+        "SELECT video_id, MAX(title) AS title, \
+           CAST(SUM(views) AS BIGINT) AS views, CAST(SUM(watch_seconds) AS BIGINT) AS watch_seconds, \
+           CAST(SUM(ad_views) AS BIGINT) AS ad_views, CAST(SUM(video_amount) AS BIGINT) AS video_amount, \
+           CAST(SUM(ad_amount) AS BIGINT) AS ad_amount, CAST(SUM(total_amount) AS BIGINT) AS total_amount \
+         FROM daily_stats WHERE creator_id = $1 AND day >= $2 AND day <= $3 \
+         GROUP BY video_id ORDER BY video_id",
+        vec![creator_id.into(), start.into(), end.into()],
+    ))
+    .all(db)
+    .await?)
+}

@@ -1,0 +1,178 @@
+//! Building and running the revenue service: database, migrations, the
+//! settlement worker and schedule, and the gRPC server with health and
+//! reflection.
+
+use std::{future::Future, net::SocketAddr, str::FromStr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use common::jwks::KeyCache;
+use proto::revenue::v1::revenue_service_server::RevenueServiceServer;
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm_migration::MigratorTrait;
+use secrecy::ExposeSecret;
+use tokio::{net::TcpListener, sync::watch};
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Endpoint;
+
+use crate::{
+    config::Settings,
+    grpc::RevenueApi,
+    migration::Migrator,
+    schedule::DailySchedule,
+    settlement::{RunLimits, Settler, breaker},
+};
+
+/// A built revenue service, bound to its port and ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    api: RevenueApi,
+    settler: Settler,
+    schedule: DailySchedule,
+    settings: Settings,
+}
+
+impl Application {
+    /// Connects to the database, migrates it, and binds the gRPC port.
+    ///
+    /// # Errors
+    /// Unreachable database, failed migration, bad schedule, port in use,
+    /// no service credential.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let credential = settings
+            .service_credential
+            .clone()
+            .context("SERVICE_CREDENTIAL is required")?;
+        let schedule = DailySchedule::from_str(&settings.settlement_schedule)
+            .map_err(|e| anyhow::anyhow!("SETTLEMENT_SCHEDULE: {e}"))?;
+        let db = connect(&settings).await?;
+        Migrator::up(&db, None)
+            .await
+            .context("migrating the revenue database")?;
+        let keys = Arc::new(KeyCache::from_user_service(
+            &settings.revenue_user_service_url,
+            credential.clone(),
+            settings.jwt_issuer.clone(),
+            settings.jwt_audience.clone(),
+        )?);
+        let streaming = Endpoint::from_shared(settings.revenue_streaming_service_url.clone())?
+            .connect_timeout(Duration::from_secs(1))
+            .tcp_nodelay(true)
+            .connect_lazy();
+        let limits = RunLimits {
+            call_timeout: Duration::from_secs(settings.settlement_call_timeout_seconds.max(1)),
+            retries: settings.settlement_retries,
+            lease: Duration::from_secs(settings.settlement_lease_seconds.max(3)),
+        };
+        let settler = Settler::new(
+            db.clone(),
+            streaming,
+            credential,
+            breaker(Duration::from_secs(
+                settings.settlement_breaker_open_seconds.max(1),
+            )),
+            settings.platform_time,
+            limits,
+        );
+        let api = RevenueApi::new(db, settler.clone(), keys);
+        let listener = TcpListener::bind(settings.revenue_grpc_addr)
+            .await
+            .with_context(|| format!("binding {}", settings.revenue_grpc_addr))?;
+        let addr = listener.local_addr()?;
+        Ok(Self {
+            listener,
+            addr,
+            api,
+            settler,
+            schedule,
+            settings,
+        })
+    }
+
+    /// Where gRPC listens.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until Ctrl-C or SIGTERM.
+    ///
+    /// # Errors
+    /// Server failures.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(common::shutdown::signal()).await
+    }
+
+    /// Serves, runs the settlement worker and the daily schedule, until
+    /// `stop` resolves.
+    ///
+    /// # Errors
+    /// Server failures.
+    pub async fn run_until(self, stop: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+        let (reporter, health) = tonic_health::server::health_reporter();
+        reporter
+            .set_serving::<RevenueServiceServer<RevenueApi>>()
+            .await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()?;
+        let credential = common::grpc::RequireServiceCredential::new(
+            self.settings
+                .service_credential
+                .clone()
+                .context("SERVICE_CREDENTIAL is required")?,
+        );
+        let (stopped_tx, stopped_rx) = watch::channel(false);
+        let until_stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let worker = tokio::spawn(
+            self.settler
+                .clone()
+                .run_worker(until_stopped(stopped_rx.clone())),
+        );
+        let schedule = tokio::spawn(
+            self.schedule
+                .run(self.settler.clone(), until_stopped(stopped_rx)),
+        );
+        let served = tonic::transport::Server::builder()
+            .add_service(health)
+            .add_service(reflection)
+            .add_service(reflection_v1alpha)
+            .add_service(RevenueServiceServer::with_interceptor(self.api, credential))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), stop)
+            .await;
+        let _ = stopped_tx.send(true);
+        let _ = worker.await;
+        let _ = schedule.await;
+        served?;
+        Ok(())
+    }
+}
+
+/// Opens the configured database, or SQLite under `DATA_DIR` by default.
+async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    let url = match &settings.revenue_database_url {
+        Some(url) => url.expose_secret().to_owned(),
+        None => {
+            std::fs::create_dir_all(&settings.data_dir)
+                .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+            format!(
+                "sqlite://{}/revenue.db?mode=rwc",
+                settings.data_dir.display()
+            )
+        }
+    };
+    let mut options = ConnectOptions::new(url);
+    options
+        .max_connections(settings.revenue_database_max_connections)
+        .min_connections(1)
+        .sqlx_logging(false);
+    Database::connect(options)
+        .await
+        .context("connecting to the revenue database")
+}
