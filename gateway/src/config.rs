@@ -23,6 +23,10 @@ pub struct Settings {
     /// endpoint (default `http://127.0.0.1:50052`).
     #[serde(default = "default_streaming_service_url")]
     pub gateway_streaming_service_url: String,
+    /// `GATEWAY_REVENUE_SERVICE_URL`: the revenue service's gRPC endpoint
+    /// (default `http://127.0.0.1:50053`).
+    #[serde(default = "default_revenue_service_url")]
+    pub gateway_revenue_service_url: String,
     /// `GATEWAY_CONNECT_TIMEOUT_MS`: TCP connect timeout to a downstream
     /// (default 1,000 ms).
     #[serde(default = "default_connect_timeout_ms")]
@@ -71,6 +75,9 @@ fn default_user_service_url() -> String {
 }
 fn default_streaming_service_url() -> String {
     "http://127.0.0.1:50052".to_owned()
+}
+fn default_revenue_service_url() -> String {
+    "http://127.0.0.1:50053".to_owned()
 }
 fn default_import_limit() -> usize {
     16 * 1024 * 1024
@@ -125,6 +132,7 @@ impl Settings {
             gateway_workers: None,
             gateway_user_service_url: user_service_url,
             gateway_streaming_service_url: default_streaming_service_url(),
+            gateway_revenue_service_url: default_revenue_service_url(),
             gateway_connect_timeout_ms: default_connect_timeout_ms(),
             gateway_request_timeout_ms: default_request_timeout_ms(),
             gateway_body_limit_bytes: default_body_limit(),

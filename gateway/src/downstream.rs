@@ -5,6 +5,7 @@
 use std::{net::IpAddr, time::Duration};
 
 use proto::{
+    revenue::v1::revenue_service_client::RevenueServiceClient,
     streaming::v1::streaming_service_client::StreamingServiceClient,
     user::v1::user_service_client::UserServiceClient,
 };
@@ -32,6 +33,7 @@ pub struct CallContext {
 pub struct DownstreamConfig {
     user: Endpoint,
     streaming: Endpoint,
+    revenue: Endpoint,
     credential: SecretString,
 }
 
@@ -42,6 +44,7 @@ impl DownstreamConfig {
         Ok(Self {
             user: endpoint(&settings.gateway_user_service_url, settings)?,
             streaming: endpoint(&settings.gateway_streaming_service_url, settings)?,
+            revenue: endpoint(&settings.gateway_revenue_service_url, settings)?,
             credential: settings
                 .service_credential
                 .clone()
@@ -58,6 +61,7 @@ impl DownstreamConfig {
         Downstreams {
             user_channel: self.user.connect_lazy(),
             streaming_channel: self.streaming.connect_lazy(),
+            revenue_channel: self.revenue.connect_lazy(),
             credential: self.credential.clone(),
         }
     }
@@ -68,6 +72,7 @@ impl DownstreamConfig {
 pub struct Downstreams {
     user_channel: Channel,
     streaming_channel: Channel,
+    revenue_channel: Channel,
     credential: SecretString,
 }
 
@@ -82,11 +87,17 @@ impl Downstreams {
         StreamingServiceClient::new(self.streaming_channel.clone())
     }
 
+    /// A client of `revenue.v1.RevenueService`.
+    pub fn revenue(&self) -> RevenueServiceClient<Channel> {
+        RevenueServiceClient::new(self.revenue_channel.clone())
+    }
+
     /// Each downstream's name and raw channel (for health checks).
-    pub fn channels(&self) -> [(&'static str, Channel); 2] {
+    pub fn channels(&self) -> [(&'static str, Channel); 3] {
         [
             ("user_service", self.user_channel.clone()),
             ("streaming_service", self.streaming_channel.clone()),
+            ("revenue_service", self.revenue_channel.clone()),
         ]
     }
 

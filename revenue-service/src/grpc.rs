@@ -263,7 +263,9 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
                 return Err(RevenueError::Forbidden("creators see only their own revenue").into());
             }
             (Role::Viewer, _) => {
-                return Err(RevenueError::Forbidden("only creators and admins have revenue").into());
+                return Err(
+                    RevenueError::Forbidden("only creators and admins have revenue").into(),
+                );
             }
         };
         let (period, range) = period_of(&r.period, &r.date)?;

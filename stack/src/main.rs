@@ -41,6 +41,8 @@ async fn up() -> anyhow::Result<()> {
         common::config::load().context("user-service settings")?;
     let mut streaming: streaming_service::Settings =
         common::config::load().context("streaming-service settings")?;
+    let mut revenue: revenue_service::Settings =
+        common::config::load().context("revenue-service settings")?;
     let mut gateway: gateway::Settings = common::config::load().context("gateway settings")?;
     let credential = users.service_credential.clone().unwrap_or_else(|| {
         SecretString::from(format!(
@@ -62,9 +64,18 @@ async fn up() -> anyhow::Result<()> {
         streaming.streaming_grpc_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     }
     let streaming_app = streaming_service::Application::build(streaming).await?;
+    let streaming_url = format!("http://{}", streaming_app.local_addr());
+    revenue.service_credential = Some(credential.clone());
+    revenue.revenue_user_service_url = user_url.clone();
+    revenue.revenue_streaming_service_url = streaming_url.clone();
+    if std::env::var_os("REVENUE_GRPC_ADDR").is_none() {
+        revenue.revenue_grpc_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    }
+    let revenue_app = revenue_service::Application::build(revenue).await?;
     gateway.service_credential = Some(credential);
     gateway.gateway_user_service_url = user_url;
-    gateway.gateway_streaming_service_url = format!("http://{}", streaming_app.local_addr());
+    gateway.gateway_streaming_service_url = streaming_url;
+    gateway.gateway_revenue_service_url = format!("http://{}", revenue_app.local_addr());
     let gateway_app = gateway::Application::build(gateway).await?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -76,10 +87,12 @@ async fn up() -> anyhow::Result<()> {
     tracing::info!(streaming_service = %streaming_app.local_addr(), "streaming-service listening (gRPC)");
     let user_task = tokio::spawn(user_app.run_until(stopped(stop_rx.clone())));
     let streaming_task = tokio::spawn(streaming_app.run_until(stopped(stop_rx.clone())));
+    let revenue_task = tokio::spawn(revenue_app.run_until(stopped(stop_rx.clone())));
     let gateway_task = tokio::spawn(gateway_app.run_until(stopped(stop_rx)));
     common::shutdown::signal().await;
     let _ = stop_tx.send(true);
     gateway_task.await??;
+    revenue_task.await??;
     streaming_task.await??;
     user_task.await??;
     Ok(())

@@ -3,6 +3,7 @@
 pub mod ads;
 pub mod auth;
 pub mod ops;
+pub mod revenue;
 pub mod users;
 pub mod videos;
 
@@ -33,6 +34,12 @@ pub fn configure(cfg: &mut ServiceConfig, import_limit: usize) {
         .service(videos::get_video)
         .service(videos::play)
         .service(videos::pause)
+        .service(revenue::settle)
+        .service(revenue::list_runs)
+        .service(revenue::get_run)
+        .service(revenue::top)
+        .service(revenue::video_stats)
+        .service(revenue::revenues)
         .service(ads::create_ad)
         .service(ads::list_ads)
         .service(ops::jwks)

@@ -148,6 +148,7 @@ pub struct TestApp {
     user_task: Option<JoinHandle<anyhow::Result<()>>>,
     streaming_stop: watch::Sender<bool>,
     streaming_task: Option<JoinHandle<anyhow::Result<()>>>,
+    revenue_stop: watch::Sender<bool>,
     gateway_stop: watch::Sender<bool>,
     // Dropped in this order: keys, then databases, then files.
     _redis: Option<RedisKeys>,
@@ -217,8 +218,30 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let streaming_url = format!("http://{}", streaming_app.local_addr());
     let writeback = streaming_app.writeback();
 
+    let mut revenue = revenue_service::Settings::with_defaults(
+        credential.clone(),
+        user_url.clone(),
+        streaming_url.clone(),
+    );
+    revenue.data_dir = dir.path().to_path_buf();
+    revenue.revenue_grpc_addr = "127.0.0.1:0".parse().expect("addr");
+    revenue.settlement_breaker_open_seconds = 1;
+    revenue.settlement_call_timeout_seconds = 2;
+    revenue.settlement_retries = 1;
+    if options.store == Store::Postgres {
+        let (url, db) = create_database("revenue").await;
+        revenue.revenue_database_url = Some(SecretString::from(url));
+        revenue.revenue_database_max_connections = 5;
+        dbs.push(db);
+    }
+    let revenue_app = revenue_service::Application::build(revenue)
+        .await
+        .expect("revenue-service builds");
+    let revenue_url = format!("http://{}", revenue_app.local_addr());
+
     let mut gw = gateway::Settings::with_defaults(credential.clone(), user_url.clone());
     gw.gateway_streaming_service_url = streaming_url.clone();
+    gw.gateway_revenue_service_url = revenue_url;
     gw.gateway_trusted_proxies = options.trusted_proxies.clone();
     // Generous on a loaded 2-core CI machine (1,000 concurrent plays).
     gw.gateway_request_timeout_ms = 20_000;
@@ -235,6 +258,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let (streaming_stop, streaming_rx) = watch::channel(false);
     let user_task = tokio::spawn(user_app.run_until(stopped(user_rx)));
     let streaming_task = tokio::spawn(streaming_app.run_until(stopped(streaming_rx)));
+    let (revenue_stop, revenue_rx) = watch::channel(false);
+    tokio::spawn(revenue_app.run_until(stopped(revenue_rx)));
     tokio::spawn(gateway_app.run_until(stopped(gateway_rx)));
 
     TestApp {
@@ -257,6 +282,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         user_task: Some(user_task),
         streaming_stop,
         streaming_task: Some(streaming_task),
+        revenue_stop,
         gateway_stop,
         _redis: redis_keys,
         _dbs: dbs,
@@ -272,6 +298,7 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         let _ = self.gateway_stop.send(true);
         let _ = self.streaming_stop.send(true);
+        let _ = self.revenue_stop.send(true);
         let _ = self.user_stop.send(true);
     }
 }

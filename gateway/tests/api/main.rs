@@ -7,5 +7,6 @@
 mod auth_flow;
 mod errors;
 mod helpers;
+mod revenue;
 mod streaming;
 mod tokens;

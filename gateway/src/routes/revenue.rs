@@ -1,0 +1,509 @@
+//! Settlement runs, statistics, rankings and earnings (SPEC §6, §7).
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use common::auth::Role;
+use proto::revenue::v1 as pb;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::{
+    auth::{Authenticated, MaybeAuthenticated},
+    error::ApiError,
+    extract::JsonBody,
+    routes::users::PageQuery,
+    startup::AppState,
+};
+
+/// `POST /api/v1/admin/settlements` body: a range of past days.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default)]
+pub struct SettleBody {
+    /// First day, `YYYY-MM-DD`.
+    #[schema(example = "2026-11-20")]
+    pub from: String,
+    /// Last day (inclusive), before today in platform time.
+    #[schema(example = "2026-11-21")]
+    pub to: String,
+}
+
+/// The queued runs.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SettleResponse {
+    /// One run per day, in day order.
+    pub run_ids: Vec<i64>,
+}
+
+/// A settlement run (SPEC §7).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RunResponse {
+    /// Id.
+    pub run_id: i64,
+    /// The settled day.
+    pub day: String,
+    /// `queued`, `running`, `succeeded` or `failed`.
+    pub status: String,
+    /// When a worker took it.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Video rows written.
+    pub rows: i64,
+    /// The rate card used.
+    pub rate_card_version: Option<i32>,
+    /// The day's total, won.
+    pub total_amount: Option<i64>,
+    /// The day's total before this run replaced it, won.
+    pub previous_total_amount: Option<i64>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+impl From<pb::Run> for RunResponse {
+    fn from(r: pb::Run) -> Self {
+        let done = r.status == "succeeded";
+        Self {
+            run_id: r.run_id,
+            day: r.day,
+            started_at: r.started_at.map(|t| crate::routes::time_of(Some(t))),
+            finished_at: r.finished_at.map(|t| crate::routes::time_of(Some(t))),
+            rows: r.rows,
+            rate_card_version: done.then_some(r.rate_card_version),
+            total_amount: done.then_some(r.total_amount),
+            previous_total_amount: r.previous_total_amount,
+            error: Some(r.error).filter(|e| !e.is_empty()),
+            status: r.status,
+        }
+    }
+}
+
+/// A page of runs, newest first.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RunPage {
+    /// Runs.
+    pub items: Vec<RunResponse>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// Queues a settlement of each day in the range (backfill). Admins only.
+#[utoipa::path(
+    tag = "admin",
+    request_body = SettleBody,
+    security(("bearer" = [])),
+    responses(
+        (status = 202, body = SettleResponse),
+        (status = 400, body = common::error::ErrorEnvelope),
+        (status = 403, body = common::error::ErrorEnvelope),
+    )
+)]
+#[post("/api/v1/admin/settlements")]
+pub async fn settle(
+    caller: Authenticated,
+    state: web::Data<AppState>,
+    body: JsonBody<SettleBody>,
+) -> Result<HttpResponse, ApiError> {
+    caller.require(Role::Admin)?;
+    let message = pb::SettleDaysRequest {
+        from: body.0.from,
+        to: body.0.to,
+    };
+    let r = state
+        .downstreams
+        .revenue()
+        .settle_days(state.downstreams.request(message, &caller.ctx))
+        .await?
+        .into_inner();
+    Ok(HttpResponse::Accepted().json(SettleResponse { run_ids: r.run_ids }))
+}
+
+/// Run history, newest first. Admins only.
+#[utoipa::path(
+    tag = "admin",
+    params(PageQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = RunPage), (status = 403, body = common::error::ErrorEnvelope))
+)]
+#[get("/api/v1/admin/settlements")]
+pub async fn list_runs(
+    caller: Authenticated,
+    state: web::Data<AppState>,
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<RunPage>, ApiError> {
+    caller.require(Role::Admin)?;
+    let message = pb::ListRunsRequest {
+        limit: page.limit(20, 100)?,
+        cursor: page.cursor.clone().unwrap_or_default(),
+    };
+    let r = state
+        .downstreams
+        .revenue()
+        .list_runs(state.downstreams.request(message, &caller.ctx))
+        .await?
+        .into_inner();
+    Ok(web::Json(RunPage {
+        items: r.runs.into_iter().map(RunResponse::from).collect(),
+        next_cursor: Some(r.next_cursor).filter(|c| !c.is_empty()),
+    }))
+}
+
+/// One run. Admins only.
+#[utoipa::path(
+    tag = "admin",
+    params(("run_id" = i64, Path, description = "run id")),
+    security(("bearer" = [])),
+    responses((status = 200, body = RunResponse), (status = 404, body = common::error::ErrorEnvelope))
+)]
+#[get("/api/v1/admin/settlements/{run_id}")]
+pub async fn get_run(
+    caller: Authenticated,
+    state: web::Data<AppState>,
+    run_id: web::Path<i64>,
+) -> Result<web::Json<RunResponse>, ApiError> {
+    caller.require(Role::Admin)?;
+    let message = pb::GetRunRequest {
+        run_id: run_id.into_inner(),
+    };
+    let r = state
+        .downstreams
+        .revenue()
+        .get_run(state.downstreams.request(message, &caller.ctx))
+        .await?;
+    Ok(web::Json(r.into_inner().into()))
+}
+
+/// `GET /api/v1/stats/top` parameters.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(default)]
+pub struct TopQuery {
+    /// `views` or `watch_time`.
+    pub metric: String,
+    /// `day`, `week` or `month`.
+    pub period: String,
+    /// Any day of the period, `YYYY-MM-DD`.
+    pub date: String,
+    /// 1 to 100 (default 5).
+    pub limit: Option<String>,
+    /// Only this creator's videos.
+    pub creator_id: Option<String>,
+}
+
+/// One ranked video.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TopItem {
+    /// 1-based.
+    pub rank: u32,
+    /// The video.
+    pub video_id: i64,
+    /// Its title.
+    pub title: String,
+    /// Its creator.
+    pub creator_id: i64,
+    /// Views, or watch seconds.
+    pub value: i64,
+}
+
+/// `GET /api/v1/stats/top` response (SPEC §7).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct TopResponse {
+    /// `views` or `watch_time`.
+    pub metric: String,
+    /// `day`, `week` or `month`.
+    pub period: String,
+    /// First day of the period.
+    pub start: String,
+    /// Last day of the period.
+    pub end: String,
+    /// Ranked, ties by smaller `video_id`.
+    pub items: Vec<TopItem>,
+}
+
+fn optional_id(field: &str, raw: Option<&str>) -> Result<i64, ApiError> {
+    match raw {
+        None => Ok(0),
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .ok_or_else(|| ApiError::bad_field(field, "must be a positive id")),
+    }
+}
+
+/// The top videos of a day, week or month by views or watch time.
+#[utoipa::path(
+    tag = "stats",
+    params(TopQuery),
+    responses((status = 200, body = TopResponse), (status = 400, body = common::error::ErrorEnvelope))
+)]
+#[get("/api/v1/stats/top")]
+pub async fn top(
+    caller: MaybeAuthenticated,
+    state: web::Data<AppState>,
+    query: web::Query<TopQuery>,
+) -> Result<web::Json<TopResponse>, ApiError> {
+    let limit = match query.limit.as_deref() {
+        None => 5,
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| ApiError::bad_field("limit", "must be an integer from 1 to 100"))?,
+    };
+    let message = pb::TopVideosRequest {
+        metric: query.metric.clone(),
+        period: query.period.clone(),
+        date: query.date.clone(),
+        limit,
+        creator_id: optional_id("creator_id", query.creator_id.as_deref())?,
+    };
+    let r = state
+        .downstreams
+        .revenue()
+        .top_videos(state.downstreams.request(message, caller.ctx()))
+        .await?
+        .into_inner();
+    Ok(web::Json(TopResponse {
+        metric: r.metric,
+        period: r.period,
+        start: r.start,
+        end: r.end,
+        items: r
+            .items
+            .into_iter()
+            .map(|i| TopItem {
+                rank: i.rank,
+                video_id: i.video_id,
+                title: i.title,
+                creator_id: i.creator_id,
+                value: i.value,
+            })
+            .collect(),
+    }))
+}
+
+/// `period` and `date` of a report.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(default)]
+pub struct PeriodQuery {
+    /// `day`, `week` or `month`.
+    pub period: String,
+    /// Any day of the period, `YYYY-MM-DD`.
+    pub date: String,
+    /// `/revenues` only: the creator (admins must name one).
+    pub creator_id: Option<String>,
+}
+
+/// One day of a video.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VideoDay {
+    /// The day.
+    pub day: String,
+    /// Views.
+    pub views: i64,
+    /// Watch seconds.
+    pub watch_seconds: i64,
+    /// Ad views.
+    pub ad_views: i64,
+    /// Won.
+    pub video_amount: i64,
+    /// Won.
+    pub ad_amount: i64,
+    /// Won.
+    pub total_amount: i64,
+}
+
+/// `GET /api/v1/videos/{id}/stats` response.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VideoStatsResponse {
+    /// The video.
+    pub video_id: i64,
+    /// `day`, `week` or `month`.
+    pub period: String,
+    /// First day.
+    pub start: String,
+    /// Last day.
+    pub end: String,
+    /// `KRW`.
+    pub currency: String,
+    /// Settled days of the period.
+    pub days: Vec<VideoDay>,
+}
+
+/// A video's counts and amounts per settled day of a period. Its owner and
+/// admins only.
+#[utoipa::path(
+    tag = "stats",
+    params(("id" = i64, Path, description = "video id"), PeriodQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = VideoStatsResponse),
+        (status = 403, description = "not the owner", body = common::error::ErrorEnvelope),
+        (status = 404, body = common::error::ErrorEnvelope),
+    )
+)]
+#[get("/api/v1/videos/{id}/stats")]
+pub async fn video_stats(
+    caller: Authenticated,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+    query: web::Query<PeriodQuery>,
+) -> Result<web::Json<VideoStatsResponse>, ApiError> {
+    let message = pb::VideoStatsRequest {
+        video_id: id.into_inner(),
+        period: query.period.clone(),
+        date: query.date.clone(),
+    };
+    let r = state
+        .downstreams
+        .revenue()
+        .video_stats(state.downstreams.request(message, &caller.ctx))
+        .await?
+        .into_inner();
+    Ok(web::Json(VideoStatsResponse {
+        video_id: r.video_id,
+        period: r.period,
+        start: r.start,
+        end: r.end,
+        currency: "KRW".to_owned(),
+        days: r
+            .days
+            .into_iter()
+            .map(|d| VideoDay {
+                day: d.day,
+                views: d.views,
+                watch_seconds: d.watch_seconds,
+                ad_views: d.ad_views,
+                video_amount: d.video_amount,
+                ad_amount: d.ad_amount,
+                total_amount: d.total_amount,
+            })
+            .collect(),
+    }))
+}
+
+/// One video's earnings.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VideoRevenue {
+    /// The video.
+    pub video_id: i64,
+    /// Its title.
+    pub title: String,
+    /// Views.
+    pub views: i64,
+    /// Watch seconds.
+    pub watch_seconds: i64,
+    /// Ad views.
+    pub ad_views: i64,
+    /// Won.
+    pub video_amount: i64,
+    /// Won.
+    pub ad_amount: i64,
+    /// Won.
+    pub total_amount: i64,
+}
+
+/// `GET /api/v1/revenues` response (SPEC §7).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RevenuesResponse {
+    /// The creator.
+    pub creator_id: i64,
+    /// `day`, `week` or `month`.
+    pub period: String,
+    /// First day.
+    pub start: String,
+    /// Last day.
+    pub end: String,
+    /// `KRW`.
+    pub currency: String,
+    /// Won.
+    pub total_amount: i64,
+    /// Won.
+    pub video_amount: i64,
+    /// Won.
+    pub ad_amount: i64,
+    /// Per video, by id.
+    pub videos: Vec<VideoRevenue>,
+}
+
+/// A creator's earnings over a period: their own, or any creator's for an
+/// admin (`creator_id`). `Accept: text/csv` answers the per-video rows as
+/// CSV.
+#[utoipa::path(
+    tag = "stats",
+    params(PeriodQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = RevenuesResponse, content_type = "application/json"),
+        (status = 200, body = String, content_type = "text/csv"),
+        (status = 403, description = "another creator's revenue", body = common::error::ErrorEnvelope),
+    )
+)]
+#[get("/api/v1/revenues")]
+pub async fn revenues(
+    req: HttpRequest,
+    caller: Authenticated,
+    state: web::Data<AppState>,
+    query: web::Query<PeriodQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let message = pb::RevenuesRequest {
+        creator_id: optional_id("creator_id", query.creator_id.as_deref())?,
+        period: query.period.clone(),
+        date: query.date.clone(),
+    };
+    let r = state
+        .downstreams
+        .revenue()
+        .revenues(state.downstreams.request(message, &caller.ctx))
+        .await?
+        .into_inner();
+    let body = RevenuesResponse {
+        creator_id: r.creator_id,
+        period: r.period,
+        start: r.start,
+        end: r.end,
+        currency: "KRW".to_owned(),
+        total_amount: r.total_amount,
+        video_amount: r.video_amount,
+        ad_amount: r.ad_amount,
+        videos: r
+            .videos
+            .into_iter()
+            .map(|v| VideoRevenue {
+                video_id: v.video_id,
+                title: v.title,
+                views: v.views,
+                watch_seconds: v.watch_seconds,
+                ad_views: v.ad_views,
+                video_amount: v.video_amount,
+                ad_amount: v.ad_amount,
+                total_amount: v.total_amount,
+            })
+            .collect(),
+    };
+    let wants_csv = req
+        .headers()
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/csv"));
+    if !wants_csv {
+        return Ok(HttpResponse::Ok().json(body));
+    }
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let csv_error = |e: csv::Error| ApiError::from(tonic::Status::internal(e.to_string()));
+    for row in &body.videos {
+        out.serialize(row).map_err(csv_error)?;
+    }
+    let bytes = out
+        .into_inner()
+        .map_err(|e| ApiError::from(tonic::Status::internal(e.to_string())))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "content-disposition",
+            format!(
+                "attachment; filename=\"revenues-{}-{}-{}.csv\"",
+                body.creator_id, body.period, body.start
+            ),
+        ))
+        .body(bytes))
+}

@@ -1,0 +1,454 @@
+//! Settlement and reports through the gateway: the revenue service on
+//! PostgreSQL pulling from the streaming service (SPEC §6, §7).
+
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use common::time::PlatformTime;
+use reqwest::StatusCode;
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+
+use crate::helpers::{Options, TestApp, assert_error, spawn_app_with};
+
+const ADMIN: (&str, &str) = ("admin@example.com", "admin-password");
+
+fn day(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+/// Queues `from..=to` and waits until every run has finished.
+async fn settle(app: &TestApp, admin: &str, from: NaiveDate, to: NaiveDate) -> Vec<Value> {
+    // A write-back moves the streaming watermark past the days settled.
+    app.write_back().await;
+    let r = app
+        .post_auth(
+            "/api/v1/admin/settlements",
+            admin,
+            &json!({"from": from.to_string(), "to": to.to_string()}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let ids: Vec<i64> = r.json::<Value>().await.unwrap()["run_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    let mut runs = Vec::new();
+    for id in ids {
+        let mut run = Value::Null;
+        for _ in 0..200 {
+            run = app
+                .get_auth(&format!("/api/v1/admin/settlements/{id}"), admin)
+                .await
+                .json()
+                .await
+                .unwrap();
+            if run["status"] == "succeeded" || run["status"] == "failed" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        runs.push(run);
+    }
+    runs
+}
+
+async fn import(app: &TestApp, admin: &str, csv: String) {
+    let r = app
+        .client
+        .post(app.url("/api/v1/admin/imports/daily-counts"))
+        .bearer_auth(admin)
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    let report: Value = r.json().await.unwrap();
+    assert!(
+        report["rejected"].as_array().unwrap().is_empty(),
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn a_day_is_settled_reported_and_resettled() {
+    let app = spawn_app_with(Options {
+        admin: Some(ADMIN),
+        ..Options::default()
+    })
+    .await;
+    let admin = app.login_tokens(ADMIN.0, ADMIN.1).await.access;
+    let ada = app.signed_in("ada@example.com", "creator").await.access;
+    let bob = app.signed_in("bob@example.com", "creator").await.access;
+    let viewer = app.signed_in("viewer@example.com", "viewer").await.access;
+    let v1 = app.video(&ada, 600).await;
+    let v2 = app.video(&ada, 600).await;
+    let v3 = app.video(&bob, 600).await;
+
+    // Viewers play and pause today; the counters are written back.
+    let token_for = |n: i64| app.sign(&app.claims(10_000 + n, common::auth::Role::Viewer));
+    for (video, viewers) in [(v1, 3), (v2, 5), (v3, 1)] {
+        for n in 0..viewers {
+            let token = token_for(n);
+            let p = app.play(Some(&token), video, None).await;
+            app.pause_ok(Some(&token), video, p["session_id"].as_str().unwrap(), 4)
+                .await;
+        }
+    }
+    app.write_back().await;
+    // The day ends: today's written-back rows become yesterday's (the
+    // watermark, a write-back ago, is already past yesterday's end).
+    let yesterday = PlatformTime::default().today().pred_opt().unwrap();
+    let db = sea_orm::Database::connect(app.streaming_db_url.clone().unwrap())
+        .await
+        .unwrap();
+    db.execute_unprepared(&format!("UPDATE daily_counts SET day = '{yesterday}'"))
+        .await
+        .unwrap();
+
+    let runs = settle(&app, &admin, yesterday, yesterday).await;
+    assert_eq!(runs[0]["status"], "succeeded", "{}", runs[0]);
+    assert_eq!(
+        (runs[0]["rows"].clone(), runs[0]["total_amount"].clone()),
+        (json!(3), json!(9))
+    );
+    assert_eq!(runs[0]["rate_card_version"], 1);
+    assert_eq!(runs[0]["previous_total_amount"], Value::Null);
+
+    let top: Value = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/stats/top?metric=views&period=day&date={yesterday}"
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ranked: Vec<(i64, i64)> = top["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["video_id"].as_i64().unwrap(),
+                i["value"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(ranked, [(v2, 5), (v1, 3), (v3, 1)]);
+    assert_eq!(top["items"][0]["title"], "A video");
+    let by_time: Value = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/stats/top?metric=watch_time&period=day&date={yesterday}&limit=1"
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            by_time["items"][0]["video_id"].as_i64(),
+            by_time["items"][0]["value"].as_i64()
+        ),
+        (Some(v2), Some(20))
+    );
+
+    let rev: Value = app
+        .get_auth(
+            &format!("/api/v1/revenues?period=day&date={yesterday}"),
+            &ada,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            rev["total_amount"].clone(),
+            rev["video_amount"].clone(),
+            rev["currency"].clone()
+        ),
+        (json!(8), json!(8), json!("KRW"))
+    );
+    assert_eq!(rev["videos"].as_array().unwrap().len(), 2);
+    let csv = app
+        .client
+        .get(app.url(&format!("/api/v1/revenues?period=day&date={yesterday}")))
+        .bearer_auth(&ada)
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let text = csv.text().await.unwrap();
+    assert_eq!(
+        text.lines().next(),
+        Some("video_id,title,views,watch_seconds,ad_views,video_amount,ad_amount,total_amount")
+    );
+    assert!(
+        text.contains(&format!("{v2},A video,5,20,0,5,0,5")),
+        "{text}"
+    );
+
+    // A creator asking for another's revenue: 403; an admin sees any.
+    let r = app
+        .get_auth(
+            &format!(
+                "/api/v1/revenues?period=day&date={yesterday}&creator_id={}",
+                rev["creator_id"].as_i64().unwrap() + 1
+            ),
+            &ada,
+        )
+        .await;
+    assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
+    let bobs: Value = app
+        .get_auth(
+            &format!(
+                "/api/v1/revenues?period=day&date={yesterday}&creator_id={}",
+                rev["creator_id"].as_i64().unwrap() + 1
+            ),
+            &admin,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bobs["total_amount"], 1);
+    assert_error(
+        app.get_auth(
+            &format!("/api/v1/revenues?period=day&date={yesterday}"),
+            &viewer,
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    // A video's stats: its owner yes, another creator no.
+    let stats: Value = app
+        .get_auth(
+            &format!("/api/v1/videos/{v1}/stats?period=day&date={yesterday}"),
+            &ada,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["days"][0]["views"], 3);
+    assert_error(
+        app.get_auth(
+            &format!("/api/v1/videos/{v1}/stats?period=day&date={yesterday}"),
+            &bob,
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+
+    // Re-running the day gives identical rows.
+    let again = settle(&app, &admin, yesterday, yesterday).await;
+    assert_eq!(
+        (again[0]["rows"].clone(), again[0]["total_amount"].clone()),
+        (json!(3), json!(9))
+    );
+    assert_eq!(again[0]["previous_total_amount"], 9);
+    let top_again: Value = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/stats/top?metric=views&period=day&date={yesterday}"
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(top_again["items"], top["items"]);
+
+    // Late counts arrive; the re-run replaces the day and keeps the earlier
+    // total in the run history. 150,000 views after none: 100,000 × 1 +
+    // 50,000 × 1.1 = 155,000 won; 3 ad views × 10 won.
+    import(
+        &app,
+        &admin,
+        format!("video_id,day,views,watch_seconds,ad_views\n{v1},{yesterday},150000,600000,3\n"),
+    )
+    .await;
+    let late = settle(&app, &admin, yesterday, yesterday).await;
+    assert_eq!(late[0]["previous_total_amount"], 9);
+    assert_eq!(late[0]["total_amount"], 155_030 + 5 + 1);
+    let history: Value = app
+        .get_auth("/api/v1/admin/settlements", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let totals: Vec<i64> = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["total_amount"].as_i64().unwrap())
+        .collect();
+    assert_eq!(totals, [155_036, 9, 9], "newest first");
+    assert_error(
+        app.get_auth("/api/v1/admin/settlements", &ada).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn weeks_and_months_are_the_sums_of_their_days() {
+    let app = spawn_app_with(Options {
+        admin: Some(ADMIN),
+        ..Options::default()
+    })
+    .await;
+    let admin = app.login_tokens(ADMIN.0, ADMIN.1).await.access;
+    let ada = app.signed_in("ada@example.com", "creator").await.access;
+    let v = app.video(&ada, 600).await;
+    // Sunday 2026-10-04 ends one ISO week; Monday 10-05 to Wednesday 10-07
+    // are in the next. 99,999 then 2 views crosses the first tier.
+    import(&app, &admin, format!(
+        "video_id,day,views,watch_seconds,ad_views\n{v},2026-10-04,10,100,1\n{v},2026-10-05,99989,5,2\n{v},2026-10-06,2,7,0\n{v},2026-10-07,4,9,1\n"
+    )).await;
+    let runs = settle(&app, &admin, day("2026-10-04"), day("2026-10-07")).await;
+    assert!(runs.iter().all(|r| r["status"] == "succeeded"), "{runs:?}");
+    let mut days = Vec::new();
+    for d in ["2026-10-04", "2026-10-05", "2026-10-06", "2026-10-07"] {
+        let r: Value = app
+            .get_auth(&format!("/api/v1/revenues?period=day&date={d}"), &ada)
+            .await
+            .json()
+            .await
+            .unwrap();
+        days.push(r["total_amount"].as_i64().unwrap());
+    }
+    // Day 10-06: views 99,999 → 100,001 before/after: 1 × 1 + 1 × 1.1 = 2.1 → 2.
+    assert_eq!(days, [10 + 10, 99_989 + 20, 2, 4 + 10]);
+    let week: Value = app
+        .get_auth("/api/v1/revenues?period=week&date=2026-10-07", &ada)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (week["start"].clone(), week["end"].clone()),
+        (json!("2026-10-05"), json!("2026-10-11"))
+    );
+    assert_eq!(
+        week["total_amount"].as_i64().unwrap(),
+        days[1] + days[2] + days[3]
+    );
+    let month: Value = app
+        .get_auth("/api/v1/revenues?period=month&date=2026-10-31", &ada)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        month["total_amount"].as_i64().unwrap(),
+        days.iter().sum::<i64>()
+    );
+    let top: Value = app
+        .client
+        .get(app.url("/api/v1/stats/top?metric=views&period=month&date=2026-10-01"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(top["items"][0]["value"], 10 + 99_989 + 2 + 4);
+    // Bad parameters name the field.
+    let r = app
+        .client
+        .get(app.url("/api/v1/stats/top?metric=likes&period=day&date=2026-10-01"))
+        .send()
+        .await
+        .unwrap();
+    let e = assert_error(r, StatusCode::BAD_REQUEST, "invalid_field").await;
+    assert_eq!(crate::helpers::detail_fields(&e), ["metric"]);
+    let r = app
+        .post_auth(
+            "/api/v1/admin/settlements",
+            &admin,
+            &json!({"from": "2026-10-07", "to": "2026-10-01"}),
+        )
+        .await;
+    assert_error(r, StatusCode::BAD_REQUEST, "invalid_field").await;
+    let today = PlatformTime::default().today();
+    let r = app
+        .post_auth(
+            "/api/v1/admin/settlements",
+            &admin,
+            &json!({"from": today.to_string(), "to": today.to_string()}),
+        )
+        .await;
+    assert_error(r, StatusCode::BAD_REQUEST, "invalid_field").await;
+}
+
+#[tokio::test]
+async fn a_run_fails_fast_while_the_streaming_service_is_down_and_reports_keep_answering() {
+    let mut app = spawn_app_with(Options {
+        admin: Some(ADMIN),
+        ..Options::default()
+    })
+    .await;
+    let admin = app.login_tokens(ADMIN.0, ADMIN.1).await.access;
+    let ada = app.signed_in("ada@example.com", "creator").await.access;
+    let v = app.video(&ada, 600).await;
+    import(
+        &app,
+        &admin,
+        format!("video_id,day,views,watch_seconds,ad_views\n{v},2026-10-04,10,100,1\n"),
+    )
+    .await;
+    assert_eq!(
+        settle(&app, &admin, day("2026-10-04"), day("2026-10-04")).await[0]["status"],
+        "succeeded"
+    );
+
+    app.stop_streaming_service().await;
+    let started = std::time::Instant::now();
+    let runs = settle(&app, &admin, day("2026-10-05"), day("2026-10-05")).await;
+    assert_eq!(runs[0]["status"], "failed");
+    let error = runs[0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("circuit open") || error.contains("Unavailable"),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "failed fast: {:?}",
+        started.elapsed()
+    );
+    // The reports come from the revenue database and keep answering.
+    let r: Value = app
+        .get_auth("/api/v1/revenues?period=day&date=2026-10-04", &ada)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["total_amount"], 20);
+    let top = app
+        .client
+        .get(app.url("/api/v1/stats/top?metric=views&period=day&date=2026-10-04"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(top.status(), StatusCode::OK);
+}
