@@ -30,6 +30,18 @@ pub struct Settings {
     /// `REVENUE_STREAMING_SERVICE_URL`: where the daily counts come from.
     #[serde(default = "default_streaming_service_url")]
     pub revenue_streaming_service_url: String,
+    /// `REVENUE_REDIS_URL`: Redis for the read-aside report cache; unset:
+    /// no cache.
+    #[serde(default)]
+    pub revenue_redis_url: Option<SecretString>,
+    /// `REVENUE_REDIS_PREFIX`: prefix of the cache's keys (default
+    /// `ssp-reports`).
+    #[serde(default = "default_redis_prefix")]
+    pub revenue_redis_prefix: String,
+    /// `REPORT_CACHE_TTL_SECONDS`: the longest a cached report lives
+    /// (default 300); a settlement invalidates all of them at once.
+    #[serde(default = "default_cache_ttl")]
+    pub report_cache_ttl_seconds: u64,
     /// `SETTLEMENT_SCHEDULE`: cron expression (seconds first, platform time
     /// zone) of the daily settlement of yesterday (SPEC §6: 00:10).
     #[serde(default = "default_schedule")]
@@ -84,6 +96,12 @@ fn default_user_service_url() -> String {
 fn default_streaming_service_url() -> String {
     "http://127.0.0.1:50052".to_owned()
 }
+fn default_redis_prefix() -> String {
+    "ssp-reports".to_owned()
+}
+fn default_cache_ttl() -> u64 {
+    300
+}
 fn default_schedule() -> String {
     "0 10 0 * * *".to_owned()
 }
@@ -120,6 +138,9 @@ impl Settings {
             revenue_grpc_addr: default_grpc_addr(),
             revenue_user_service_url: user_service_url,
             revenue_streaming_service_url: streaming_service_url,
+            revenue_redis_url: None,
+            revenue_redis_prefix: default_redis_prefix(),
+            report_cache_ttl_seconds: default_cache_ttl(),
             settlement_schedule: default_schedule(),
             settlement_call_timeout_seconds: default_call_timeout(),
             settlement_retries: default_retries(),

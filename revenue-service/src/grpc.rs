@@ -15,6 +15,7 @@ use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use crate::{
+    cache::ReportCache,
     entity::settlement_run,
     error::RevenueError,
     periods::Period,
@@ -31,6 +32,7 @@ pub struct RevenueApi {
     db: DatabaseConnection,
     settler: Settler,
     keys: Arc<KeyCache>,
+    cache: ReportCache,
 }
 
 fn timestamp(t: DateTime<Utc>) -> proto::prost_types::Timestamp {
@@ -71,8 +73,18 @@ fn period_of(period: &str, date: &str) -> Result<(Period, (NaiveDate, NaiveDate)
 
 impl RevenueApi {
     /// Handlers over these parts.
-    pub fn new(db: DatabaseConnection, settler: Settler, keys: Arc<KeyCache>) -> Self {
-        Self { db, settler, keys }
+    pub fn new(
+        db: DatabaseConnection,
+        settler: Settler,
+        keys: Arc<KeyCache>,
+        cache: ReportCache,
+    ) -> Self {
+        Self {
+            db,
+            settler,
+            keys,
+            cache,
+        }
     }
 
     /// The signed-in caller (SPEC §9: the forwarded token is verified here).
@@ -180,24 +192,34 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
             _ => return Err(RevenueError::field("limit", "must be between 1 and 100").into()),
         };
         let creator = (r.creator_id != 0).then_some(r.creator_id);
-        let rows = reports::top(&self.db, metric, range, limit, creator).await?;
-        Ok(Response::new(pb::TopVideosResponse {
-            metric: r.metric,
-            period: period.as_str().to_owned(),
-            start: day_text(range.0),
-            end: day_text(range.1),
-            items: rows
-                .into_iter()
-                .zip(1..)
-                .map(|(row, rank)| pb::TopVideo {
-                    rank,
-                    video_id: row.video_id,
-                    title: row.title,
-                    creator_id: row.creator_id,
-                    value: row.value,
+        let key = format!(
+            "top:{}:{}:{}:{limit}:{}",
+            r.metric, range.0, range.1, r.creator_id
+        );
+        let report = self
+            .cache
+            .get_or_compute(&key, || async {
+                let rows = reports::top(&self.db, metric, range, limit, creator).await?;
+                Ok(pb::TopVideosResponse {
+                    metric: r.metric,
+                    period: period.as_str().to_owned(),
+                    start: day_text(range.0),
+                    end: day_text(range.1),
+                    items: rows
+                        .into_iter()
+                        .zip(1..)
+                        .map(|(row, rank)| pb::TopVideo {
+                            rank,
+                            video_id: row.video_id,
+                            title: row.title,
+                            creator_id: row.creator_id,
+                            value: row.value,
+                        })
+                        .collect(),
                 })
-                .collect(),
-        }))
+            })
+            .await?;
+        Ok(Response::new(report))
     }
 
     async fn video_stats(
@@ -269,29 +291,36 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
             }
         };
         let (period, range) = period_of(&r.period, &r.date)?;
-        let videos = reports::earnings(&self.db, creator_id, range).await?;
-        let sum = |f: fn(&reports::VideoEarnings) -> i64| videos.iter().map(f).sum::<i64>();
-        Ok(Response::new(pb::RevenuesResponse {
-            creator_id,
-            period: period.as_str().to_owned(),
-            start: day_text(range.0),
-            end: day_text(range.1),
-            total_amount: sum(|v| v.total_amount),
-            video_amount: sum(|v| v.video_amount),
-            ad_amount: sum(|v| v.ad_amount),
-            videos: videos
-                .into_iter()
-                .map(|v| pb::VideoRevenue {
-                    video_id: v.video_id,
-                    title: v.title,
-                    views: v.views,
-                    watch_seconds: v.watch_seconds,
-                    ad_views: v.ad_views,
-                    video_amount: v.video_amount,
-                    ad_amount: v.ad_amount,
-                    total_amount: v.total_amount,
+        let key = format!("revenues:{creator_id}:{}:{}", range.0, range.1);
+        let report = self
+            .cache
+            .get_or_compute(&key, || async {
+                let videos = reports::earnings(&self.db, creator_id, range).await?;
+                let sum = |f: fn(&reports::VideoEarnings) -> i64| videos.iter().map(f).sum::<i64>();
+                Ok(pb::RevenuesResponse {
+                    creator_id,
+                    period: period.as_str().to_owned(),
+                    start: day_text(range.0),
+                    end: day_text(range.1),
+                    total_amount: sum(|v| v.total_amount),
+                    video_amount: sum(|v| v.video_amount),
+                    ad_amount: sum(|v| v.ad_amount),
+                    videos: videos
+                        .into_iter()
+                        .map(|v| pb::VideoRevenue {
+                            video_id: v.video_id,
+                            title: v.title,
+                            views: v.views,
+                            watch_seconds: v.watch_seconds,
+                            ad_views: v.ad_views,
+                            video_amount: v.video_amount,
+                            ad_amount: v.ad_amount,
+                            total_amount: v.total_amount,
+                        })
+                        .collect(),
                 })
-                .collect(),
-        }))
+            })
+            .await?;
+        Ok(Response::new(report))
     }
 }

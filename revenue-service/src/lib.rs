@@ -5,6 +5,7 @@
 //! a creator's earnings — served over gRPC `revenue.v1` with
 //! `grpc.health.v1` and server reflection.
 
+pub mod cache;
 pub mod config;
 pub mod entity;
 pub mod error;

@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 use tonic::{metadata::MetadataValue, transport::Channel};
 
 use crate::{
+    cache::ReportCache,
     entity::{daily_stat, rate_card, settlement_run},
     error::RevenueError,
     money::{RateCard, Tier, day_amounts},
@@ -93,6 +94,7 @@ pub struct Settler {
     limits: RunLimits,
     holder: String,
     wake: Arc<Notify>,
+    cache: ReportCache,
 }
 
 impl Settler {
@@ -104,8 +106,10 @@ impl Settler {
         breaker: Breaker,
         time: PlatformTime,
         limits: RunLimits,
+        cache: ReportCache,
     ) -> Self {
         Self {
+            cache,
             db,
             streaming,
             credential,
@@ -365,6 +369,7 @@ impl Settler {
             }
         }
         txn.commit().await.map_err(|e| format!("database: {e}"))?;
+        self.cache.invalidate().await;
         Ok(Settled {
             rows: progress.rows,
             total_amount: progress.total_amount,

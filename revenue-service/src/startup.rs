@@ -15,6 +15,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Endpoint;
 
 use crate::{
+    cache::ReportCache,
     config::Settings,
     grpc::RevenueApi,
     migration::Migrator,
@@ -64,6 +65,14 @@ impl Application {
             retries: settings.settlement_retries,
             lease: Duration::from_secs(settings.settlement_lease_seconds.max(3)),
         };
+        let cache = match &settings.revenue_redis_url {
+            Some(url) => ReportCache::redis(
+                url.expose_secret(),
+                &settings.revenue_redis_prefix,
+                settings.report_cache_ttl_seconds,
+            )?,
+            None => ReportCache::disabled(),
+        };
         let settler = Settler::new(
             db.clone(),
             streaming,
@@ -73,8 +82,9 @@ impl Application {
             )),
             settings.platform_time,
             limits,
+            cache.clone(),
         );
-        let api = RevenueApi::new(db, settler.clone(), keys);
+        let api = RevenueApi::new(db, settler.clone(), keys, cache);
         let listener = TcpListener::bind(settings.revenue_grpc_addr)
             .await
             .with_context(|| format!("binding {}", settings.revenue_grpc_addr))?;

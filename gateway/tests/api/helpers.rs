@@ -199,6 +199,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     // Tests write back by hand; the loop only runs at shutdown.
     streaming.writeback_interval_seconds = 3_600;
     let mut streaming_db_url = None;
+    let mut redis_prefix = None;
     let redis_keys = if options.store == Store::Postgres {
         let (url, db) = create_database("streaming").await;
         streaming_db_url = Some(url.clone());
@@ -208,6 +209,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         let prefix = format!("t{}", uuid::Uuid::new_v4().simple());
         streaming.streaming_redis_url = Some(SecretString::from(redis_url()));
         streaming.streaming_redis_prefix = prefix.clone();
+        redis_prefix = Some(prefix.clone());
         Some(RedisKeys { prefix })
     } else {
         None
@@ -228,6 +230,10 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     revenue.settlement_breaker_open_seconds = 1;
     revenue.settlement_call_timeout_seconds = 2;
     revenue.settlement_retries = 1;
+    if let Some(prefix) = &redis_prefix {
+        revenue.revenue_redis_url = Some(SecretString::from(redis_url()));
+        revenue.revenue_redis_prefix = format!("{prefix}:reports");
+    }
     if options.store == Store::Postgres {
         let (url, db) = create_database("revenue").await;
         revenue.revenue_database_url = Some(SecretString::from(url));

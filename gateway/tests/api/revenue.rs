@@ -302,6 +302,35 @@ async fn a_day_is_settled_reported_and_resettled() {
         .map(|r| r["total_amount"].as_i64().unwrap())
         .collect();
     assert_eq!(totals, [155_036, 9, 9], "newest first");
+    // The reports read before (and cached) show the new rows, not the old.
+    let rev: Value = app
+        .get_auth(
+            &format!("/api/v1/revenues?period=day&date={yesterday}"),
+            &ada,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rev["total_amount"], 155_030 + 5);
+    let top: Value = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/stats/top?metric=views&period=day&date={yesterday}"
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            top["items"][0]["video_id"].as_i64(),
+            top["items"][0]["value"].as_i64()
+        ),
+        (Some(v1), Some(150_000))
+    );
     assert_error(
         app.get_auth("/api/v1/admin/settlements", &ada).await,
         StatusCode::FORBIDDEN,
