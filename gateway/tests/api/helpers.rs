@@ -142,12 +142,15 @@ pub struct TestApp {
     pub streaming_url: String,
     /// The streaming database (PostgreSQL runs only).
     pub streaming_db_url: Option<String>,
+    /// The revenue database (PostgreSQL runs only).
+    pub revenue_db_url: Option<String>,
     /// The streaming service's write-back, to run by hand.
     pub writeback: streaming_service::counting::writeback::Writeback,
     user_stop: watch::Sender<bool>,
     user_task: Option<JoinHandle<anyhow::Result<()>>>,
     streaming_stop: watch::Sender<bool>,
     streaming_task: Option<JoinHandle<anyhow::Result<()>>>,
+    streaming_settings: streaming_service::Settings,
     revenue_stop: watch::Sender<bool>,
     gateway_stop: watch::Sender<bool>,
     // Dropped in this order: keys, then databases, then files.
@@ -214,9 +217,11 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     } else {
         None
     };
+    let mut streaming_settings = streaming.clone();
     let streaming_app = streaming_service::Application::build(streaming)
         .await
         .expect("streaming-service builds");
+    streaming_settings.streaming_grpc_addr = streaming_app.local_addr();
     let streaming_url = format!("http://{}", streaming_app.local_addr());
     let writeback = streaming_app.writeback();
 
@@ -230,12 +235,15 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     revenue.settlement_breaker_open_seconds = 1;
     revenue.settlement_call_timeout_seconds = 2;
     revenue.settlement_retries = 1;
+    revenue.settlement_lease_seconds = 3;
     if let Some(prefix) = &redis_prefix {
         revenue.revenue_redis_url = Some(SecretString::from(redis_url()));
         revenue.revenue_redis_prefix = format!("{prefix}:reports");
     }
+    let mut revenue_db_url = None;
     if options.store == Store::Postgres {
         let (url, db) = create_database("revenue").await;
+        revenue_db_url = Some(url.clone());
         revenue.revenue_database_url = Some(SecretString::from(url));
         revenue.revenue_database_max_connections = 5;
         dbs.push(db);
@@ -283,11 +291,13 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         credential,
         streaming_url,
         streaming_db_url,
+        revenue_db_url,
         writeback,
         user_stop,
         user_task: Some(user_task),
         streaming_stop,
         streaming_task: Some(streaming_task),
+        streaming_settings,
         revenue_stop,
         gateway_stop,
         _redis: redis_keys,
@@ -411,6 +421,16 @@ impl TestApp {
                 "streaming-service stopped cleanly"
             );
         }
+    }
+
+    /// Starts the streaming service again on the address it had.
+    pub async fn restart_streaming_service(&mut self) {
+        let app = streaming_service::Application::build(self.streaming_settings.clone())
+            .await
+            .expect("streaming-service builds again");
+        let (stop, rx) = watch::channel(false);
+        self.streaming_stop = stop;
+        self.streaming_task = Some(tokio::spawn(app.run_until(stopped(rx))));
     }
 
     pub async fn post_auth(&self, path: &str, token: &str, body: &Value) -> Response {

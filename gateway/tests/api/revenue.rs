@@ -481,3 +481,90 @@ async fn a_run_fails_fast_while_the_streaming_service_is_down_and_reports_keep_a
         .unwrap();
     assert_eq!(top.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_run_whose_holder_died_is_taken_over_and_a_live_lease_is_respected() {
+    let app = spawn_app_with(Options {
+        admin: Some(ADMIN),
+        ..Options::default()
+    })
+    .await;
+    let admin = app.login_tokens(ADMIN.0, ADMIN.1).await.access;
+    let ada = app.signed_in("ada@example.com", "creator").await.access;
+    let v = app.video(&ada, 600).await;
+    import(&app, &admin, format!("video_id,day,views,watch_seconds,ad_views\n{v},2026-10-04,10,100,1\n{v},2026-10-05,7,70,0\n")).await;
+    assert_eq!(
+        settle(&app, &admin, day("2026-10-04"), day("2026-10-04")).await[0]["status"],
+        "succeeded"
+    );
+    let db = sea_orm::Database::connect(app.revenue_db_url.clone().unwrap())
+        .await
+        .unwrap();
+    // Another replica claimed 10-04 again and was killed mid-run: its run
+    // is `running` with a stale heartbeat, its lease expired.
+    db.execute_unprepared(
+        "INSERT INTO settlement_runs (day, status, created_at, started_at, heartbeat_at, rows) \
+         VALUES ('2026-10-04', 'running', now(), now() - interval '1 minute', now() - interval '1 minute', 0); \
+         INSERT INTO settlement_leases (day, holder, expires_at) VALUES ('2026-10-04', 'dead', now() - interval '1 second'); \
+         INSERT INTO settlement_leases (day, holder, expires_at) VALUES ('2026-10-05', 'alive', now() + interval '4 seconds')",
+    )
+    .await
+    .unwrap();
+    // 10-05 is queued while another holder's lease on it is live.
+    let r = app
+        .post_auth(
+            "/api/v1/admin/settlements",
+            &admin,
+            &json!({"from": "2026-10-05", "to": "2026-10-05"}),
+        )
+        .await;
+    let queued_id = r.json::<Value>().await.unwrap()["run_ids"][0]
+        .as_i64()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let run: Value = app
+        .get_auth(&format!("/api/v1/admin/settlements/{queued_id}"), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        run["status"], "queued",
+        "no run while another holder's lease is live"
+    );
+    // Both finish: the dead run is restarted, the queued one runs once the
+    // lease lapses; each day has exactly one set of rows.
+    let mut statuses = Vec::new();
+    for _ in 0..150 {
+        let runs: Value = app
+            .get_auth("/api/v1/admin/settlements", &admin)
+            .await
+            .json()
+            .await
+            .unwrap();
+        statuses = runs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["status"].as_str().unwrap().to_owned())
+            .collect();
+        if statuses.iter().all(|s| s == "succeeded") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(statuses, ["succeeded", "succeeded", "succeeded"]);
+    for (d, views) in [("2026-10-04", 10), ("2026-10-05", 7)] {
+        let stats: Value = app
+            .get_auth(
+                &format!("/api/v1/videos/{v}/stats?period=day&date={d}"),
+                &ada,
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(stats["days"].as_array().unwrap().len(), 1, "{stats}");
+        assert_eq!(stats["days"][0]["views"], views);
+    }
+}
