@@ -480,6 +480,13 @@ async fn a_run_fails_fast_while_the_streaming_service_is_down_and_reports_keep_a
         .await
         .unwrap();
     assert_eq!(top.status(), StatusCode::OK);
+
+    // The streaming service returns; once the breaker lets a call through
+    // again, the run succeeds.
+    app.restart_streaming_service().await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let runs = settle(&app, &admin, day("2026-10-05"), day("2026-10-05")).await;
+    assert_eq!(runs[0]["status"], "succeeded", "{}", runs[0]);
 }
 
 #[tokio::test]
