@@ -30,15 +30,7 @@ for _ in $(seq 100); do
   sleep 0.2
 done
 echo "== generating $videos videos with counts on 2026-11-20 and 2026-11-21"
-time psql "$pg/$db" -q -v ON_ERROR_STOP=1 <<SQL
-INSERT INTO videos (id, creator_id, title, description, duration_seconds, created_at)
-  SELECT g, 1 + g % 1000, 'video ' || g, '', 600, now() FROM generate_series(1, $videos) g;
-SELECT setval(pg_get_serial_sequence('videos', 'id'), $videos);
-INSERT INTO daily_counts (video_id, day, views, watch_seconds, ad_views)
-  SELECT g, d::date, 1 + (g::bigint * 7919) % 1000, 60 * (1 + (g::bigint * 7919) % 1000), (g::bigint * 104729) % 50
-  FROM generate_series(1, $videos) g, (VALUES ('2026-11-20'), ('2026-11-21')) AS days(d);
-ANALYZE;
-SQL
+time psql "$pg/$db" -q -v ON_ERROR_STOP=1 -v videos="$videos" -f bench/generate-daily-counts.sql
 echo "== machine: $(nproc) cores; streaming day 2026-11-21"
 ./target/release/examples/daily_counts_bench http://127.0.0.1:50162 2026-11-21 bench-credential
 echo "== streaming-service peak RSS $(awk '/VmHWM/{printf "%.1f MiB", $2/1024}' "/proc/$ss_pid/status")"

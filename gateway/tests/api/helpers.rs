@@ -152,6 +152,8 @@ pub struct TestApp {
     streaming_task: Option<JoinHandle<anyhow::Result<()>>>,
     streaming_settings: streaming_service::Settings,
     revenue_stop: watch::Sender<bool>,
+    revenue_task: JoinHandle<anyhow::Result<()>>,
+    revenue_settings: revenue_service::Settings,
     gateway_stop: watch::Sender<bool>,
     // Dropped in this order: keys, then databases, then files.
     _redis: Option<RedisKeys>,
@@ -248,9 +250,11 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         revenue.revenue_database_max_connections = 5;
         dbs.push(db);
     }
+    let mut revenue_settings = revenue.clone();
     let revenue_app = revenue_service::Application::build(revenue)
         .await
         .expect("revenue-service builds");
+    revenue_settings.revenue_grpc_addr = revenue_app.local_addr();
     let revenue_url = format!("http://{}", revenue_app.local_addr());
 
     let mut gw = gateway::Settings::with_defaults(credential.clone(), user_url.clone());
@@ -273,7 +277,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let user_task = tokio::spawn(user_app.run_until(stopped(user_rx)));
     let streaming_task = tokio::spawn(streaming_app.run_until(stopped(streaming_rx)));
     let (revenue_stop, revenue_rx) = watch::channel(false);
-    tokio::spawn(revenue_app.run_until(stopped(revenue_rx)));
+    let revenue_task = tokio::spawn(revenue_app.run_until(stopped(revenue_rx)));
     tokio::spawn(gateway_app.run_until(stopped(gateway_rx)));
 
     TestApp {
@@ -299,6 +303,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         streaming_task: Some(streaming_task),
         streaming_settings,
         revenue_stop,
+        revenue_task,
+        revenue_settings,
         gateway_stop,
         _redis: redis_keys,
         _dbs: dbs,
@@ -421,6 +427,20 @@ impl TestApp {
                 "streaming-service stopped cleanly"
             );
         }
+    }
+
+    /// Kills the revenue service (its task is aborted mid-whatever, as a
+    /// crash would: its connections drop, its transaction rolls back), then
+    /// starts a new one on the same address and database.
+    pub async fn kill_and_restart_revenue_service(&mut self) {
+        self.revenue_task.abort();
+        let _ = (&mut self.revenue_task).await;
+        let app = revenue_service::Application::build(self.revenue_settings.clone())
+            .await
+            .expect("revenue-service builds again");
+        let (stop, rx) = watch::channel(false);
+        self.revenue_stop = stop;
+        self.revenue_task = tokio::spawn(app.run_until(stopped(rx)));
     }
 
     /// Starts the streaming service again on the address it had.

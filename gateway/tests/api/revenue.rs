@@ -575,3 +575,89 @@ async fn a_run_whose_holder_died_is_taken_over_and_a_live_lease_is_respected() {
         assert_eq!(stats["days"][0]["views"], views);
     }
 }
+
+#[tokio::test]
+async fn killing_the_revenue_service_mid_run_still_settles_the_day_once() {
+    let mut app = spawn_app_with(Options {
+        admin: Some(ADMIN),
+        ..Options::default()
+    })
+    .await;
+    let admin = app.login_tokens(ADMIN.0, ADMIN.1).await.access;
+    let ada = app.signed_in("ada@example.com", "creator").await.access;
+    let first = app.video(&ada, 600).await;
+    // A day big enough to take a while: 150,001 videos with counts on it.
+    let db = sea_orm::Database::connect(app.streaming_db_url.clone().unwrap())
+        .await
+        .unwrap();
+    db.execute_unprepared(&format!(
+        "INSERT INTO videos (id, creator_id, title, description, duration_seconds, created_at) \
+           SELECT g, {creator}, 'v' || g, '', 600, now() FROM generate_series({from}, {from} + 149999) g; \
+         INSERT INTO daily_counts (video_id, day, views, watch_seconds, ad_views) \
+           SELECT id, '2026-10-04', 2, 20, 1 FROM videos",
+        creator = 2,
+        from = first + 1,
+    ))
+    .await
+    .unwrap();
+    app.write_back().await;
+    let r = app
+        .post_auth(
+            "/api/v1/admin/settlements",
+            &admin,
+            &json!({"from": "2026-10-04", "to": "2026-10-04"}),
+        )
+        .await;
+    let run_id = r.json::<Value>().await.unwrap()["run_ids"][0]
+        .as_i64()
+        .unwrap();
+    let mut running = false;
+    for _ in 0..100 {
+        let run: Value = app
+            .get_auth(&format!("/api/v1/admin/settlements/{run_id}"), &admin)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if run["status"] == "running" {
+            running = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(running, "the run started");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.kill_and_restart_revenue_service().await;
+    let killed: Value = app
+        .get_auth(&format!("/api/v1/admin/settlements/{run_id}"), &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(killed["status"], "running", "killed mid-run, not after it");
+    let mut run = Value::Null;
+    for _ in 0..600 {
+        run = app
+            .get_auth(&format!("/api/v1/admin/settlements/{run_id}"), &admin)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if run["status"] == "succeeded" || run["status"] == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["rows"], 150_001);
+    // Exactly one set of rows: every video once, 2 views (2 won) and one ad
+    // view (10 won) each.
+    let revenue: Value = app
+        .get_auth("/api/v1/revenues?period=day&date=2026-10-04", &ada)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(revenue["videos"].as_array().unwrap().len(), 150_001);
+    assert_eq!(revenue["total_amount"], 150_001 * (2 + 10));
+}

@@ -1,0 +1,13 @@
+-- Fills a migrated streaming database with :videos videos (creators
+-- 1..1000) and their counts on 2026-11-20 and 2026-11-21, and marks every
+-- count before now as written back. Used by daily-counts.sh and settle.sh:
+--   psql -v videos=5000000 -v ON_ERROR_STOP=1 -f bench/generate-daily-counts.sql
+INSERT INTO videos (id, creator_id, title, description, duration_seconds, created_at)
+  SELECT g, 1 + g % 1000, 'video ' || g, '', 600, now() FROM generate_series(1, :videos) g;
+SELECT setval(pg_get_serial_sequence('videos', 'id'), :videos);
+INSERT INTO daily_counts (video_id, day, views, watch_seconds, ad_views)
+  SELECT g, d::date, 1 + (g::bigint * 7919) % 1000, 60 * (1 + (g::bigint * 7919) % 1000), (g::bigint * 104729) % 50
+  FROM generate_series(1, :videos) g, (VALUES ('2026-11-20'), ('2026-11-21')) AS days(d);
+INSERT INTO watermarks (id, written_back_until) VALUES (1, now())
+  ON CONFLICT (id) DO UPDATE SET written_back_until = excluded.written_back_until;
+ANALYZE;
