@@ -5,6 +5,12 @@
 //! a creator's earnings — served over gRPC `revenue.v1` with
 //! `grpc.health.v1` and server reflection.
 
+#![deny(
+    clippy::float_arithmetic,
+    clippy::float_cmp,
+    clippy::cast_precision_loss
+)]
+
 pub mod cache;
 pub mod config;
 pub mod entity;

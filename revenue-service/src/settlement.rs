@@ -30,9 +30,6 @@ use crate::{
     sql::stmt,
 };
 
-/// Rows written per insert statement.
-const INSERT_ROWS: usize = 1_000;
-
 /// A run's status (SPEC §7).
 pub mod status {
     /// Waiting for a worker.
@@ -398,7 +395,10 @@ impl Settler {
     }
 
     /// Streams the day's counts after `progress.last_video_id` and writes
-    /// their rows inside `txn`.
+    /// their rows inside `txn`. Reading and writing overlap: received rows go
+    /// through a small queue to the writer, so the stream keeps flowing
+    /// while a batch is inserted; every row received is written before this
+    /// returns, so a retry resumes exactly after the last one.
     async fn pull(
         &self,
         txn: &DatabaseTransaction,
@@ -406,45 +406,65 @@ impl Settler {
         card: &RateCard,
         progress: &mut Progress,
     ) -> Result<(), PullError> {
-        let mut client = StreamingServiceClient::new(self.streaming.clone());
-        let mut request = self.request(StreamDailyCountsRequest {
-            day: day.format("%Y-%m-%d").to_string(),
-            after_video_id: progress.last_video_id,
-        });
-        // The deadline covers opening the stream; each row has its own.
-        request.set_timeout(self.limits.call_timeout * 1_000);
-        let open = within(
-            self.limits.call_timeout,
-            client.stream_daily_counts(request),
-        );
-        let mut stream = self
-            .breaker
-            .call(open)
-            .await
-            .map_err(breaker_error)?
-            .into_inner();
-        let mut batch = Vec::with_capacity(INSERT_ROWS);
-        loop {
-            let next = self
+        let batch_rows = match txn.get_database_backend() {
+            // 11 bound values a row: PostgreSQL allows 65,535 per statement,
+            // SQLite 32,766.
+            sea_orm::DatabaseBackend::Postgres => 5_000,
+            _ => 2_000,
+        };
+        let (queue, mut batches) = tokio::sync::mpsc::channel::<Vec<DailyCount>>(4);
+        let after = progress.last_video_id;
+        let read = async move {
+            let mut client = StreamingServiceClient::new(self.streaming.clone());
+            let mut request = self.request(StreamDailyCountsRequest {
+                day: day.format("%Y-%m-%d").to_string(),
+                after_video_id: after,
+            });
+            // The deadline covers opening the stream; each row has its own.
+            request.set_timeout(self.limits.call_timeout * 1_000);
+            let open = within(
+                self.limits.call_timeout,
+                client.stream_daily_counts(request),
+            );
+            let mut stream = self
                 .breaker
-                .call(within(self.limits.call_timeout, stream.message()))
-                .await;
-            let row = match next {
-                Ok(Some(row)) => row,
-                Ok(None) => break,
-                Err(e) => {
-                    write_rows(txn, day, card, &batch, progress).await?;
-                    return Err(breaker_error(e));
+                .call(open)
+                .await
+                .map_err(breaker_error)?
+                .into_inner();
+            let mut batch = Vec::with_capacity(batch_rows);
+            loop {
+                let next = self
+                    .breaker
+                    .call(within(self.limits.call_timeout, stream.message()))
+                    .await;
+                match next {
+                    Ok(Some(row)) => batch.push(row),
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = queue.send(batch).await;
+                        return Err(breaker_error(e));
+                    }
                 }
-            };
-            batch.push(row);
-            if batch.len() == INSERT_ROWS {
-                write_rows(txn, day, card, &batch, progress).await?;
-                batch.clear();
+                if batch.len() == batch_rows {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_rows));
+                    if queue.send(full).await.is_err() {
+                        return Ok(()); // the writer failed; it reports why
+                    }
+                }
             }
-        }
-        write_rows(txn, day, card, &batch, progress).await?;
-        Ok(())
+            let _ = queue.send(batch).await;
+            Ok(())
+        };
+        let write = async move {
+            while let Some(batch) = batches.recv().await {
+                write_rows(txn, day, card, &batch, progress).await?;
+            }
+            Ok::<(), PullError>(())
+        };
+        let (read, write) = tokio::join!(read, write);
+        write?;
+        read
     }
 
     /// The rate card in effect on `day`: the newest effective on or before.
