@@ -140,10 +140,6 @@ impl MigrationTrait for CreateRevenueTables {
                 "idx_daily_stats_creator",
                 vec![DailyStats::CreatorId, DailyStats::Day],
             ),
-            (
-                "idx_daily_stats_day_views",
-                vec![DailyStats::Day, DailyStats::Views],
-            ),
         ] {
             let mut index = Index::create();
             index.name(name).table(DailyStats::Table);
