@@ -46,6 +46,10 @@ pub struct Settings {
     /// zone) of the daily settlement of yesterday (SPEC §6: 00:10).
     #[serde(default = "default_schedule")]
     pub settlement_schedule: String,
+    /// `SETTLEMENT_WATERMARK_POLL_SECONDS`: while yesterday's counts are not
+    /// all written back, the schedule checks again this often (default 60).
+    #[serde(default = "default_watermark_poll")]
+    pub settlement_watermark_poll_seconds: u64,
     /// `SETTLEMENT_CALL_TIMEOUT_SECONDS`: the longest wait for the next row
     /// of the daily counts (default 10).
     #[serde(default = "default_call_timeout")]
@@ -105,6 +109,9 @@ fn default_cache_ttl() -> u64 {
 fn default_schedule() -> String {
     "0 10 0 * * *".to_owned()
 }
+fn default_watermark_poll() -> u64 {
+    60
+}
 fn default_call_timeout() -> u64 {
     10
 }
@@ -142,6 +149,7 @@ impl Settings {
             revenue_redis_prefix: default_redis_prefix(),
             report_cache_ttl_seconds: default_cache_ttl(),
             settlement_schedule: default_schedule(),
+            settlement_watermark_poll_seconds: default_watermark_poll(),
             settlement_call_timeout_seconds: default_call_timeout(),
             settlement_retries: default_retries(),
             settlement_breaker_open_seconds: default_breaker_open(),

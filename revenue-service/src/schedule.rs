@@ -1,6 +1,7 @@
 //! The daily settlement (SPEC §6): at the configured time (default 00:10
 //! platform time) queue yesterday's run once the streaming watermark has
-//! passed the end of it, checking again every minute until then.
+//! passed the end of it, checking again every `SETTLEMENT_WATERMARK_POLL_SECONDS`
+//! (default 60) until then.
 
 use std::{str::FromStr, time::Duration};
 
@@ -8,13 +9,11 @@ use chrono::Utc;
 
 use crate::settlement::Settler;
 
-/// How often the schedule checks the watermark while waiting.
-const WATERMARK_POLL: Duration = Duration::from_secs(60);
-
 /// A cron schedule (`sec min hour day month weekday`) in platform time.
 #[derive(Debug, Clone)]
 pub struct DailySchedule {
     cron: cron::Schedule,
+    watermark_poll: Duration,
 }
 
 impl FromStr for DailySchedule {
@@ -22,12 +21,21 @@ impl FromStr for DailySchedule {
 
     fn from_str(expression: &str) -> Result<Self, Self::Err> {
         cron::Schedule::from_str(expression)
-            .map(|cron| Self { cron })
+            .map(|cron| Self {
+                cron,
+                watermark_poll: Duration::from_secs(60),
+            })
             .map_err(|e| format!("{expression:?} is not a cron expression: {e}"))
     }
 }
 
 impl DailySchedule {
+    /// Checks the watermark this often while waiting for it.
+    pub fn with_watermark_poll(mut self, every: Duration) -> Self {
+        self.watermark_poll = every;
+        self
+    }
+
     /// Queues yesterday's settlement at each scheduled time until `stop`.
     pub async fn run(self, settler: Settler, stop: impl std::future::Future<Output = ()> + Send) {
         tokio::pin!(stop);
@@ -54,7 +62,7 @@ impl DailySchedule {
                 }
                 tokio::select! {
                     () = &mut stop => return,
-                    () = tokio::time::sleep(WATERMARK_POLL) => {}
+                    () = tokio::time::sleep(self.watermark_poll) => {}
                 }
             }
             match settler.enqueue(&[yesterday]).await {

@@ -45,7 +45,10 @@ impl Application {
             .clone()
             .context("SERVICE_CREDENTIAL is required")?;
         let schedule = DailySchedule::from_str(&settings.settlement_schedule)
-            .map_err(|e| anyhow::anyhow!("SETTLEMENT_SCHEDULE: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("SETTLEMENT_SCHEDULE: {e}"))?
+            .with_watermark_poll(Duration::from_secs(
+                settings.settlement_watermark_poll_seconds.max(1),
+            ));
         let db = connect(&settings).await?;
         Migrator::up(&db, None)
             .await

@@ -40,6 +40,8 @@ pub struct Options {
     pub admin: Option<(&'static str, &'static str)>,
     pub dedupe_window_seconds: u32,
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The revenue service's `SETTLEMENT_SCHEDULE`, when not the default.
+    pub settlement_schedule: Option<&'static str>,
 }
 
 impl Default for Options {
@@ -50,6 +52,7 @@ impl Default for Options {
             admin: None,
             dedupe_window_seconds: 30,
             trusted_proxies: Vec::new(),
+            settlement_schedule: None,
         }
     }
 }
@@ -238,6 +241,10 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     revenue.settlement_call_timeout_seconds = 2;
     revenue.settlement_retries = 1;
     revenue.settlement_lease_seconds = 3;
+    if let Some(schedule) = options.settlement_schedule {
+        revenue.settlement_schedule = schedule.to_owned();
+        revenue.settlement_watermark_poll_seconds = 1;
+    }
     if let Some(prefix) = &redis_prefix {
         revenue.revenue_redis_url = Some(SecretString::from(redis_url()));
         revenue.revenue_redis_prefix = format!("{prefix}:reports");

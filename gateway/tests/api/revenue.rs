@@ -661,3 +661,59 @@ async fn killing_the_revenue_service_mid_run_still_settles_the_day_once() {
     assert_eq!(revenue["videos"].as_array().unwrap().len(), 150_001);
     assert_eq!(revenue["total_amount"], 150_001 * (2 + 10));
 }
+
+#[tokio::test]
+async fn the_schedule_settles_yesterday_once_it_is_written_back() {
+    // Every 2 seconds instead of 00:10, so that the test sees it fire.
+    let app = spawn_app_with(Options {
+        admin: Some(ADMIN),
+        settlement_schedule: Some("*/2 * * * * *"),
+        ..Options::default()
+    })
+    .await;
+    let admin = app.login_tokens(ADMIN.0, ADMIN.1).await.access;
+    let ada = app.signed_in("ada@example.com", "creator").await.access;
+    let v = app.video(&ada, 600).await;
+    let yesterday = PlatformTime::default().today().pred_opt().unwrap();
+    import(
+        &app,
+        &admin,
+        format!("video_id,day,views,watch_seconds,ad_views\n{v},{yesterday},42,420,0\n"),
+    )
+    .await;
+    // Nothing is written back yet: the watermark is at the epoch, and the
+    // schedule waits instead of queueing a run.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let runs: Value = app
+        .get_auth("/api/v1/admin/settlements", &admin)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(runs["items"].as_array().unwrap().len(), 0, "{runs}");
+    // Once a write-back has passed the end of yesterday, the next check of
+    // the watermark (every second here, every minute by default) queues it.
+    app.write_back().await;
+    let mut settled = None;
+    for _ in 0..100 {
+        let runs: Value = app
+            .get_auth("/api/v1/admin/settlements", &admin)
+            .await
+            .json()
+            .await
+            .unwrap();
+        if let Some(run) = runs["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["status"] == "succeeded")
+        {
+            settled = Some(run.clone());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let run = settled.expect("the schedule queued and settled yesterday");
+    assert_eq!(run["day"], yesterday.to_string());
+    assert_eq!(run["total_amount"], 42);
+}
