@@ -57,31 +57,19 @@ pub async fn page(
     // join scans the videos from the first one on every page. The limit is
     // our own constant, written into the text so that PostgreSQL's generic
     // plan knows the page is small (an unknown limit makes the plan look
-    // expensive enough to JIT-compile on every page, ≈250 ms each).
-    let sql = match backend {
-        sea_orm::DatabaseBackend::Postgres => format!(
-            "SELECT d.video_id, v.creator_id, v.title, d.views, d.watch_seconds, d.ad_views, \
-               COALESCE(b.views, 0)::BIGINT AS cumulative_views_before, \
-               COALESCE(b.ad_views, 0)::BIGINT AS cumulative_ad_views_before \
-             FROM daily_counts d JOIN videos v ON v.id = d.video_id \
-             LEFT JOIN LATERAL (SELECT SUM(p.views) AS views, SUM(p.ad_views) AS ad_views \
-               FROM daily_counts p WHERE p.video_id = d.video_id AND p.day < d.day) b ON TRUE \
-             WHERE d.day = $1 AND d.video_id > $2 AND v.id > $2 \
-             ORDER BY d.video_id LIMIT {limit}"
-        ),
-        _ => format!(
-            "SELECT d.video_id, v.creator_id, v.title, d.views, d.watch_seconds, d.ad_views, \
-               CAST(COALESCE((SELECT SUM(p.views) FROM daily_counts p \
-                 WHERE p.video_id = d.video_id AND p.day < d.day), 0) AS BIGINT) \
-                 AS cumulative_views_before, \
-               CAST(COALESCE((SELECT SUM(p.ad_views) FROM daily_counts p \
-                 WHERE p.video_id = d.video_id AND p.day < d.day), 0) AS BIGINT) \
-                 AS cumulative_ad_views_before \
-             FROM daily_counts d JOIN videos v ON v.id = d.video_id \
-             WHERE d.day = ?1 AND d.video_id > ?2 AND v.id > ?2 \
-             ORDER BY d.video_id LIMIT {limit}"
-        ),
+    // expensive enough to JIT-compile on every page).
+    let (day_p, after_p) = match backend {
+        sea_orm::DatabaseBackend::Postgres => ("$1", "$2"),
+        _ => ("?1", "?2"),
     };
+    let sql = format!(
+        "SELECT d.video_id, v.creator_id, v.title, d.views, d.watch_seconds, d.ad_views, \
+           d.views_before AS cumulative_views_before, \
+           d.ad_views_before AS cumulative_ad_views_before \
+         FROM daily_counts d JOIN videos v ON v.id = d.video_id \
+         WHERE d.day = {day_p} AND d.video_id > {after_p} AND v.id > {after_p} \
+         ORDER BY d.video_id LIMIT {limit}"
+    );
     Ok(DayRow::find_by_statement(Statement::from_sql_and_values(
         backend,
         sql,
@@ -89,6 +77,48 @@ pub async fn page(
     ))
     .all(db)
     .await?)
+}
+
+/// Recomputes `views_before` and `ad_views_before` of the rows of
+/// `videos` from `from_day` on, after their counts changed on `from_day`
+/// or later. Derived values only: running it twice changes nothing.
+///
+/// # Errors
+/// Database failures.
+pub async fn refresh_cumulative<C: ConnectionTrait>(
+    db: &C,
+    videos: &[i64],
+    from_day: NaiveDate,
+) -> Result<(), sea_orm::DbErr> {
+    if videos.is_empty() {
+        return Ok(());
+    }
+    let backend = db.get_database_backend();
+    let day_p = match backend {
+        sea_orm::DatabaseBackend::Postgres => "$1",
+        _ => "?1",
+    };
+    // Ids are integers: written into the text, no injection possible.
+    let ids = videos
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let sql = format!(
+        "UPDATE daily_counts SET \
+           views_before = COALESCE((SELECT SUM(p.views) FROM daily_counts p \
+             WHERE p.video_id = daily_counts.video_id AND p.day < daily_counts.day), 0), \
+           ad_views_before = COALESCE((SELECT SUM(p.ad_views) FROM daily_counts p \
+             WHERE p.video_id = daily_counts.video_id AND p.day < daily_counts.day), 0) \
+         WHERE video_id IN ({ids}) AND day >= {day_p}"
+    );
+    db.execute(Statement::from_sql_and_values(
+        backend,
+        sql,
+        [from_day.into()],
+    ))
+    .await?;
+    Ok(())
 }
 
 /// One refused CSV line.
@@ -271,6 +301,17 @@ pub async fn import(
                 .to_owned(),
         );
         txn.execute(backend.build(&insert)).await?;
+    }
+    if let Some(first_day) = good.iter().map(|r| r.day).min() {
+        let videos: Vec<i64> = good
+            .iter()
+            .map(|r| r.video_id)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        for chunk in videos.chunks(1_000) {
+            refresh_cumulative(&txn, chunk, first_day).await?;
+        }
     }
     txn.commit().await?;
     report.accepted = good.len() as u64;

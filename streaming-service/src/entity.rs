@@ -71,7 +71,10 @@ pub mod ad_slot {
 
 /// `daily_counts`: a video's counts of one platform day (SPEC §5).
 /// `last_batch` is the token of the last write-back batch applied to the
-/// row, which makes applying a batch idempotent.
+/// row, which makes applying a batch idempotent. `views_before` and
+/// `ad_views_before` are the video's sums over every earlier day, kept up
+/// to date by each write that changes a day (see [`crate::daily_counts::refresh_cumulative`]),
+/// so the settlement's stream is a plain range scan.
 pub mod daily_count {
     use sea_orm::entity::prelude::*;
 
@@ -87,6 +90,8 @@ pub mod daily_count {
         pub watch_seconds: i64,
         pub ad_views: i64,
         pub last_batch: Option<String>,
+        pub views_before: i64,
+        pub ad_views_before: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -603,8 +603,29 @@ async fn the_embedded_default_counts_the_same_way() {
         .await;
     let watched = r["watched_seconds_added"].as_i64().unwrap();
     assert_eq!(r["ad_views_counted"], 1);
+    // A later day already has a row (imported): the write-back of today
+    // raises the counts before it.
+    let tomorrow = today().succ_opt().unwrap();
+    let csv = format!("video_id,day,views,watch_seconds,ad_views\n{video},{tomorrow},0,0,0\n");
+    let r = app
+        .client
+        .post(app.url("/api/v1/admin/imports/daily-counts"))
+        .bearer_auth(&admin.access)
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
     app.write_back().await;
     assert_eq!(app.counts_of(video).await, (1, watched, 1));
+    let later = app.daily_counts(tomorrow, 0).await;
+    assert_eq!(
+        (
+            later[0].cumulative_views_before,
+            later[0].cumulative_ad_views_before
+        ),
+        (1, 1)
+    );
     // Import and the daily-counts call on SQLite.
     let csv = format!(
         "video_id,day,views,watch_seconds,ad_views\n{video},2026-10-01,5,50,2\n{video},2026-10-02,1,1,1\n"

@@ -187,6 +187,14 @@ impl Writeback {
         let txn = self.db.begin().await?;
         let backend = txn.get_database_backend();
         txn.execute(backend.build(&insert)).await?;
+        // Later days of these videos now have more before them.
+        let first_day = taken.iter().map(|t| t.bucket.day).min();
+        if let Some(first_day) = first_day {
+            let mut videos: Vec<i64> = taken.iter().map(|t| t.bucket.video_id).collect();
+            videos.sort_unstable();
+            videos.dedup();
+            crate::daily_counts::refresh_cumulative(&txn, &videos, first_day).await?;
+        }
         txn.commit().await?;
         Ok(())
     }

@@ -52,6 +52,8 @@ enum DailyCounts {
     WatchSeconds,
     AdViews,
     LastBatch,
+    ViewsBefore,
+    AdViewsBefore,
 }
 
 #[derive(DeriveIden)]
@@ -139,6 +141,8 @@ impl MigrationTrait for CreateStreamingTables {
                     .col(big_integer(DailyCounts::WatchSeconds))
                     .col(big_integer(DailyCounts::AdViews))
                     .col(string_len_null(DailyCounts::LastBatch, 36))
+                    .col(big_integer(DailyCounts::ViewsBefore).default(0))
+                    .col(big_integer(DailyCounts::AdViewsBefore).default(0))
                     .primary_key(
                         Index::create()
                             .col(DailyCounts::VideoId)
