@@ -33,6 +33,38 @@ pub fn bearer_token(metadata: &MetadataMap) -> Option<&str> {
         .map(str::trim)
 }
 
+/// A time as a protobuf `Timestamp`.
+pub fn timestamp(t: chrono::DateTime<chrono::Utc>) -> proto::prost_types::Timestamp {
+    proto::prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// Server reflection (v1 and v1alpha) over every platform proto and
+/// `grpc.health.v1`, as each service serves it (SPEC §9).
+///
+/// # Errors
+/// A descriptor set that does not decode (a build problem).
+pub fn reflection_services() -> Result<
+    (
+        tonic_reflection::server::v1::ServerReflectionServer<
+            impl tonic_reflection::server::v1::ServerReflection,
+        >,
+        tonic_reflection::server::v1alpha::ServerReflectionServer<
+            impl tonic_reflection::server::v1alpha::ServerReflection,
+        >,
+    ),
+    tonic_reflection::server::Error,
+> {
+    let builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    Ok((builder().build_v1()?, builder().build_v1alpha()?))
+}
+
 /// A tonic interceptor that admits only calls carrying the service
 /// credential, compared in constant time.
 #[derive(Clone)]

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod database;
 pub mod error;
 pub mod grpc;
 pub mod jwks;

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use common::{
     auth::{AccessClaims, Role},
     jwks::{KeyCache, VerifyError},
@@ -35,13 +35,6 @@ pub struct RevenueApi {
     cache: ReportCache,
 }
 
-fn timestamp(t: DateTime<Utc>) -> proto::prost_types::Timestamp {
-    proto::prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
-
 fn day_text(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
@@ -51,8 +44,8 @@ fn run_to_proto(r: settlement_run::Model) -> pb::Run {
         run_id: r.id,
         day: day_text(r.day),
         status: r.status,
-        started_at: r.started_at.map(timestamp),
-        finished_at: r.finished_at.map(timestamp),
+        started_at: r.started_at.map(common::grpc::timestamp),
+        finished_at: r.finished_at.map(common::grpc::timestamp),
         rows: r.rows,
         rate_card_version: r.rate_card_version.unwrap_or(0),
         total_amount: r.total_amount.unwrap_or(0),

@@ -7,7 +7,6 @@ use std::{future::Future, net::SocketAddr, str::FromStr, sync::Arc, time::Durati
 use anyhow::Context;
 use common::jwks::KeyCache;
 use proto::revenue::v1::revenue_service_server::RevenueServiceServer;
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
 use tokio::{net::TcpListener, sync::watch};
@@ -49,7 +48,13 @@ impl Application {
             .with_watermark_poll(Duration::from_secs(
                 settings.settlement_watermark_poll_seconds.max(1),
             ));
-        let db = connect(&settings).await?;
+        let db = common::database::connect(
+            settings.revenue_database_url.as_ref(),
+            &settings.data_dir,
+            "revenue.db",
+            settings.revenue_database_max_connections,
+        )
+        .await?;
         Migrator::up(&db, None)
             .await
             .context("migrating the revenue database")?;
@@ -125,14 +130,7 @@ impl Application {
         reporter
             .set_serving::<RevenueServiceServer<RevenueApi>>()
             .await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()?;
+        let (reflection, reflection_v1alpha) = common::grpc::reflection_services()?;
         let credential = common::grpc::RequireServiceCredential::new(
             self.settings
                 .service_credential
@@ -165,27 +163,4 @@ impl Application {
         served?;
         Ok(())
     }
-}
-
-/// Opens the configured database, or SQLite under `DATA_DIR` by default.
-async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
-    let url = match &settings.revenue_database_url {
-        Some(url) => url.expose_secret().to_owned(),
-        None => {
-            std::fs::create_dir_all(&settings.data_dir)
-                .with_context(|| format!("creating {}", settings.data_dir.display()))?;
-            format!(
-                "sqlite://{}/revenue.db?mode=rwc",
-                settings.data_dir.display()
-            )
-        }
-    };
-    let mut options = ConnectOptions::new(url);
-    options
-        .max_connections(settings.revenue_database_max_connections)
-        .min_connections(1)
-        .sqlx_logging(false);
-    Database::connect(options)
-        .await
-        .context("connecting to the revenue database")
 }

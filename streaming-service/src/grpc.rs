@@ -3,7 +3,7 @@
 
 use std::{net::IpAddr, sync::Arc};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use common::{
     auth::{AccessClaims, Role},
     jwks::{KeyCache, VerifyError},
@@ -76,13 +76,6 @@ impl Caller {
     }
 }
 
-fn timestamp(t: DateTime<Utc>) -> proto::prost_types::Timestamp {
-    proto::prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
-
 fn video_to_proto(v: VideoView) -> pb::Video {
     pb::Video {
         video_id: v.video.id,
@@ -98,7 +91,7 @@ fn video_to_proto(v: VideoView) -> pb::Video {
                 ad_id: ad_id.unwrap_or(0),
             })
             .collect(),
-        created_at: Some(timestamp(v.video.created_at)),
+        created_at: Some(common::grpc::timestamp(v.video.created_at)),
     }
 }
 
@@ -373,7 +366,7 @@ impl pb::streaming_service_server::StreamingService for StreamingApi {
             .await
             .map_err(|e| StreamingError::Internal(e.into()))?;
         Ok(Response::new(pb::Watermark {
-            written_back_until: Some(timestamp(until)),
+            written_back_until: Some(common::grpc::timestamp(until)),
         }))
     }
 

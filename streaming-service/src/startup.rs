@@ -7,7 +7,6 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context;
 use common::jwks::KeyCache;
 use proto::streaming::v1::streaming_service_server::StreamingServiceServer;
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
 use tokio::{net::TcpListener, sync::watch};
@@ -42,7 +41,13 @@ impl Application {
             .service_credential
             .clone()
             .context("SERVICE_CREDENTIAL is required")?;
-        let db = connect(&settings).await?;
+        let db = common::database::connect(
+            settings.streaming_database_url.as_ref(),
+            &settings.data_dir,
+            "streaming.db",
+            settings.streaming_database_max_connections,
+        )
+        .await?;
         Migrator::up(&db, None)
             .await
             .context("migrating the streaming database")?;
@@ -108,14 +113,7 @@ impl Application {
         reporter
             .set_serving::<StreamingServiceServer<StreamingApi>>()
             .await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()?;
+        let (reflection, reflection_v1alpha) = common::grpc::reflection_services()?;
         let credential = common::grpc::RequireServiceCredential::new(
             self.settings
                 .service_credential
@@ -142,29 +140,6 @@ impl Application {
         served?;
         Ok(())
     }
-}
-
-/// Opens the configured database, or SQLite under `DATA_DIR` by default.
-async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
-    let url = match &settings.streaming_database_url {
-        Some(url) => url.expose_secret().to_owned(),
-        None => {
-            std::fs::create_dir_all(&settings.data_dir)
-                .with_context(|| format!("creating {}", settings.data_dir.display()))?;
-            format!(
-                "sqlite://{}/streaming.db?mode=rwc",
-                settings.data_dir.display()
-            )
-        }
-    };
-    let mut options = ConnectOptions::new(url);
-    options
-        .max_connections(settings.streaming_database_max_connections)
-        .min_connections(1)
-        .sqlx_logging(false);
-    Database::connect(options)
-        .await
-        .context("connecting to the streaming database")
 }
 
 /// Redis (or a Redis Cluster) when configured, else the in-process store.

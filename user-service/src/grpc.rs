@@ -71,10 +71,7 @@ fn to_proto(a: Account) -> User {
         email: a.email,
         display_name: a.display_name,
         role: a.role,
-        created_at: Some(proto::prost_types::Timestamp {
-            seconds: a.created_at.timestamp(),
-            nanos: i32::try_from(a.created_at.timestamp_subsec_nanos()).unwrap_or(0),
-        }),
+        created_at: Some(common::grpc::timestamp(a.created_at)),
     }
 }
 

@@ -5,7 +5,6 @@ use std::{future::Future, net::SocketAddr};
 
 use anyhow::Context;
 use proto::user::v1::user_service_server::UserServiceServer;
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
@@ -38,7 +37,13 @@ impl Application {
         if settings.service_credential.is_none() {
             anyhow::bail!("SERVICE_CREDENTIAL is required");
         }
-        let db = connect(&settings).await?;
+        let db = common::database::connect(
+            settings.user_database_url.as_ref(),
+            &settings.data_dir,
+            "users.db",
+            settings.user_database_max_connections,
+        )
+        .await?;
         Migrator::up(&db, None)
             .await
             .context("migrating the user database")?;
@@ -89,14 +94,7 @@ impl Application {
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
         let (reporter, health) = tonic_health::server::health_reporter();
         reporter.set_serving::<UserServiceServer<UserApi>>().await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()?;
+        let (reflection, reflection_v1alpha) = common::grpc::reflection_services()?;
         let credential = common::grpc::RequireServiceCredential::new(
             self.settings
                 .service_credential
@@ -112,24 +110,4 @@ impl Application {
             .await?;
         Ok(())
     }
-}
-
-/// Opens the configured database, or SQLite under `DATA_DIR` by default.
-async fn connect(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
-    let url = match &settings.user_database_url {
-        Some(url) => url.expose_secret().to_owned(),
-        None => {
-            std::fs::create_dir_all(&settings.data_dir)
-                .with_context(|| format!("creating {}", settings.data_dir.display()))?;
-            format!("sqlite://{}/users.db?mode=rwc", settings.data_dir.display())
-        }
-    };
-    let mut options = ConnectOptions::new(url);
-    options
-        .max_connections(settings.user_database_max_connections)
-        .min_connections(1)
-        .sqlx_logging(false);
-    Database::connect(options)
-        .await
-        .context("connecting to the user database")
 }

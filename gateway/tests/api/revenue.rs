@@ -40,11 +40,8 @@ async fn settle(app: &TestApp, admin: &str, from: NaiveDate, to: NaiveDate) -> V
         let mut run = Value::Null;
         for _ in 0..200 {
             run = app
-                .get_auth(&format!("/api/v1/admin/settlements/{id}"), admin)
-                .await
-                .json()
-                .await
-                .unwrap();
+                .get_json(&format!("/api/v1/admin/settlements/{id}"), Some(admin))
+                .await;
             if run["status"] == "succeeded" || run["status"] == "failed" {
                 break;
             }
@@ -117,16 +114,11 @@ async fn a_day_is_settled_reported_and_resettled() {
     assert_eq!(runs[0]["previous_total_amount"], Value::Null);
 
     let top: Value = app
-        .client
-        .get(app.url(&format!(
-            "/api/v1/stats/top?metric=views&period=day&date={yesterday}"
-        )))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(
+            &format!("/api/v1/stats/top?metric=views&period=day&date={yesterday}"),
+            None,
+        )
+        .await;
     let ranked: Vec<(i64, i64)> = top["items"]
         .as_array()
         .unwrap()
@@ -141,16 +133,11 @@ async fn a_day_is_settled_reported_and_resettled() {
     assert_eq!(ranked, [(v2, 5), (v1, 3), (v3, 1)]);
     assert_eq!(top["items"][0]["title"], "A video");
     let by_time: Value = app
-        .client
-        .get(app.url(&format!(
-            "/api/v1/stats/top?metric=watch_time&period=day&date={yesterday}&limit=1"
-        )))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(
+            &format!("/api/v1/stats/top?metric=watch_time&period=day&date={yesterday}&limit=1"),
+            None,
+        )
+        .await;
     assert_eq!(
         (
             by_time["items"][0]["video_id"].as_i64(),
@@ -160,14 +147,11 @@ async fn a_day_is_settled_reported_and_resettled() {
     );
 
     let rev: Value = app
-        .get_auth(
+        .get_json(
             &format!("/api/v1/revenues?period=day&date={yesterday}"),
-            &ada,
+            Some(&ada),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         (
             rev["total_amount"].clone(),
@@ -213,17 +197,14 @@ async fn a_day_is_settled_reported_and_resettled() {
         .await;
     assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
     let bobs: Value = app
-        .get_auth(
+        .get_json(
             &format!(
                 "/api/v1/revenues?period=day&date={yesterday}&creator_id={}",
                 rev["creator_id"].as_i64().unwrap() + 1
             ),
-            &admin,
+            Some(&admin),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(bobs["total_amount"], 1);
     assert_error(
         app.get_auth(
@@ -237,14 +218,11 @@ async fn a_day_is_settled_reported_and_resettled() {
     .await;
     // A video's stats: its owner yes, another creator no.
     let stats: Value = app
-        .get_auth(
+        .get_json(
             &format!("/api/v1/videos/{v1}/stats?period=day&date={yesterday}"),
-            &ada,
+            Some(&ada),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(stats["days"][0]["views"], 3);
     assert_error(
         app.get_auth(
@@ -265,16 +243,11 @@ async fn a_day_is_settled_reported_and_resettled() {
     );
     assert_eq!(again[0]["previous_total_amount"], 9);
     let top_again: Value = app
-        .client
-        .get(app.url(&format!(
-            "/api/v1/stats/top?metric=views&period=day&date={yesterday}"
-        )))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(
+            &format!("/api/v1/stats/top?metric=views&period=day&date={yesterday}"),
+            None,
+        )
+        .await;
     assert_eq!(top_again["items"], top["items"]);
 
     // Late counts arrive; the re-run replaces the day and keeps the earlier
@@ -290,11 +263,8 @@ async fn a_day_is_settled_reported_and_resettled() {
     assert_eq!(late[0]["previous_total_amount"], 9);
     assert_eq!(late[0]["total_amount"], 155_030 + 5 + 1);
     let history: Value = app
-        .get_auth("/api/v1/admin/settlements", &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/admin/settlements", Some(&admin))
+        .await;
     let totals: Vec<i64> = history["items"]
         .as_array()
         .unwrap()
@@ -304,26 +274,18 @@ async fn a_day_is_settled_reported_and_resettled() {
     assert_eq!(totals, [155_036, 9, 9], "newest first");
     // The reports read before (and cached) show the new rows, not the old.
     let rev: Value = app
-        .get_auth(
+        .get_json(
             &format!("/api/v1/revenues?period=day&date={yesterday}"),
-            &ada,
+            Some(&ada),
         )
-        .await
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(rev["total_amount"], 155_030 + 5);
     let top: Value = app
-        .client
-        .get(app.url(&format!(
-            "/api/v1/stats/top?metric=views&period=day&date={yesterday}"
-        )))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(
+            &format!("/api/v1/stats/top?metric=views&period=day&date={yesterday}"),
+            None,
+        )
+        .await;
     assert_eq!(
         (
             top["items"][0]["video_id"].as_i64(),
@@ -359,21 +321,15 @@ async fn weeks_and_months_are_the_sums_of_their_days() {
     let mut days = Vec::new();
     for d in ["2026-10-04", "2026-10-05", "2026-10-06", "2026-10-07"] {
         let r: Value = app
-            .get_auth(&format!("/api/v1/revenues?period=day&date={d}"), &ada)
-            .await
-            .json()
-            .await
-            .unwrap();
+            .get_json(&format!("/api/v1/revenues?period=day&date={d}"), Some(&ada))
+            .await;
         days.push(r["total_amount"].as_i64().unwrap());
     }
     // Day 10-06: views 99,999 → 100,001 before/after: 1 × 1 + 1 × 1.1 = 2.1 → 2.
     assert_eq!(days, [10 + 10, 99_989 + 20, 2, 4 + 10]);
     let week: Value = app
-        .get_auth("/api/v1/revenues?period=week&date=2026-10-07", &ada)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/revenues?period=week&date=2026-10-07", Some(&ada))
+        .await;
     assert_eq!(
         (week["start"].clone(), week["end"].clone()),
         (json!("2026-10-05"), json!("2026-10-11"))
@@ -383,24 +339,18 @@ async fn weeks_and_months_are_the_sums_of_their_days() {
         days[1] + days[2] + days[3]
     );
     let month: Value = app
-        .get_auth("/api/v1/revenues?period=month&date=2026-10-31", &ada)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/revenues?period=month&date=2026-10-31", Some(&ada))
+        .await;
     assert_eq!(
         month["total_amount"].as_i64().unwrap(),
         days.iter().sum::<i64>()
     );
     let top: Value = app
-        .client
-        .get(app.url("/api/v1/stats/top?metric=views&period=month&date=2026-10-01"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(
+            "/api/v1/stats/top?metric=views&period=month&date=2026-10-01",
+            None,
+        )
+        .await;
     assert_eq!(top["items"][0]["value"], 10 + 99_989 + 2 + 4);
     // Bad parameters name the field.
     let r = app
@@ -467,11 +417,8 @@ async fn a_run_fails_fast_while_the_streaming_service_is_down_and_reports_keep_a
     );
     // The reports come from the revenue database and keep answering.
     let r: Value = app
-        .get_auth("/api/v1/revenues?period=day&date=2026-10-04", &ada)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/revenues?period=day&date=2026-10-04", Some(&ada))
+        .await;
     assert_eq!(r["total_amount"], 20);
     let top = app
         .client
@@ -530,11 +477,11 @@ async fn a_run_whose_holder_died_is_taken_over_and_a_live_lease_is_respected() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let run: Value = app
-        .get_auth(&format!("/api/v1/admin/settlements/{queued_id}"), &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(
+            &format!("/api/v1/admin/settlements/{queued_id}"),
+            Some(&admin),
+        )
+        .await;
     assert_eq!(
         run["status"], "queued",
         "no run while another holder's lease is live"
@@ -544,11 +491,8 @@ async fn a_run_whose_holder_died_is_taken_over_and_a_live_lease_is_respected() {
     let mut statuses = Vec::new();
     for _ in 0..150 {
         let runs: Value = app
-            .get_auth("/api/v1/admin/settlements", &admin)
-            .await
-            .json()
-            .await
-            .unwrap();
+            .get_json("/api/v1/admin/settlements", Some(&admin))
+            .await;
         statuses = runs["items"]
             .as_array()
             .unwrap()
@@ -563,14 +507,11 @@ async fn a_run_whose_holder_died_is_taken_over_and_a_live_lease_is_respected() {
     assert_eq!(statuses, ["succeeded", "succeeded", "succeeded"]);
     for (d, views) in [("2026-10-04", 10), ("2026-10-05", 7)] {
         let stats: Value = app
-            .get_auth(
+            .get_json(
                 &format!("/api/v1/videos/{v}/stats?period=day&date={d}"),
-                &ada,
+                Some(&ada),
             )
-            .await
-            .json()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(stats["days"].as_array().unwrap().len(), 1, "{stats}");
         assert_eq!(stats["days"][0]["views"], views);
     }
@@ -614,11 +555,8 @@ async fn killing_the_revenue_service_mid_run_still_settles_the_day_once() {
     let mut running = false;
     for _ in 0..100 {
         let run: Value = app
-            .get_auth(&format!("/api/v1/admin/settlements/{run_id}"), &admin)
-            .await
-            .json()
-            .await
-            .unwrap();
+            .get_json(&format!("/api/v1/admin/settlements/{run_id}"), Some(&admin))
+            .await;
         if run["status"] == "running" {
             running = true;
             break;
@@ -629,20 +567,14 @@ async fn killing_the_revenue_service_mid_run_still_settles_the_day_once() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     app.kill_and_restart_revenue_service().await;
     let killed: Value = app
-        .get_auth(&format!("/api/v1/admin/settlements/{run_id}"), &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/v1/admin/settlements/{run_id}"), Some(&admin))
+        .await;
     assert_eq!(killed["status"], "running", "killed mid-run, not after it");
     let mut run = Value::Null;
     for _ in 0..600 {
         run = app
-            .get_auth(&format!("/api/v1/admin/settlements/{run_id}"), &admin)
-            .await
-            .json()
-            .await
-            .unwrap();
+            .get_json(&format!("/api/v1/admin/settlements/{run_id}"), Some(&admin))
+            .await;
         if run["status"] == "succeeded" || run["status"] == "failed" {
             break;
         }
@@ -653,11 +585,8 @@ async fn killing_the_revenue_service_mid_run_still_settles_the_day_once() {
     // Exactly one set of rows: every video once, 2 views (2 won) and one ad
     // view (10 won) each.
     let revenue: Value = app
-        .get_auth("/api/v1/revenues?period=day&date=2026-10-04", &ada)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/revenues?period=day&date=2026-10-04", Some(&ada))
+        .await;
     assert_eq!(revenue["videos"].as_array().unwrap().len(), 150_001);
     assert_eq!(revenue["total_amount"], 150_001 * (2 + 10));
 }
@@ -685,11 +614,8 @@ async fn the_schedule_settles_yesterday_once_it_is_written_back() {
     // schedule waits instead of queueing a run.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     let runs: Value = app
-        .get_auth("/api/v1/admin/settlements", &admin)
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json("/api/v1/admin/settlements", Some(&admin))
+        .await;
     assert_eq!(runs["items"].as_array().unwrap().len(), 0, "{runs}");
     // Once a write-back has passed the end of yesterday, the next check of
     // the watermark (every second here, every minute by default) queues it.
@@ -697,11 +623,8 @@ async fn the_schedule_settles_yesterday_once_it_is_written_back() {
     let mut settled = None;
     for _ in 0..100 {
         let runs: Value = app
-            .get_auth("/api/v1/admin/settlements", &admin)
-            .await
-            .json()
-            .await
-            .unwrap();
+            .get_json("/api/v1/admin/settlements", Some(&admin))
+            .await;
         if let Some(run) = runs["items"]
             .as_array()
             .unwrap()

@@ -94,15 +94,7 @@ async fn ad_slots_every_300_seconds_spread_over_active_ads() {
     assert_eq!(served.iter().filter(|&&a| a == a2).count(), 6, "{served:?}");
 
     // The listing shows statuses, and anyone may read it.
-    let ads: Value = app
-        .client
-        .get(app.url("/api/v1/ads"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ads: Value = app.get_json("/api/v1/ads", None).await;
     let statuses: Vec<&str> = ads["items"]
         .as_array()
         .unwrap()
@@ -152,15 +144,7 @@ async fn an_expired_ad_is_not_served() {
     .await
     .unwrap();
     let second = app.ad(&admin.access, today(), today()).await;
-    let v: Value = app
-        .client
-        .get(app.url(&format!("/api/v1/videos/{video}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = app.get_json(&format!("/api/v1/videos/{video}"), None).await;
     assert_eq!(v["ad_slots"][0]["ad_id"], second);
 }
 
