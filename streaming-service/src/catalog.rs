@@ -12,6 +12,7 @@ use sea_orm::{
 use tokio::sync::RwLock;
 
 use crate::{
+    clock::Clock,
     entity::{ad, ad_slot, video},
     error::StreamingError,
 };
@@ -222,16 +223,18 @@ type ActiveAds = (std::time::Instant, NaiveDate, Arc<Vec<i64>>);
 pub struct Catalog {
     db: DatabaseConnection,
     time: PlatformTime,
+    clock: Clock,
     infos: Arc<quick_cache::sync::Cache<i64, VideoInfo>>,
     active_ads: Arc<RwLock<Option<ActiveAds>>>,
 }
 
 impl Catalog {
-    /// A catalog over `db`, with days in `time`'s zone.
-    pub fn new(db: DatabaseConnection, time: PlatformTime) -> Self {
+    /// A catalog over `db`, with days in `time`'s zone and today by `clock`.
+    pub fn new(db: DatabaseConnection, time: PlatformTime, clock: Clock) -> Self {
         Self {
             db,
             time,
+            clock,
             infos: Arc::new(quick_cache::sync::Cache::new(100_000)),
             active_ads: Arc::new(RwLock::new(None)),
         }
@@ -242,7 +245,7 @@ impl Catalog {
     /// # Errors
     /// Database failures.
     pub async fn active_ads(&self) -> Result<Arc<Vec<i64>>, StreamingError> {
-        let today = self.time.today();
+        let today = self.time.day_of(self.clock.now());
         if let Some((at, day, ids)) = self.active_ads.read().await.as_ref()
             && at.elapsed() < ACTIVE_ADS_TTL
             && *day == today
@@ -432,7 +435,11 @@ impl Catalog {
 
     /// The status of `ad` today.
     pub fn status(&self, ad: &ad::Model) -> AdStatus {
-        AdStatus::on(self.time.today(), ad.start_date, ad.end_date)
+        AdStatus::on(
+            self.time.day_of(self.clock.now()),
+            ad.start_date,
+            ad.end_date,
+        )
     }
 }
 

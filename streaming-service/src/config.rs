@@ -5,6 +5,8 @@
 use std::{net::SocketAddr, path::PathBuf};
 
 use common::time::PlatformTime;
+
+use crate::clock::DevClock;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -79,6 +81,11 @@ pub struct Settings {
     /// call carries (SPEC §9). Required; the all-in-one mode generates one.
     #[serde(default)]
     pub service_credential: Option<SecretString>,
+    /// Not a setting: a compressed clock for development (see
+    /// [`crate::clock`]). No environment variable or file sets it; only the
+    /// development commands `stack demo` and `stack dev-streaming` do.
+    #[serde(skip)]
+    pub dev_clock: Option<DevClock>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -140,6 +147,7 @@ impl Settings {
             jwt_issuer: default_issuer(),
             jwt_audience: default_audience(),
             service_credential: Some(service_credential),
+            dev_clock: None,
         }
     }
 }

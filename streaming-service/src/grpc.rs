@@ -3,7 +3,6 @@
 
 use std::{net::IpAddr, sync::Arc};
 
-use chrono::Utc;
 use common::{
     auth::{AccessClaims, Role},
     jwks::{KeyCache, VerifyError},
@@ -18,6 +17,7 @@ use tracing::instrument;
 
 use crate::{
     catalog::{Catalog, NewAd, NewVideo, VideoView},
+    clock::Clock,
     counting::{CounterStore, PauseEvent, PlayEvent, writeback::Writeback},
     daily_counts,
     entity::ad,
@@ -33,6 +33,8 @@ pub struct PlayRules {
     pub session_ttl_ms: i64,
     /// The platform calendar.
     pub time: PlatformTime,
+    /// Event time.
+    pub clock: Clock,
 }
 
 /// The gRPC face of the streaming service.
@@ -238,7 +240,7 @@ impl pb::streaming_service_server::StreamingService for StreamingApi {
         let caller = self.caller(&request).await?;
         let video_id = request.into_inner().video_id;
         let info = self.catalog.info(video_id).await?;
-        let now = Utc::now();
+        let now = self.rules.clock.now();
         let session_id = uuid::Uuid::new_v4().simple().to_string();
         let event = PlayEvent {
             video_id,
@@ -282,7 +284,7 @@ impl pb::streaming_service_server::StreamingService for StreamingApi {
         }
         let info = self.catalog.info(r.video_id).await?;
         let ads_served = !self.catalog.active_ads().await?.is_empty();
-        let now = Utc::now();
+        let now = self.rules.clock.now();
         let event = PauseEvent {
             video_id: r.video_id,
             viewer: caller.viewer_key(),

@@ -9,6 +9,7 @@
 //! tests start.
 
 pub mod catalog;
+pub mod clock;
 pub mod config;
 pub mod counting;
 pub mod daily_counts;

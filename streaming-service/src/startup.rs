@@ -14,6 +14,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::{
     catalog::Catalog,
+    clock::Clock,
     config::Settings,
     counting::{CounterStore, memory::MemoryStore, redis::RedisStore, writeback::Writeback},
     grpc::{PlayRules, StreamingApi},
@@ -58,17 +59,23 @@ impl Application {
             settings.jwt_issuer.clone(),
             settings.jwt_audience.clone(),
         )?);
-        let catalog = Catalog::new(db.clone(), settings.platform_time);
+        let clock = Clock::new(settings.dev_clock);
+        if let Some(dev) = settings.dev_clock {
+            tracing::warn!(%dev, "development clock: time is compressed");
+        }
+        let catalog = Catalog::new(db.clone(), settings.platform_time, clock);
         let writeback = Writeback::new(
             store.clone(),
             db.clone(),
             Duration::from_secs(settings.counter_event_lag_seconds),
+            clock,
         );
         let rules = PlayRules {
             window_ms: i64::from(settings.dedupe_window_seconds) * 1_000,
             session_ttl_ms: i64::try_from(settings.session_ttl_seconds).unwrap_or(i64::MAX / 1_000)
                 * 1_000,
             time: settings.platform_time,
+            clock,
         };
         let api = StreamingApi::new(catalog, store, writeback.clone(), db, keys, rules);
         let listener = TcpListener::bind(settings.streaming_grpc_addr)

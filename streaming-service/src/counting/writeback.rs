@@ -11,7 +11,10 @@ use sea_orm::{
 };
 
 use super::{Bucket, CounterError, CounterStore, Taken};
-use crate::entity::{daily_count, watermark};
+use crate::{
+    clock::Clock,
+    entity::{daily_count, watermark},
+};
 
 /// Buckets applied per database transaction.
 pub const BATCH_SIZE: usize = 500;
@@ -50,16 +53,23 @@ pub struct Writeback {
     store: Arc<dyn CounterStore>,
     db: DatabaseConnection,
     event_lag: Duration,
+    clock: Clock,
 }
 
 impl Writeback {
     /// A write-back from `store` into `db`; the watermark trails the start of
     /// each complete write-back by `event_lag`.
-    pub fn new(store: Arc<dyn CounterStore>, db: DatabaseConnection, event_lag: Duration) -> Self {
+    pub fn new(
+        store: Arc<dyn CounterStore>,
+        db: DatabaseConnection,
+        event_lag: Duration,
+        clock: Clock,
+    ) -> Self {
         Self {
             store,
             db,
             event_lag,
+            clock,
         }
     }
 
@@ -69,7 +79,7 @@ impl Writeback {
     /// The store or the database failed; nothing is lost (see
     /// [`WritebackError`]) and the watermark stays where it was.
     pub async fn run_once(&self) -> Result<WritebackReport, WritebackError> {
-        let started = Utc::now();
+        let started = self.clock.now();
         let mut report = WritebackReport::default();
         // A bucket whose take returned a batch an interrupted write-back
         // left pending may hold newer counts too: one more pass takes them.

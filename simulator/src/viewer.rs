@@ -1,0 +1,363 @@
+//! One person's day: their visits in order, each a play and the player's
+//! steps, every answer checked against [`crate::rules`] and tallied.
+
+use std::{collections::HashMap, future::Future, sync::Arc, time::Instant};
+
+use crate::{
+    Account, Shared, Uploaded,
+    plan::{Audience, Step, Who},
+    report::Stats,
+    rules::{Bracket, Expect, Tallies, tally},
+};
+
+/// What one person's day produced.
+pub(crate) struct Done {
+    pub tallies: Tallies,
+    pub stats: Stats,
+    pub differences: Vec<String>,
+}
+
+/// The state the rules keep per viewer key and video (SPEC §4).
+#[derive(Default)]
+struct KeyState {
+    /// The last counted view.
+    last_view: Option<Bracket>,
+    /// The last counted ad view per slot position.
+    last_ad: HashMap<i64, Bracket>,
+    /// The saved position.
+    resume: i64,
+}
+
+struct Session {
+    id: String,
+    pos: i64,
+    reported: Bracket,
+}
+
+struct Person {
+    shared: Arc<Shared>,
+    audience: Audience,
+    account: Option<Account>,
+    keys: HashMap<(usize, i64), KeyState>,
+    done: Done,
+}
+
+/// Runs `audience`'s visits; `account` is `None` for an anonymous viewer.
+pub(crate) async fn watch(
+    shared: Arc<Shared>,
+    audience: Audience,
+    account: Option<Account>,
+) -> Done {
+    let mut person = Person {
+        shared,
+        audience,
+        account,
+        keys: HashMap::new(),
+        done: Done {
+            tallies: Tallies::new(),
+            stats: Stats::default(),
+            differences: Vec::new(),
+        },
+    };
+    for n in 0..person.audience.visits.len() {
+        let at = person.audience.visits[n].at_ms;
+        tokio::time::sleep(person.shared.clock.until(at)).await;
+        if let Err(e) = person.visit(n).await {
+            person.done.stats.failed_requests += 1;
+            person
+                .done
+                .differences
+                .push(format!("a request failed: {e:#}"));
+        }
+    }
+    person.done
+}
+
+impl Person {
+    fn who(&self) -> String {
+        match self.audience.who {
+            Who::Creator(n) => format!("creator {}", n + 1),
+            Who::Viewer(n) => format!("viewer {}", n + 1),
+            Who::Anonymous => format!("anonymous {}", self.audience.addresses[0]),
+        }
+    }
+
+    async fn token(&mut self) -> anyhow::Result<Option<String>> {
+        let Some(account) = self.account.as_mut() else {
+            return Ok(None);
+        };
+        // Access tokens live 15 minutes (SPEC §3); refresh before that.
+        if account.obtained.elapsed() > std::time::Duration::from_secs(600) {
+            account.tokens = self
+                .shared
+                .gateway
+                .refresh(&account.tokens.refresh_token, self.audience.addresses[0])
+                .await?;
+            account.obtained = Instant::now();
+        }
+        Ok(Some(account.tokens.access_token.clone()))
+    }
+
+    /// Sends one request: waits for a permit and for no midnight guard, and
+    /// returns the simulated interval the service stamped it in.
+    async fn timed<T>(
+        &self,
+        latency: &std::sync::Mutex<hdrhistogram::Histogram<u64>>,
+        request: impl Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<(Bracket, T)> {
+        let shared = &self.shared;
+        let _permit = shared.permits.acquire().await?;
+        loop {
+            let now = shared.clock.now_ms();
+            match shared
+                .guards
+                .iter()
+                .find(|(from, to)| (*from..*to).contains(&now))
+            {
+                Some(&(_, to)) => tokio::time::sleep(shared.clock.until(to)).await,
+                None => break,
+            }
+        }
+        let lo = shared.clock.now_ms();
+        let started = Instant::now();
+        let answer = request.await?;
+        let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let hi = shared.clock.now_ms();
+        let _ = latency
+            .lock()
+            .map(|mut h| h.saturating_record(micros.max(1)));
+        Ok((Bracket { lo, hi }, answer))
+    }
+
+    fn differ(&mut self, what: String) {
+        self.done
+            .differences
+            .push(format!("{}: {what}", self.who()));
+    }
+
+    async fn visit(&mut self, n: usize) -> anyhow::Result<()> {
+        let visit = self.audience.visits[n].clone();
+        let video = self.shared.videos[visit.video];
+        let mut session = self.play(visit.address, video).await?;
+        if visit.double_play {
+            self.done.stats.double_plays += 1;
+            session = self.play(visit.address, video).await?;
+        }
+        for step in &visit.steps {
+            let position = match *step {
+                Step::Watch(w) => {
+                    self.wait_watching(&session, w).await;
+                    session.pos + w
+                }
+                Step::SeekAhead(w, jump) => {
+                    self.wait_watching(&session, w).await;
+                    self.done.stats.seeks += 1;
+                    session.pos + w + jump
+                }
+                Step::SeekBack(jump, w) => {
+                    self.wait_watching(&session, w).await;
+                    self.done.stats.seeks += 1;
+                    (session.pos - jump).max(0) + w
+                }
+                Step::Resume(pause_seconds) => {
+                    let at = session.reported.hi + pause_seconds * 1_000;
+                    tokio::time::sleep(self.shared.clock.until(at)).await;
+                    session = self.play(visit.address, video).await?;
+                    continue;
+                }
+                Step::Leave => {
+                    self.done.stats.abandoned += 1;
+                    break;
+                }
+            };
+            self.pause(visit.address, video, &mut session, position)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until `seconds` of content have really played since the
+    /// session's last report: the service then credits them in full.
+    async fn wait_watching(&self, session: &Session, seconds: i64) {
+        let at = session.reported.hi + seconds * 1_000 + 1;
+        tokio::time::sleep(self.shared.clock.until(at)).await;
+    }
+
+    async fn play(&mut self, address: usize, video: Uploaded) -> anyhow::Result<Session> {
+        let video_id = video.id;
+        let token = self.token().await?;
+        let ip = self.audience.addresses[address];
+        let owner = self.account.as_ref().map(|a| a.user_id) == Some(video.creator_user);
+        let shared = self.shared.clone();
+        let (at, played) = self
+            .timed(
+                &shared.play_latency,
+                shared.gateway.play(video_id, token.as_deref(), ip),
+            )
+            .await?;
+        shared.progress.inc(1);
+        let state = self.keys.entry((address, video_id)).or_default();
+        let expected_resume = if state.resume >= video.duration {
+            0
+        } else {
+            state.resume
+        };
+        let counts = if owner {
+            Expect::Exactly(false)
+        } else {
+            shared.rules.outside_window(state.last_view, at)
+        };
+        let reason_ok = match (played.view_counted, played.reason.as_deref()) {
+            (true, None) => true,
+            (false, Some("owner")) => owner,
+            (false, Some("duplicate")) => !owner,
+            _ => false,
+        };
+        if played.view_counted {
+            state.last_view = Some(at);
+        }
+        let stats = &mut self.done.stats;
+        stats.plays += 1;
+        stats.anonymous_plays += u64::from(self.account.is_none());
+        stats.owner_plays += u64::from(owner);
+        stats.views += u64::from(played.view_counted);
+        stats.clock_decided += u64::from(!counts.is_exact());
+        tally(
+            &shared.rules,
+            &mut self.done.tallies,
+            video_id,
+            at,
+            i64::from(played.view_counted),
+            0,
+            0,
+        );
+        if !counts.allows(&played.view_counted) || !reason_ok {
+            self.differ(format!(
+                "play of video {video_id}: expected counted {counts:?}, got {} ({:?})",
+                played.view_counted, played.reason
+            ));
+        }
+        if played.resume_position_seconds != expected_resume {
+            self.differ(format!(
+                "play of video {video_id}: expected resume at {expected_resume} s, got {}",
+                played.resume_position_seconds
+            ));
+        }
+        Ok(Session {
+            id: played.session_id,
+            pos: expected_resume,
+            reported: at,
+        })
+    }
+
+    async fn pause(
+        &mut self,
+        address: usize,
+        video: Uploaded,
+        session: &mut Session,
+        reported_position: i64,
+    ) -> anyhow::Result<()> {
+        let video_id = video.id;
+        let token = self.token().await?;
+        let ip = self.audience.addresses[address];
+        let owner = self.account.as_ref().map(|a| a.user_id) == Some(video.creator_user);
+        let shared = self.shared.clone();
+        let (at, paused) = self
+            .timed(
+                &shared.pause_latency,
+                shared.gateway.pause(
+                    video_id,
+                    token.as_deref(),
+                    ip,
+                    &session.id,
+                    reported_position,
+                ),
+            )
+            .await?;
+        let rules = shared.rules;
+        let position = reported_position.min(video.duration);
+        let last = session.pos;
+        let watch = if owner {
+            Expect::Exactly(0)
+        } else {
+            rules.watched_seconds(last, position, session.reported, at)
+        };
+        // Ad slots crossed: each counts unless the key counted it within
+        // the window; the owner's never count (SPEC §4).
+        let state = self.keys.entry((address, video_id)).or_default();
+        let mut sure = Vec::new();
+        let mut unsure = Vec::new();
+        let crossed: Vec<i64> = if owner || position <= last {
+            Vec::new()
+        } else {
+            rules.slots_crossed(last, position).collect()
+        };
+        for &slot in &crossed {
+            match rules.outside_window(state.last_ad.get(&slot).copied(), at) {
+                Expect::Exactly(true) => sure.push(slot),
+                Expect::Exactly(false) => {}
+                Expect::OneOf(_) => unsure.push(slot),
+            }
+        }
+        let ads_lo = i64::try_from(sure.len()).unwrap_or(0);
+        let ads_hi = ads_lo + i64::try_from(unsure.len()).unwrap_or(0);
+        for slot in &sure {
+            state.last_ad.insert(*slot, at);
+        }
+        if paused.ad_views_counted == ads_hi {
+            for slot in &unsure {
+                state.last_ad.insert(*slot, at);
+            }
+        } else if paused.ad_views_counted > ads_lo {
+            // Some of the slots at the window's edge counted, which ones
+            // the answer does not say: widen their last count to cover both.
+            for slot in &unsure {
+                let old = state.last_ad.get(slot).copied().unwrap_or(at);
+                state.last_ad.insert(
+                    *slot,
+                    Bracket {
+                        lo: old.lo,
+                        hi: at.hi,
+                    },
+                );
+            }
+        }
+        state.resume = paused.position_seconds;
+        let stats = &mut self.done.stats;
+        stats.pauses += 1;
+        stats.slots_crossed += crossed.len() as u64;
+        stats.ad_views += u64::try_from(paused.ad_views_counted).unwrap_or(0);
+        stats.watch_seconds += u64::try_from(paused.watched_seconds_added).unwrap_or(0);
+        stats.clock_decided += u64::from(!watch.is_exact()) + unsure.len() as u64;
+        tally(
+            &rules,
+            &mut self.done.tallies,
+            video_id,
+            at,
+            0,
+            paused.watched_seconds_added,
+            paused.ad_views_counted,
+        );
+        if !watch.allows(&paused.watched_seconds_added) {
+            self.differ(format!(
+                "pause of video {video_id} from {last} to {position} s: expected {watch:?} watched seconds, got {}",
+                paused.watched_seconds_added
+            ));
+        }
+        if !(ads_lo..=ads_hi).contains(&paused.ad_views_counted) {
+            self.differ(format!(
+                "pause of video {video_id} from {last} to {position} s: expected {ads_lo}..={ads_hi} ad views, got {}",
+                paused.ad_views_counted
+            ));
+        }
+        if paused.position_seconds != position {
+            self.differ(format!(
+                "pause of video {video_id}: expected the position saved at {position} s, got {}",
+                paused.position_seconds
+            ));
+        }
+        session.pos = position;
+        session.reported = at;
+        Ok(())
+    }
+}
