@@ -36,7 +36,7 @@ use utoipa::{
         crate::routes::ops::readyz,
     ),
     components(schemas(common::error::ErrorEnvelope, common::error::ErrorBody, common::error::FieldViolation)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ErrorResponses),
     tags(
         (name = "auth", description = "Sign-up, login, tokens (SPEC §3)"),
         (name = "users", description = "The signed-in user"),
@@ -64,5 +64,59 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Documents the SPEC §8 errors any operation can answer, besides the ones
+/// its handler lists: 400 (a malformed path, query or body), 401 (a bearer
+/// token that is present but bad), 413 (a body over the limit, where there
+/// is a body), 503 and 504 (a downstream service down or slow). Each is the
+/// error envelope.
+struct ErrorResponses;
+
+impl Modify for ErrorResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in &mut openapi.paths.paths {
+            if !path.starts_with("/api/") {
+                continue;
+            }
+            for operation in [
+                item.get.as_mut(),
+                item.post.as_mut(),
+                item.put.as_mut(),
+                item.patch.as_mut(),
+                item.delete.as_mut(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let has_body = operation.request_body.is_some();
+                let responses = &mut operation.responses.responses;
+                let mut add = |status: &str, description: &str| {
+                    responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error(description).into());
+                };
+                add("400", "Malformed path, query or body (SPEC §8)");
+                add("401", "A bearer token was sent but is malformed, expired or forged");
+                if has_body {
+                    add("413", "Body over the limit");
+                }
+                add("503", "A downstream service is down or its circuit is open");
+                add("504", "A downstream service timed out");
+            }
+        }
     }
 }

@@ -152,7 +152,11 @@ pub async fn list_runs(
     tag = "admin",
     params(("run_id" = i64, Path, description = "run id")),
     security(("bearer" = [])),
-    responses((status = 200, body = RunResponse), (status = 404, body = common::error::ErrorEnvelope))
+    responses(
+        (status = 200, body = RunResponse),
+        (status = 403, description = "Not an admin", body = common::error::ErrorEnvelope),
+        (status = 404, body = common::error::ErrorEnvelope)
+    )
 )]
 #[get("/api/v1/admin/settlements/{run_id}")]
 pub async fn get_run(
