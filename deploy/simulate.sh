@@ -50,4 +50,5 @@ bash deploy/stack.sh up --dev-clock "$clock"
 echo "simulating $day at ${speed}x (clock $clock)"
 status=0
 "target/$profile/simulator" --gateway "http://$GATEWAY_ADDR" --clock "$clock" --day "$day" "$@" || status=$?
+bash deploy/stack.sh stats
 exit $status

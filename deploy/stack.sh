@@ -5,6 +5,7 @@
 # production.
 #
 #   deploy/stack.sh up [--dev-clock START@ANCHORxSPEED]   start, wait until ready
+#   deploy/stack.sh stats                                  CPU seconds and peak memory per service
 #   deploy/stack.sh down                                   stop gracefully
 #
 # With --dev-clock the streaming service runs on a compressed development
@@ -49,6 +50,19 @@ down() {
     rm -f "$pid_file"
   done
   echo "stack stopped"
+}
+
+stats() {
+  printf '%-18s %12s %14s\n' service "CPU s" "peak RSS MiB"
+  for name in user-service streaming-service revenue-service gateway; do
+    pid_file=$run_dir/$name.pid
+    [ -f "$pid_file" ] || continue
+    pid=$(cat "$pid_file")
+    [ -r "/proc/$pid/stat" ] || continue
+    cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$pid/stat")
+    hwm=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status")
+    printf '%-18s %12s %14s\n' "$name" "$cpu" "$hwm"
+  done
 }
 
 wait_for() { # name, command
@@ -115,5 +129,6 @@ up() {
 case ${1:-} in
   up) shift; up "$@" ;;
   down) down ;;
-  *) echo "usage: $0 up [--dev-clock START@ANCHORxSPEED] | down" >&2; exit 2 ;;
+  stats) stats ;;
+  *) echo "usage: $0 up [--dev-clock START@ANCHORxSPEED] | stats | down" >&2; exit 2 ;;
 esac
