@@ -15,6 +15,8 @@ use utoipa::{
         crate::routes::auth::login,
         crate::routes::auth::refresh,
         crate::routes::auth::logout,
+        crate::routes::auth::oauth_authorize,
+        crate::routes::auth::oauth_callback,
         crate::routes::users::me,
         crate::routes::users::list_users,
         crate::routes::videos::upload,
@@ -110,7 +112,10 @@ impl Modify for ErrorResponses {
                         .or_insert_with(|| error(description).into());
                 };
                 add("400", "Malformed path, query or body (SPEC §8)");
-                add("401", "A bearer token was sent but is malformed, expired or forged");
+                add(
+                    "401",
+                    "A bearer token was sent but is malformed, expired or forged",
+                );
                 if has_body {
                     add("413", "Body over the limit");
                 }

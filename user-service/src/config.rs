@@ -7,6 +7,8 @@ use std::{net::SocketAddr, path::PathBuf};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::oauth::provider::ProviderConfig;
+
 /// The user service's settings, with the all-in-one defaults.
 #[derive(Clone, Deserialize)]
 pub struct Settings {
@@ -58,6 +60,59 @@ pub struct Settings {
     /// call carries (SPEC §9). Required; the all-in-one mode generates one.
     #[serde(default)]
     pub service_credential: Option<SecretString>,
+    /// `OAUTH_REDIRECT_BASE_URL`: the gateway's public base URL, e.g.
+    /// `https://api.example.com`; providers send the browser back to
+    /// `{base}/api/v1/auth/oauth/{provider}/callback` (SPEC §3). Required
+    /// when any provider is configured.
+    #[serde(default)]
+    pub oauth_redirect_base_url: Option<String>,
+    /// `OAUTH_STATE_TTL_SECONDS`: how long an authorization request may take
+    /// before its state is refused (default 600).
+    #[serde(default = "default_state_ttl")]
+    pub oauth_state_ttl_seconds: u64,
+    /// `OAUTH_GOOGLE_CLIENT_ID`: turns on "Sign in with Google" (issuer
+    /// `https://accounts.google.com`, scopes `openid email profile`).
+    #[serde(default)]
+    pub oauth_google_client_id: Option<String>,
+    /// `OAUTH_GOOGLE_CLIENT_SECRET`.
+    #[serde(default)]
+    pub oauth_google_client_secret: Option<SecretString>,
+    /// `OAUTH_KAKAO_CLIENT_ID`: turns on Kakao Login with OpenID Connect
+    /// (issuer `https://kauth.kakao.com`, scopes `openid account_email
+    /// profile_nickname`). Kakao's REST API key is the client id.
+    #[serde(default)]
+    pub oauth_kakao_client_id: Option<String>,
+    /// `OAUTH_KAKAO_CLIENT_SECRET`: the Kakao app's client secret.
+    #[serde(default)]
+    pub oauth_kakao_client_secret: Option<SecretString>,
+    /// `OAUTH_OIDC_NAME`: the URL name of the operator's OpenID Connect
+    /// provider (default `oidc`).
+    #[serde(default = "default_oidc_name")]
+    pub oauth_oidc_name: String,
+    /// `OAUTH_OIDC_ISSUER`: its issuer URL (discovery at
+    /// `{issuer}/.well-known/openid-configuration`); with the client id and
+    /// secret, turns it on.
+    #[serde(default)]
+    pub oauth_oidc_issuer: Option<String>,
+    /// `OAUTH_OIDC_CLIENT_ID`.
+    #[serde(default)]
+    pub oauth_oidc_client_id: Option<String>,
+    /// `OAUTH_OIDC_CLIENT_SECRET`.
+    #[serde(default)]
+    pub oauth_oidc_client_secret: Option<SecretString>,
+    /// `OAUTH_OIDC_SCOPES`: space-separated (default `openid email profile`).
+    #[serde(default = "default_oidc_scopes")]
+    pub oauth_oidc_scopes: String,
+}
+
+fn default_state_ttl() -> u64 {
+    600
+}
+fn default_oidc_name() -> String {
+    "oidc".to_owned()
+}
+fn default_oidc_scopes() -> String {
+    "openid email profile".to_owned()
 }
 
 fn default_data_dir() -> PathBuf {
@@ -102,6 +157,81 @@ impl Settings {
             admin_email: None,
             admin_password: None,
             service_credential: Some(service_credential),
+            oauth_redirect_base_url: None,
+            oauth_state_ttl_seconds: default_state_ttl(),
+            oauth_google_client_id: None,
+            oauth_google_client_secret: None,
+            oauth_kakao_client_id: None,
+            oauth_kakao_client_secret: None,
+            oauth_oidc_name: default_oidc_name(),
+            oauth_oidc_issuer: None,
+            oauth_oidc_client_id: None,
+            oauth_oidc_client_secret: None,
+            oauth_oidc_scopes: default_oidc_scopes(),
         }
+    }
+
+    /// The social-login providers these settings turn on (SPEC §3).
+    ///
+    /// # Errors
+    /// A provider with a client id but no secret (or the reverse), or any
+    /// provider without `OAUTH_REDIRECT_BASE_URL`.
+    pub fn oauth_providers(&self) -> anyhow::Result<Vec<ProviderConfig>> {
+        let mut wanted = Vec::new();
+        let presets = [
+            (
+                "google",
+                Some("https://accounts.google.com".to_owned()),
+                &self.oauth_google_client_id,
+                &self.oauth_google_client_secret,
+                "openid email profile",
+            ),
+            (
+                "kakao",
+                Some("https://kauth.kakao.com".to_owned()),
+                &self.oauth_kakao_client_id,
+                &self.oauth_kakao_client_secret,
+                "openid account_email profile_nickname",
+            ),
+            (
+                self.oauth_oidc_name.as_str(),
+                self.oauth_oidc_issuer.clone(),
+                &self.oauth_oidc_client_id,
+                &self.oauth_oidc_client_secret,
+                self.oauth_oidc_scopes.as_str(),
+            ),
+        ];
+        for (name, issuer, id, secret, scopes) in presets {
+            match (issuer, id, secret) {
+                (Some(issuer), Some(id), Some(secret)) => {
+                    wanted.push((name.to_owned(), issuer, id.clone(), secret.clone(), scopes))
+                }
+                (_, None, None) => {}
+                _ => anyhow::bail!(
+                    "the {name} sign-in needs its issuer, client id and client secret"
+                ),
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let base = self
+            .oauth_redirect_base_url
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("OAUTH_REDIRECT_BASE_URL is required for social login"))?
+            .trim_end_matches('/');
+        Ok(wanted
+            .into_iter()
+            .map(
+                |(name, issuer, client_id, client_secret, scopes)| ProviderConfig {
+                    redirect_uri: format!("{base}/api/v1/auth/oauth/{name}/callback"),
+                    name,
+                    issuer,
+                    client_id,
+                    client_secret,
+                    scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+                },
+            )
+            .collect())
     }
 }

@@ -27,6 +27,29 @@ pub enum UserError {
     /// The signed-in user no longer exists (404).
     #[error("user not found")]
     UserNotFound,
+    /// No social-login provider of that name is configured (404).
+    #[error("no sign-in provider named {0:?}")]
+    OAuthProviderNotFound(String),
+    /// The provider could not be reached or misbehaved (503); the detail
+    /// is logged, not sent.
+    #[error("the sign-in provider is unavailable")]
+    OAuthProvider(String),
+    /// The provider redirected back with an error (400), e.g. the person
+    /// declined.
+    #[error("the sign-in provider answered {0}")]
+    OAuthDenied(String),
+    /// The provider refused the code or the PKCE verifier (400).
+    #[error("the sign-in could not be completed: {0}")]
+    OAuthExchange(String),
+    /// The ID token failed validation (401).
+    #[error("invalid ID token: {0}")]
+    InvalidIdToken(String),
+    /// The email belongs to an account and the provider does not assert it
+    /// is verified (409): nothing is linked.
+    #[error(
+        "this email belongs to an account; sign in with its password, or use a provider that verifies the email"
+    )]
+    EmailUnverified,
     /// Anything else; logged with its chain, never sent to the client.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -64,6 +87,30 @@ impl From<UserError> for Status {
             }
             UserError::Forbidden(_) => to_status(Code::PermissionDenied, "forbidden", message, &[]),
             UserError::UserNotFound => to_status(Code::NotFound, "user_not_found", message, &[]),
+            UserError::OAuthProviderNotFound(_) => {
+                to_status(Code::NotFound, "oauth_provider_not_found", message, &[])
+            }
+            UserError::OAuthProvider(detail) => {
+                tracing::warn!(%detail, "sign-in provider failed");
+                to_status(
+                    Code::Unavailable,
+                    "oauth_provider_unavailable",
+                    message,
+                    &[],
+                )
+            }
+            UserError::OAuthDenied(_) => {
+                to_status(Code::InvalidArgument, "oauth_denied", message, &[])
+            }
+            UserError::OAuthExchange(_) => {
+                to_status(Code::InvalidArgument, "oauth_exchange_failed", message, &[])
+            }
+            UserError::InvalidIdToken(_) => {
+                to_status(Code::Unauthenticated, "invalid_id_token", message, &[])
+            }
+            UserError::EmailUnverified => {
+                to_status(Code::AlreadyExists, "email_unverified", message, &[])
+            }
             UserError::Internal(err) => {
                 tracing::error!(error = ?err, "internal error");
                 to_status(Code::Internal, "internal_error", "internal error", &[])

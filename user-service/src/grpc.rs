@@ -5,9 +5,9 @@ use common::{
     paging::{decode_cursor, encode_cursor, page_size},
 };
 use proto::user::v1::{
-    GetJwksRequest, GetJwksResponse, GetMeRequest, ListUsersRequest, ListUsersResponse,
-    LoginRequest, LogoutRequest, LogoutResponse, RefreshRequest, SignUpRequest, TokenPair, User,
-    user_service_server::UserService,
+    CompleteOAuthRequest, GetJwksRequest, GetJwksResponse, GetMeRequest, ListUsersRequest,
+    ListUsersResponse, LoginRequest, LogoutRequest, LogoutResponse, RefreshRequest, SignUpRequest,
+    StartOAuthRequest, StartOAuthResponse, TokenPair, User, user_service_server::UserService,
 };
 use secrecy::SecretString;
 use tonic::{Request, Response, Status, metadata::MetadataMap};
@@ -16,6 +16,7 @@ use tracing::instrument;
 use crate::{
     accounts::{Account, AccountStore, domain::NewAccount},
     error::UserError,
+    oauth::SocialLogin,
     tokens::{access::AccessTokens, refresh::RefreshTokens},
 };
 
@@ -25,15 +26,22 @@ pub struct UserApi {
     accounts: AccountStore,
     access: AccessTokens,
     refresh: RefreshTokens,
+    social: SocialLogin,
 }
 
 impl UserApi {
     /// Handlers over these stores.
-    pub fn new(accounts: AccountStore, access: AccessTokens, refresh: RefreshTokens) -> Self {
+    pub fn new(
+        accounts: AccountStore,
+        access: AccessTokens,
+        refresh: RefreshTokens,
+        social: SocialLogin,
+    ) -> Self {
         Self {
             accounts,
             access,
             refresh,
+            social,
         }
     }
 
@@ -179,5 +187,32 @@ impl UserService for UserApi {
         let jwks_json = serde_json::to_string(&self.access.jwks())
             .map_err(|e| Status::from(UserError::Internal(e.into())))?;
         Ok(Response::new(GetJwksResponse { jwks_json }))
+    }
+
+    #[instrument(skip_all, fields(request_id = %common::grpc::request_id(request.metadata())))]
+    async fn start_o_auth(
+        &self,
+        request: Request<StartOAuthRequest>,
+    ) -> Result<Response<StartOAuthResponse>, Status> {
+        let r = request.into_inner();
+        let authorization_url = self.social.start(&r.provider, &r.role).await?;
+        Ok(Response::new(StartOAuthResponse { authorization_url }))
+    }
+
+    #[instrument(skip_all, fields(request_id = %common::grpc::request_id(request.metadata())))]
+    async fn complete_o_auth(
+        &self,
+        request: Request<CompleteOAuthRequest>,
+    ) -> Result<Response<TokenPair>, Status> {
+        let r = request.into_inner();
+        let account = self
+            .social
+            .complete(&r.provider, &r.code, &r.state, &r.error)
+            .await?;
+        tracing::info!(user_id = account.id, provider = %r.provider, "signed in with a provider");
+        let refresh_token = self.refresh.issue(account.id).await?;
+        Ok(Response::new(
+            self.token_pair(&account, refresh_token).await?,
+        ))
     }
 }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod migration;
+pub mod oauth;
 pub mod startup;
 pub mod tokens;
 

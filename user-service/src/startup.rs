@@ -15,6 +15,7 @@ use crate::{
     config::Settings,
     grpc::UserApi,
     migration::Migrator,
+    oauth::SocialLogin,
     tokens::{access::AccessTokens, keys::SigningKey, refresh::RefreshTokens},
 };
 
@@ -61,7 +62,18 @@ impl Application {
             settings.jwt_audience.clone(),
             settings.access_token_ttl_seconds,
         );
-        let refresh = RefreshTokens::new(db, settings.refresh_token_ttl_days);
+        let refresh = RefreshTokens::new(db.clone(), settings.refresh_token_ttl_days);
+        let providers = settings.oauth_providers()?;
+        if !providers.is_empty() {
+            let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+            tracing::info!(?names, "social login providers");
+        }
+        let social = SocialLogin::new(
+            providers,
+            db,
+            accounts.clone(),
+            std::time::Duration::from_secs(settings.oauth_state_ttl_seconds),
+        )?;
         let listener = TcpListener::bind(settings.user_grpc_addr)
             .await
             .with_context(|| format!("binding {}", settings.user_grpc_addr))?;
@@ -69,7 +81,7 @@ impl Application {
         Ok(Self {
             listener,
             addr,
-            api: UserApi::new(accounts, access, refresh),
+            api: UserApi::new(accounts, access, refresh, social),
             settings,
         })
     }

@@ -1,10 +1,11 @@
-//! `/api/v1/auth/*`: sign-up, login, refresh, logout (SPEC §3, §7).
+//! `/api/v1/auth/*`: sign-up, login, refresh, logout, and social login
+//! through OAuth 2.0 / OpenID Connect providers (SPEC §3, §7).
 
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use proto::user::v1 as pb;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::{
     auth::{Authenticated, call_context},
@@ -218,4 +219,107 @@ pub async fn logout(
         .logout(state.downstreams.request(message, &caller.ctx))
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /api/v1/auth/oauth/{provider}/authorize` query.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(default)]
+pub struct AuthorizeQuery {
+    /// The role of an account this sign-in creates: `viewer` (default) or
+    /// `creator`. An existing account keeps its role.
+    pub role: String,
+}
+
+/// Starts a social login: 302 to the provider's login page, with a
+/// single-use `state`, an OpenID Connect nonce and a PKCE (S256)
+/// challenge. The provider then redirects the browser to the callback.
+#[utoipa::path(
+    tag = "auth",
+    params(("provider" = String, Path, description = "`google`, `kakao`, or the operator's OpenID Connect provider"), AuthorizeQuery),
+    responses(
+        (status = 302, description = "to the provider; `location` is its authorization URL"),
+        (status = 400, description = "a role other than viewer or creator", body = common::error::ErrorEnvelope),
+        (status = 404, description = "no such provider configured", body = common::error::ErrorEnvelope),
+        (status = 429, description = "rate limited", body = common::error::ErrorEnvelope),
+    )
+)]
+#[get("/api/v1/auth/oauth/{provider}/authorize")]
+pub async fn oauth_authorize(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    provider: web::Path<String>,
+    query: web::Query<AuthorizeQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let ctx = call_context(&req, None);
+    state.limits.login.check(ctx.client_ip)?;
+    let message = pb::StartOAuthRequest {
+        provider: provider.into_inner(),
+        role: query.into_inner().role,
+    };
+    let started = state
+        .downstreams
+        .users()
+        .start_o_auth(state.downstreams.request(message, &ctx))
+        .await?
+        .into_inner();
+    Ok(HttpResponse::Found()
+        .insert_header(("location", started.authorization_url))
+        .insert_header(("cache-control", "no-store"))
+        .finish())
+}
+
+/// `GET /api/v1/auth/oauth/{provider}/callback` query: what the provider
+/// appends to the redirect URI.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(default)]
+pub struct CallbackQuery {
+    /// The authorization code.
+    pub code: String,
+    /// The state from the authorize step.
+    pub state: String,
+    /// The provider's error instead of a code (e.g. `access_denied`).
+    pub error: String,
+    /// RFC 9207 issuer identification; the ID token's `iss` is what is
+    /// checked.
+    pub iss: String,
+}
+
+/// Completes a social login and answers the platform's tokens as JSON (the
+/// same shape as login). The state is single-use and expires; the code is
+/// exchanged with the PKCE verifier; the ID token is validated (issuer,
+/// audience, expiry, nonce, signature against the provider's JWK Set).
+#[utoipa::path(
+    tag = "auth",
+    params(("provider" = String, Path, description = "the provider of the authorize step"), CallbackQuery),
+    responses(
+        (status = 200, body = TokensResponse),
+        (status = 400, description = "unknown, expired or replayed state (`invalid_field` on `state`); the provider refused the code or the PKCE verifier (`oauth_exchange_failed`); the person declined (`oauth_denied`)", body = common::error::ErrorEnvelope),
+        (status = 401, description = "the ID token is invalid (`invalid_id_token`)", body = common::error::ErrorEnvelope),
+        (status = 404, description = "no such provider configured", body = common::error::ErrorEnvelope),
+        (status = 409, description = "the email belongs to an account and the provider does not assert it is verified (`email_unverified`)", body = common::error::ErrorEnvelope),
+        (status = 429, description = "rate limited", body = common::error::ErrorEnvelope),
+    )
+)]
+#[get("/api/v1/auth/oauth/{provider}/callback")]
+pub async fn oauth_callback(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    provider: web::Path<String>,
+    query: web::Query<CallbackQuery>,
+) -> Result<web::Json<TokensResponse>, ApiError> {
+    let ctx = call_context(&req, None);
+    state.limits.login.check(ctx.client_ip)?;
+    let q = query.into_inner();
+    let message = pb::CompleteOAuthRequest {
+        provider: provider.into_inner(),
+        code: q.code,
+        state: q.state,
+        error: q.error,
+    };
+    let tokens = state
+        .downstreams
+        .users()
+        .complete_o_auth(state.downstreams.request(message, &ctx))
+        .await?;
+    Ok(web::Json(tokens.into_inner().into()))
 }

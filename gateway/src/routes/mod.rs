@@ -27,6 +27,8 @@ pub fn configure(cfg: &mut ServiceConfig, import_limit: usize) {
         .service(auth::login)
         .service(auth::refresh)
         .service(auth::logout)
+        .service(auth::oauth_authorize)
+        .service(auth::oauth_callback)
         .service(users::me)
         .service(users::list_users)
         .service(videos::upload)

@@ -42,6 +42,28 @@ pub struct Options {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// The revenue service's `SETTLEMENT_SCHEDULE`, when not the default.
     pub settlement_schedule: Option<&'static str>,
+    /// The gateway's port, when it must be known before it starts (an
+    /// OpenID provider's redirect URI names it); else any free port.
+    pub gateway_port: Option<u16>,
+    /// An OpenID Connect provider for social login.
+    pub oidc: Option<OidcOptions>,
+}
+
+/// The user service's generic OpenID Connect provider.
+pub struct OidcOptions {
+    pub name: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub state_ttl_seconds: u64,
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
 }
 
 impl Default for Options {
@@ -53,6 +75,8 @@ impl Default for Options {
             dedupe_window_seconds: 30,
             trusted_proxies: Vec::new(),
             settlement_schedule: None,
+            gateway_port: None,
+            oidc: None,
         }
     }
 }
@@ -143,6 +167,8 @@ pub struct TestApp {
     pub credential: SecretString,
     /// The streaming service's gRPC URL.
     pub streaming_url: String,
+    /// The user database (PostgreSQL runs only).
+    pub user_db_url: Option<String>,
     /// The streaming database (PostgreSQL runs only).
     pub streaming_db_url: Option<String>,
     /// The revenue database (PostgreSQL runs only).
@@ -185,9 +211,22 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         users.admin_email = Some(email.to_owned());
         users.admin_password = Some(SecretString::from(password.to_owned()));
     }
+    if let Some(oidc) = &options.oidc {
+        users.oauth_redirect_base_url = Some(format!(
+            "http://127.0.0.1:{}",
+            options.gateway_port.expect("a known gateway port")
+        ));
+        users.oauth_oidc_name = oidc.name.clone();
+        users.oauth_oidc_issuer = Some(oidc.issuer.clone());
+        users.oauth_oidc_client_id = Some(oidc.client_id.clone());
+        users.oauth_oidc_client_secret = Some(SecretString::from(oidc.client_secret.clone()));
+        users.oauth_state_ttl_seconds = oidc.state_ttl_seconds;
+    }
     let mut dbs = Vec::new();
+    let mut user_db_url = None;
     if options.store == Store::Postgres {
         let (url, db) = create_database("users").await;
+        user_db_url = Some(url.clone());
         users.user_database_url = Some(SecretString::from(url));
         users.user_database_max_connections = 5;
         dbs.push(db);
@@ -270,7 +309,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     gw.gateway_trusted_proxies = options.trusted_proxies.clone();
     // Generous on a loaded 2-core CI machine (1,000 concurrent plays).
     gw.gateway_request_timeout_ms = 20_000;
-    gw.gateway_addr = "127.0.0.1:0".parse().expect("addr");
+    gw.gateway_addr =
+        std::net::SocketAddr::from(([127, 0, 0, 1], options.gateway_port.unwrap_or(0)));
     gw.gateway_workers = Some(1);
     gw.auth_rate_limit_per_minute = options.rate_limit_per_minute;
     let gateway_app = gateway::Application::build(gw)
@@ -301,6 +341,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         user_url,
         credential,
         streaming_url,
+        user_db_url,
         streaming_db_url,
         revenue_db_url,
         writeback,

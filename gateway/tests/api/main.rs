@@ -8,5 +8,6 @@ mod auth_flow;
 mod errors;
 mod helpers;
 mod revenue;
+mod social_login;
 mod streaming;
 mod tokens;

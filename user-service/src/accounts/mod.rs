@@ -56,6 +56,40 @@ impl AccountStore {
         }
     }
 
+    /// Creates an account for a social login: no password (password login
+    /// always fails for it), the given email, a display name cut to 100
+    /// characters.
+    ///
+    /// # Errors
+    /// [`UserError::EmailTaken`] when the email exists; database failures.
+    pub async fn create_social(
+        &self,
+        email: Email,
+        name: &str,
+        role: Role,
+    ) -> Result<Account, UserError> {
+        let name: String = name.trim().chars().take(100).collect();
+        let row = entity::ActiveModel {
+            email: Set(email.as_str().to_owned()),
+            password_hash: Set(None),
+            display_name: Set(if name.is_empty() {
+                "User".to_owned()
+            } else {
+                name
+            }),
+            role: Set(role.as_str().to_owned()),
+            created_at: Set(Utc::now()),
+            ..Default::default()
+        };
+        match row.insert(&self.db).await {
+            Ok(account) => Ok(account),
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                Err(UserError::EmailTaken)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The account for `email` and `password`.
     ///
     /// # Errors

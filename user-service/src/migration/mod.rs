@@ -9,7 +9,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateUsersAndRefreshTokens)]
+        vec![
+            Box::new(CreateUsersAndRefreshTokens),
+            Box::new(CreateSocialLogin),
+        ]
     }
 }
 
@@ -103,6 +106,88 @@ impl MigrationTrait for CreateUsersAndRefreshTokens {
             .await?;
         manager
             .drop_table(Table::drop().table(Users::Table).to_owned())
+            .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum OauthStates {
+    Table,
+    StateHash,
+    Provider,
+    PkceVerifier,
+    Nonce,
+    Role,
+    ExpiresAt,
+    UsedAt,
+}
+
+#[derive(DeriveIden)]
+enum OauthIdentities {
+    Table,
+    Provider,
+    Subject,
+    UserId,
+    CreatedAt,
+}
+
+/// Social login (SPEC §3): pending authorization states and linked
+/// provider identities.
+struct CreateSocialLogin;
+
+impl MigrationName for CreateSocialLogin {
+    fn name(&self) -> &str {
+        "m20261122_000002_create_social_login"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateSocialLogin {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(OauthStates::Table)
+                    .col(string_len(OauthStates::StateHash, 64).primary_key())
+                    .col(string_len(OauthStates::Provider, 64))
+                    .col(string_len(OauthStates::PkceVerifier, 128))
+                    .col(string_len(OauthStates::Nonce, 64))
+                    .col(string_len(OauthStates::Role, 16))
+                    .col(timestamp_with_time_zone(OauthStates::ExpiresAt))
+                    .col(timestamp_with_time_zone_null(OauthStates::UsedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(OauthIdentities::Table)
+                    .col(string_len(OauthIdentities::Provider, 64))
+                    .col(string_len(OauthIdentities::Subject, 255))
+                    .col(big_integer(OauthIdentities::UserId))
+                    .col(timestamp_with_time_zone(OauthIdentities::CreatedAt))
+                    .primary_key(
+                        Index::create()
+                            .col(OauthIdentities::Provider)
+                            .col(OauthIdentities::Subject),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(OauthIdentities::Table, OauthIdentities::UserId)
+                            .to(Users::Table, Users::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(OauthIdentities::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(OauthStates::Table).to_owned())
             .await
     }
 }
