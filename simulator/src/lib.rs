@@ -222,6 +222,13 @@ pub async fn run(options: Options) -> anyhow::Result<Outcome> {
         .map(|h| report::Latency::of(&h))
         .unwrap_or_default();
 
+    // The admin's access token has likely expired during a long day (SPEC
+    // §3: 15 minutes): sign in again.
+    let admin = gateway
+        .login(&options.admin_email, &options.admin_password, admin_ip)
+        .await
+        .context("logging in as the admin again")?
+        .access_token;
     let settle_started = std::time::Instant::now();
     let run = settle(&gateway, &admin, day, options.settle_timeout).await?;
     summary.settlement = settle_started.elapsed();

@@ -143,8 +143,8 @@ impl Plan {
             .collect::<Vec<_>>();
         let people = scale.creators + scale.viewers + scale.anonymous;
         // Heavy-tailed activity: most people visit once or twice, a few
-        // many times, but nobody more than four times the average (or 40),
-        // since nobody watches around the clock. About 1.6 plays per visit.
+        // many times, but nobody more than 40 times, since nobody watches
+        // around the clock. About 1.6 plays per visit.
         let activity = LogNormal::new(0.0, 1.0)?;
         let weights: Vec<f64> = (0..people).map(|_| activity.sample(&mut rng)).collect();
         let counts = visit_counts(&weights, scale.plays as f64 / 1.6);
@@ -233,12 +233,13 @@ impl Plan {
     }
 }
 
-/// Visits per person: proportional to the weights, at least 1, at most
-/// max(40, 4 × the mean), summing to about `wanted` (water-filling: the
-/// share the capped ones cannot take goes to the others).
+/// Visits per person: proportional to the weights, at least 1, at most 40
+/// (a visit takes a quarter of an hour on average, and one person watches
+/// one video at a time), summing to about `wanted` (water-filling: the share
+/// the capped ones cannot take goes to the others; with too few people for
+/// `wanted`, everyone gets 40).
 fn visit_counts(weights: &[f64], wanted: f64) -> Vec<usize> {
-    let people = weights.len().max(1) as f64;
-    let cap = (4.0 * wanted / people).max(40.0);
+    let cap = 40.0;
     let total = |scale: f64| -> f64 { weights.iter().map(|w| (w * scale).min(cap)).sum() };
     let (mut lo, mut hi) = (0.0, 1.0);
     while total(hi) < wanted && hi < 1e12 {
