@@ -19,6 +19,11 @@
 #                    and created afresh by `up` (default ssp_stack)
 #   SSP_REDIS        Redis URL (default redis://127.0.0.1:6379)
 #   GATEWAY_ADDR     where the gateway listens (default 127.0.0.1:18080)
+#   STREAMING_INSTANCES  streaming-service processes (default 1); instance i
+#                    listens on 127.0.0.1:(50062 + 10·(i−1)) and is named
+#                    streaming-service, streaming-service-2, …; the gateway
+#                    and the revenue service balance over all of them (a
+#                    static list; no Consul here)
 #   ADMIN_EMAIL, ADMIN_PASSWORD   the operator-made admin (defaults below)
 # Any other service setting (README, Configuration) passes through.
 set -euo pipefail
@@ -33,12 +38,20 @@ export GATEWAY_ADDR=${GATEWAY_ADDR:-127.0.0.1:18080}
 export ADMIN_EMAIL=${ADMIN_EMAIL:-admin@example.com}
 export ADMIN_PASSWORD=${ADMIN_PASSWORD:-admin-password}
 bin=target/$profile
+instances=${STREAMING_INSTANCES:-1}
+
+# The process names, edge first.
+names() {
+  echo gateway revenue-service
+  ls "$run_dir"/streaming-service*.pid 2>/dev/null | xargs -rn1 basename | sed 's/\.pid$//' | sort -r
+  echo user-service
+}
 
 down() {
   [ -d "$run_dir" ] || return 0
   # The edge first, the user service last; SIGTERM is a graceful stop (the
   # streaming service writes its counters back).
-  for name in gateway revenue-service streaming-service user-service; do
+  for name in $(names); do
     pid_file=$run_dir/$name.pid
     [ -f "$pid_file" ] || continue
     pid=$(cat "$pid_file")
@@ -54,7 +67,7 @@ down() {
 
 stats() {
   printf '%-18s %12s %14s\n' service "CPU s" "peak RSS MiB"
-  for name in user-service streaming-service revenue-service gateway; do
+  for name in $(names | tac); do
     pid_file=$run_dir/$name.pid
     [ -f "$pid_file" ] || continue
     pid=$(cat "$pid_file")
@@ -101,8 +114,12 @@ up() {
   export DATA_DIR=$run_dir
   export USER_GRPC_ADDR=127.0.0.1:50061 STREAMING_GRPC_ADDR=127.0.0.1:50062 REVENUE_GRPC_ADDR=127.0.0.1:50063
   export STREAMING_USER_SERVICE_URL=http://$USER_GRPC_ADDR REVENUE_USER_SERVICE_URL=http://$USER_GRPC_ADDR
-  export REVENUE_STREAMING_SERVICE_URL=http://$STREAMING_GRPC_ADDR
-  export GATEWAY_USER_SERVICE_URL=http://$USER_GRPC_ADDR GATEWAY_STREAMING_SERVICE_URL=http://$STREAMING_GRPC_ADDR
+  local streaming_urls="" i
+  for i in $(seq 1 "$instances"); do
+    streaming_urls="${streaming_urls:+$streaming_urls,}http://127.0.0.1:$((50062 + 10 * (i - 1)))"
+  done
+  export REVENUE_STREAMING_SERVICE_URL=$streaming_urls
+  export GATEWAY_USER_SERVICE_URL=http://$USER_GRPC_ADDR GATEWAY_STREAMING_SERVICE_URL=$streaming_urls
   export GATEWAY_REVENUE_SERVICE_URL=http://$REVENUE_GRPC_ADDR
   export STREAMING_REDIS_PREFIX=${STREAMING_REDIS_PREFIX:-ssp-$(date +%s)}
   export REVENUE_REDIS_PREFIX=${REVENUE_REDIS_PREFIX:-$STREAMING_REDIS_PREFIX-reports}
@@ -110,14 +127,16 @@ up() {
   USER_DATABASE_URL=$pg/${db_prefix}_users USER_GENERATE_SIGNING_KEY=true \
     start user-service "$bin/user-service"
   wait_for user-service "grep -q 'listening' '$run_dir/user-service.log'"
-  if [ -n "$dev_clock" ]; then
+  for i in $(seq 1 "$instances"); do
+    local name=streaming-service
+    [ "$i" -gt 1 ] && name=streaming-service-$i
+    local command=("$bin/streaming-service")
+    [ -n "$dev_clock" ] && command=("$bin/stack" dev-streaming --dev-clock "$dev_clock")
     STREAMING_DATABASE_URL=$pg/${db_prefix}_streaming STREAMING_REDIS_URL=$redis \
-      start streaming-service "$bin/stack" dev-streaming --dev-clock "$dev_clock"
-  else
-    STREAMING_DATABASE_URL=$pg/${db_prefix}_streaming STREAMING_REDIS_URL=$redis \
-      start streaming-service "$bin/streaming-service"
-  fi
-  wait_for streaming-service "grep -q 'listening' '$run_dir/streaming-service.log'"
+      STREAMING_GRPC_ADDR=127.0.0.1:$((50062 + 10 * (i - 1))) \
+      start "$name" "${command[@]}"
+    wait_for "$name" "grep -q 'listening' '$run_dir/$name.log'"
+  done
   REVENUE_DATABASE_URL=$pg/${db_prefix}_revenue REVENUE_REDIS_URL=$redis \
     start revenue-service "$bin/revenue-service"
   wait_for revenue-service "grep -q 'listening' '$run_dir/revenue-service.log'"

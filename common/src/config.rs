@@ -93,6 +93,40 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    #[derive(Debug, Deserialize)]
+    struct WithDiscovery {
+        #[serde(default = "default_port")]
+        example_port: u16,
+        #[serde(flatten)]
+        discovery: crate::discovery::DiscoverySettings,
+    }
+
+    #[test]
+    fn flattened_discovery_settings_come_from_the_environment() {
+        let none: WithDiscovery = layered(None, env(&[("EXAMPLE_PORT", "8")])).unwrap();
+        assert_eq!(none.example_port, 8);
+        assert_eq!(none.discovery.consul_http_addr, None);
+        assert_eq!(none.discovery.consul_check_interval_seconds, 2);
+        assert_eq!(none.discovery.discovery_probe_interval_ms, 500);
+        let set: WithDiscovery = layered(
+            None,
+            env(&[
+                ("CONSUL_HTTP_ADDR", "http://consul:8500"),
+                ("CONSUL_CHECK_INTERVAL_SECONDS", "5"),
+                ("CONSUL_SERVICE_ADDRESS", "10.0.0.7"),
+                ("DISCOVERY_PROBE_INTERVAL_MS", "250"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(set.example_port, 7);
+        let d = set.discovery;
+        assert_eq!(d.consul_http_addr.as_deref(), Some("http://consul:8500"));
+        assert_eq!(d.consul_check_interval_seconds, 5);
+        assert_eq!(d.consul_service_address.as_deref(), Some("10.0.0.7"));
+        assert_eq!(d.discovery_probe_interval_ms, 250);
+        assert_eq!(d.consul_deregister_critical_after_seconds, 60);
+    }
+
     #[test]
     fn a_value_that_does_not_fit_is_an_error() {
         let r: Result<Example, _> = layered(None, env(&[("EXAMPLE_PORT", "eighty")]));

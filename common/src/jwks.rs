@@ -119,21 +119,29 @@ impl KeyCache {
 
 impl KeyCache {
     /// A cache that fetches the JWK Set from the user service's gRPC
-    /// `GetJwks` at `url`, presenting the service credential; refetched at
-    /// most once per 5 s.
+    /// `GetJwks` (one URL, a comma-separated list, or Consul's instances of
+    /// `user-service` per `discovery`), presenting the service credential;
+    /// refetched at most once per 5 s.
     ///
     /// # Errors
-    /// A malformed URL.
+    /// A malformed URL or Consul address.
     pub fn from_user_service(
-        url: &str,
+        urls: &str,
+        discovery: &crate::discovery::DiscoverySettings,
         credential: SecretString,
         issuer: String,
         audience: String,
     ) -> anyhow::Result<Self> {
-        let channel = Endpoint::from_shared(url.to_owned())?
-            .connect_timeout(Duration::from_secs(1))
-            .timeout(Duration::from_secs(5))
-            .connect_lazy();
+        let channel = crate::discovery::Downstream::new(
+            crate::discovery::names::USER,
+            urls,
+            discovery,
+            std::sync::Arc::new(|e: Endpoint| {
+                e.connect_timeout(Duration::from_secs(1))
+                    .timeout(Duration::from_secs(5))
+            }),
+        )?
+        .channel();
         let fetch = move || -> FetchFuture {
             let mut client = UserServiceClient::new(channel.clone());
             let credential = credential.clone();

@@ -1,11 +1,13 @@
 //! What every service of the platform shares, and nothing else: layered
 //! configuration ([`config`]), telemetry ([`telemetry`]), the JSON error
 //! envelope and its gRPC carrier ([`error`]), and access-token verification
-//! against a JWK Set fetched from the user service ([`auth`], [`jwks`]).
+//! against a JWK Set fetched from the user service ([`auth`], [`jwks`]),
+//! and service discovery and registration ([`discovery`]).
 
 pub mod auth;
 pub mod config;
 pub mod database;
+pub mod discovery;
 pub mod error;
 pub mod grpc;
 pub mod jwks;

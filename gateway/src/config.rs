@@ -15,16 +15,19 @@ pub struct Settings {
     /// `GATEWAY_WORKERS`: HTTP worker threads (default: one per core).
     #[serde(default)]
     pub gateway_workers: Option<usize>,
-    /// `GATEWAY_USER_SERVICE_URL`: the user service's gRPC endpoint
-    /// (default `http://127.0.0.1:50051`).
+    /// `GATEWAY_USER_SERVICE_URL`: the user service's gRPC endpoint, or a
+    /// comma-separated list of instances to balance over (default
+    /// `http://127.0.0.1:50051`). Not used when `CONSUL_HTTP_ADDR` is set.
     #[serde(default = "default_user_service_url")]
     pub gateway_user_service_url: String,
     /// `GATEWAY_STREAMING_SERVICE_URL`: the streaming service's gRPC
-    /// endpoint (default `http://127.0.0.1:50052`).
+    /// endpoint or a comma-separated list of instances (default
+    /// `http://127.0.0.1:50052`). Not used when `CONSUL_HTTP_ADDR` is set.
     #[serde(default = "default_streaming_service_url")]
     pub gateway_streaming_service_url: String,
     /// `GATEWAY_REVENUE_SERVICE_URL`: the revenue service's gRPC endpoint
-    /// (default `http://127.0.0.1:50053`).
+    /// or a comma-separated list of instances (default
+    /// `http://127.0.0.1:50053`). Not used when `CONSUL_HTTP_ADDR` is set.
     #[serde(default = "default_revenue_service_url")]
     pub gateway_revenue_service_url: String,
     /// `GATEWAY_CONNECT_TIMEOUT_MS`: TCP connect timeout to a downstream
@@ -65,6 +68,10 @@ pub struct Settings {
     /// all-in-one mode generates one.
     #[serde(default)]
     pub service_credential: Option<SecretString>,
+    /// Consul registration and discovery (`CONSUL_*`, `DISCOVERY_*`; see
+    /// [`common::discovery::DiscoverySettings`]).
+    #[serde(flatten)]
+    pub discovery: common::discovery::DiscoverySettings,
 }
 
 fn default_addr() -> SocketAddr {
@@ -143,6 +150,7 @@ impl Settings {
             jwt_issuer: default_issuer(),
             jwt_audience: default_audience(),
             service_credential: Some(service_credential),
+            discovery: common::discovery::DiscoverySettings::default(),
         }
     }
 }

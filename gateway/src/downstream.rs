@@ -4,6 +4,7 @@
 
 use std::{net::IpAddr, time::Duration};
 
+use common::discovery::{ConfigureEndpoint, Downstream, names};
 use proto::{
     revenue::v1::revenue_service_client::RevenueServiceClient,
     streaming::v1::streaming_service_client::StreamingServiceClient,
@@ -29,22 +30,29 @@ pub struct CallContext {
 }
 
 /// Where the downstreams are and how to reach them: parsed once at start.
+/// Each is one static URL, a static list or a Consul service
+/// ([`common::discovery`]); the discovery tasks run on the runtime `new` is
+/// called on.
 #[derive(Clone)]
 pub struct DownstreamConfig {
-    user: Endpoint,
-    streaming: Endpoint,
-    revenue: Endpoint,
+    user: Downstream,
+    streaming: Downstream,
+    revenue: Downstream,
     credential: SecretString,
 }
 
 impl DownstreamConfig {
     /// # Errors
-    /// A malformed service URL; no service credential.
+    /// A malformed service URL or Consul address; no service credential.
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+        let configure = endpoint_settings(settings);
+        let downstream = |name: &str, urls: &str| {
+            Downstream::new(name, urls, &settings.discovery, configure.clone())
+        };
         Ok(Self {
-            user: endpoint(&settings.gateway_user_service_url, settings)?,
-            streaming: endpoint(&settings.gateway_streaming_service_url, settings)?,
-            revenue: endpoint(&settings.gateway_revenue_service_url, settings)?,
+            user: downstream(names::USER, &settings.gateway_user_service_url)?,
+            streaming: downstream(names::STREAMING, &settings.gateway_streaming_service_url)?,
+            revenue: downstream(names::REVENUE, &settings.gateway_revenue_service_url)?,
             credential: settings
                 .service_credential
                 .clone()
@@ -59,9 +67,9 @@ impl DownstreamConfig {
     /// worker thread.
     pub fn connect_lazy(&self) -> Downstreams {
         Downstreams {
-            user_channel: self.user.connect_lazy(),
-            streaming_channel: self.streaming.connect_lazy(),
-            revenue_channel: self.revenue.connect_lazy(),
+            user_channel: self.user.channel(),
+            streaming_channel: self.streaming.channel(),
+            revenue_channel: self.revenue.channel(),
             credential: self.credential.clone(),
         }
     }
@@ -123,11 +131,16 @@ impl Downstreams {
     }
 }
 
-fn endpoint(url: &str, settings: &Settings) -> anyhow::Result<Endpoint> {
-    Ok(Endpoint::from_shared(url.to_owned())?
-        .connect_timeout(Duration::from_millis(settings.gateway_connect_timeout_ms))
-        .timeout(Duration::from_millis(settings.gateway_request_timeout_ms))
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_while_idle(true))
+/// Timeouts and keep-alive of every downstream endpoint.
+fn endpoint_settings(settings: &Settings) -> ConfigureEndpoint {
+    let connect = Duration::from_millis(settings.gateway_connect_timeout_ms);
+    let request = Duration::from_millis(settings.gateway_request_timeout_ms);
+    std::sync::Arc::new(move |endpoint: Endpoint| {
+        endpoint
+            .connect_timeout(connect)
+            .timeout(request)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_while_idle(true)
+    })
 }

@@ -24,10 +24,14 @@ pub struct Settings {
     /// `REVENUE_GRPC_ADDR`: where gRPC listens (default `127.0.0.1:50053`).
     #[serde(default = "default_grpc_addr")]
     pub revenue_grpc_addr: SocketAddr,
-    /// `REVENUE_USER_SERVICE_URL`: where the JWK Set comes from.
+    /// `REVENUE_USER_SERVICE_URL`: where the JWK Set comes from: one gRPC
+    /// endpoint or a comma-separated list. Not used when `CONSUL_HTTP_ADDR`
+    /// is set.
     #[serde(default = "default_user_service_url")]
     pub revenue_user_service_url: String,
-    /// `REVENUE_STREAMING_SERVICE_URL`: where the daily counts come from.
+    /// `REVENUE_STREAMING_SERVICE_URL`: where the daily counts come from:
+    /// one gRPC endpoint or a comma-separated list of instances to balance
+    /// over. Not used when `CONSUL_HTTP_ADDR` is set.
     #[serde(default = "default_streaming_service_url")]
     pub revenue_streaming_service_url: String,
     /// `REVENUE_REDIS_URL`: Redis for the read-aside report cache; unset:
@@ -83,6 +87,10 @@ pub struct Settings {
     /// `SERVICE_CREDENTIAL`: the shared secret of service-to-service calls.
     #[serde(default)]
     pub service_credential: Option<SecretString>,
+    /// Consul registration and discovery (`CONSUL_*`, `DISCOVERY_*`; see
+    /// [`common::discovery::DiscoverySettings`]).
+    #[serde(flatten)]
+    pub discovery: common::discovery::DiscoverySettings,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -158,6 +166,7 @@ impl Settings {
             jwt_issuer: default_issuer(),
             jwt_audience: default_audience(),
             service_credential: Some(service_credential),
+            discovery: common::discovery::DiscoverySettings::default(),
         }
     }
 }

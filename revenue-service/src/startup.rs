@@ -5,7 +5,10 @@
 use std::{future::Future, net::SocketAddr, str::FromStr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use common::jwks::KeyCache;
+use common::{
+    discovery::{Downstream, names},
+    jwks::KeyCache,
+};
 use proto::revenue::v1::revenue_service_server::RevenueServiceServer;
 use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
@@ -60,14 +63,18 @@ impl Application {
             .context("migrating the revenue database")?;
         let keys = Arc::new(KeyCache::from_user_service(
             &settings.revenue_user_service_url,
+            &settings.discovery,
             credential.clone(),
             settings.jwt_issuer.clone(),
             settings.jwt_audience.clone(),
         )?);
-        let streaming = Endpoint::from_shared(settings.revenue_streaming_service_url.clone())?
-            .connect_timeout(Duration::from_secs(1))
-            .tcp_nodelay(true)
-            .connect_lazy();
+        let streaming = Downstream::new(
+            names::STREAMING,
+            &settings.revenue_streaming_service_url,
+            &settings.discovery,
+            Arc::new(|e: Endpoint| e.connect_timeout(Duration::from_secs(1)).tcp_nodelay(true)),
+        )?
+        .channel();
         let limits = RunLimits {
             call_timeout: Duration::from_secs(settings.settlement_call_timeout_seconds.max(1)),
             retries: settings.settlement_retries,

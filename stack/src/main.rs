@@ -115,6 +115,15 @@ impl Stack {
             gateway: common::config::load().context("gateway settings")?,
         };
         adjust(&mut all);
+        // One process wires its services to each other directly: no Consul.
+        for discovery in [
+            &mut all.users.discovery,
+            &mut all.streaming.discovery,
+            &mut all.revenue.discovery,
+            &mut all.gateway.discovery,
+        ] {
+            discovery.consul_http_addr = None;
+        }
         let AllSettings {
             mut users,
             mut streaming,

@@ -41,8 +41,9 @@ pub struct Settings {
     /// `STREAMING_REDIS_POOL_SIZE`: Redis connections (default 16).
     #[serde(default = "default_redis_pool")]
     pub streaming_redis_pool_size: usize,
-    /// `STREAMING_USER_SERVICE_URL`: where the JWK Set comes from (default
-    /// `http://127.0.0.1:50051`).
+    /// `STREAMING_USER_SERVICE_URL`: where the JWK Set comes from, one
+    /// endpoint or a comma-separated list (default `http://127.0.0.1:50051`).
+    /// Not used when `CONSUL_HTTP_ADDR` is set.
     #[serde(default = "default_user_service_url")]
     pub streaming_user_service_url: String,
     /// `DEDUPE_WINDOW_SECONDS`: a viewer key's second view of a video, or
@@ -81,6 +82,10 @@ pub struct Settings {
     /// call carries (SPEC §9). Required; the all-in-one mode generates one.
     #[serde(default)]
     pub service_credential: Option<SecretString>,
+    /// Consul registration and discovery (`CONSUL_*`, `DISCOVERY_*`; see
+    /// [`common::discovery::DiscoverySettings`]).
+    #[serde(flatten)]
+    pub discovery: common::discovery::DiscoverySettings,
     /// Not a setting: a compressed clock for development (see
     /// [`crate::clock`]). No environment variable or file sets it; only the
     /// development commands `stack demo` and `stack dev-streaming` do.
@@ -147,6 +152,7 @@ impl Settings {
             jwt_issuer: default_issuer(),
             jwt_audience: default_audience(),
             service_credential: Some(service_credential),
+            discovery: common::discovery::DiscoverySettings::default(),
             dev_clock: None,
         }
     }

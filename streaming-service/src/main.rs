@@ -1,13 +1,26 @@
-//! `streaming-service`: runs the streaming service on its own, configured by
-//! environment variables (see README.md).
+//! `streaming-service`: runs the streaming service on its own, configured by environment
+//! variables (see README.md); registers itself in Consul when
+//! `CONSUL_HTTP_ADDR` is set and deregisters on Ctrl-C or SIGTERM.
 
+use common::discovery::{
+    consul::{CheckKind, Registration, deregister_on_signal},
+    names,
+};
 use streaming_service::{Application, Settings};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     common::telemetry::init();
     let settings: Settings = common::config::load()?;
+    let discovery = settings.discovery.clone();
     let app = Application::build(settings).await?;
     tracing::info!(addr = %app.local_addr(), "streaming-service listening");
-    app.run_until_stopped().await
+    let registration = Registration::start(
+        &discovery,
+        names::STREAMING,
+        app.local_addr(),
+        CheckKind::Grpc,
+    )
+    .await?;
+    app.run_until(deregister_on_signal(registration)).await
 }

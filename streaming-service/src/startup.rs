@@ -55,6 +55,7 @@ impl Application {
         let store = counter_store(&settings).await?;
         let keys = Arc::new(KeyCache::from_user_service(
             &settings.streaming_user_service_url,
+            &settings.discovery,
             credential,
             settings.jwt_issuer.clone(),
             settings.jwt_audience.clone(),

@@ -60,6 +60,10 @@ pub struct Settings {
     /// call carries (SPEC §9). Required; the all-in-one mode generates one.
     #[serde(default)]
     pub service_credential: Option<SecretString>,
+    /// Consul registration and discovery (`CONSUL_*`, `DISCOVERY_*`; see
+    /// [`common::discovery::DiscoverySettings`]).
+    #[serde(flatten)]
+    pub discovery: common::discovery::DiscoverySettings,
     /// `OAUTH_REDIRECT_BASE_URL`: the gateway's public base URL, e.g.
     /// `https://api.example.com`; providers send the browser back to
     /// `{base}/api/v1/auth/oauth/{provider}/callback` (SPEC §3). Required
@@ -157,6 +161,7 @@ impl Settings {
             admin_email: None,
             admin_password: None,
             service_credential: Some(service_credential),
+            discovery: common::discovery::DiscoverySettings::default(),
             oauth_redirect_base_url: None,
             oauth_state_ttl_seconds: default_state_ttl(),
             oauth_google_client_id: None,
