@@ -58,11 +58,26 @@ impl NewVideo {
         let title_len = title.chars().count();
         if !(1..=200).contains(&title_len) {
             bad.push(FieldViolation::new("title", "must be 1 to 200 characters"));
+        } else if title.chars().any(char::is_control) {
+            bad.push(FieldViolation::new(
+                "title",
+                "must not contain control characters",
+            ));
         }
         if description.chars().count() > 5_000 {
             bad.push(FieldViolation::new(
                 "description",
                 "must be at most 5,000 characters",
+            ));
+        } else if description
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            // PostgreSQL text cannot hold NUL; other control characters are
+            // refused alike (line breaks and tabs are fine).
+            bad.push(FieldViolation::new(
+                "description",
+                "must not contain control characters other than line breaks and tabs",
             ));
         }
         if !(1..=MAX_DURATION_SECONDS).contains(&duration_seconds) {
@@ -143,6 +158,11 @@ impl NewAd {
         let title = title.trim();
         if !(1..=200).contains(&title.chars().count()) {
             bad.push(FieldViolation::new("title", "must be 1 to 200 characters"));
+        } else if title.chars().any(char::is_control) {
+            bad.push(FieldViolation::new(
+                "title",
+                "must not contain control characters",
+            ));
         }
         if !(1..=600).contains(&duration_seconds) {
             bad.push(FieldViolation::new(
@@ -468,6 +488,13 @@ mod tests {
         assert!(NewVideo::parse("ok", "", 86_401).is_err());
         assert!(NewVideo::parse("ok", &"d".repeat(5_001), 10).is_err());
         assert!(NewVideo::parse(&"x".repeat(200), "", 86_400).is_ok());
+        // PostgreSQL cannot store NUL: found by schemathesis as a 500.
+        let Err(StreamingError::InvalidFields(f)) = NewVideo::parse("a\u{0}b", "x\u{0}", 10) else {
+            panic!("NUL accepted");
+        };
+        let names: Vec<_> = f.iter().map(|v| v.field.as_str()).collect();
+        assert_eq!(names, ["title", "description"]);
+        assert!(NewVideo::parse("ok", "line one\nline two\tend\r\n", 10).is_ok());
     }
 
     #[test]
