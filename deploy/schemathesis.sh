@@ -33,6 +33,9 @@ signup() { # role
   token "st-$1-$tag@example.com" schemathesis
 }
 
+# One worker: with two, Hypothesis parses lambda sources with CPython 3.11's
+# `ast` from two threads at once and sometimes fails with "AST constructor
+# recursion depth mismatch", an error of the tool, not of the API.
 status=0
 for role in viewer creator admin; do
   if [ "$role" = admin ]; then
@@ -44,6 +47,6 @@ for role in viewer creator admin; do
   "$venv/bin/st" run "$gateway/openapi.json" \
     -H "Authorization: Bearer $access" \
     --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
-    --max-time "$max_time" --workers 2 --seed "$seed" --warnings off || status=$?
+    --max-time "$max_time" --workers 1 --seed "$seed" --warnings off || status=$?
 done
 exit $status
