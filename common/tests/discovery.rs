@@ -322,6 +322,17 @@ async fn call(channel: &Channel) -> Result<(), tonic::Status> {
         .map(|_| ())
 }
 
+/// Calls until both instances have had one (at most 400 calls).
+async fn calls_reach_both(channel: &Channel, one: &Instance, two: &Instance) {
+    for _ in 0..400 {
+        call(channel).await.unwrap();
+        if one.calls() > 0 && two.calls() > 0 {
+            return;
+        }
+    }
+    panic!("calls did not reach both instances");
+}
+
 async fn until(what: &str, mut done: impl FnMut() -> bool) {
     for _ in 0..200 {
         if done() {
@@ -545,16 +556,7 @@ async fn discovery_follows_consul_and_a_dropped_instance_gets_no_further_calls()
     assert_eq!(instances.current(), set(&[one.url(), two.url()]));
     let channel = instances.balanced_channel(Arc::new(|e| e));
 
-    for _ in 0..400 {
-        call(&channel).await.unwrap();
-        if one.calls() > 0 && two.calls() > 0 {
-            break;
-        }
-    }
-    assert!(
-        one.calls() > 0 && two.calls() > 0,
-        "calls reach both instances"
-    );
+    calls_reach_both(&channel, &one, &two).await;
 
     // Consul's check of the second instance fails: it leaves the set…
     fake.set_status(&two_id, "critical");
@@ -614,16 +616,7 @@ async fn a_static_list_drops_an_instance_that_dies_and_keeps_serving() {
         Duration::from_millis(100),
     );
     let channel = instances.balanced_channel(Arc::new(|e| e));
-    for _ in 0..400 {
-        call(&channel).await.unwrap();
-        if one.calls() > 0 && two.calls() > 0 {
-            break;
-        }
-    }
-    assert!(
-        one.calls() > 0 && two.calls() > 0,
-        "calls reach both instances"
-    );
+    calls_reach_both(&channel, &one, &two).await;
 
     two.kill();
     until("the dead instance is dropped", || {

@@ -169,15 +169,6 @@ impl Downstream {
             Target::Many(instances) => instances.balanced_channel(self.configure.clone()),
         }
     }
-
-    /// The instances that take calls now (the URL itself for one static
-    /// URL).
-    pub fn instances(&self) -> BTreeSet<String> {
-        match &self.target {
-            Target::One(endpoint) => BTreeSet::from([endpoint.uri().to_string()]),
-            Target::Many(instances) => instances.current(),
-        }
-    }
 }
 
 /// Parses `http://a:1, http://b:2` into a set of URLs.
@@ -242,15 +233,6 @@ impl Instances {
     /// The instances that take calls now.
     pub fn current(&self) -> BTreeSet<String> {
         self.serving.borrow().clone()
-    }
-
-    /// Waits until the set differs from what this handle last saw.
-    ///
-    /// # Errors
-    /// The discovery task has ended.
-    pub async fn changed(&mut self) -> Result<BTreeSet<String>, watch::error::RecvError> {
-        self.serving.changed().await?;
-        Ok(self.serving.borrow_and_update().clone())
     }
 
     /// A tonic balanced channel over the set, kept in step with it by a
