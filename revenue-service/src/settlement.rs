@@ -420,7 +420,7 @@ impl Settler {
                 day: day.format("%Y-%m-%d").to_string(),
                 after_video_id: after,
             });
-            // The deadline covers opening the stream; each row has its own.
+            // The deadline covers opening the stream; each page has its own.
             request.set_timeout(self.limits.call_timeout * 1_000);
             let open = within(
                 self.limits.call_timeout,
@@ -438,18 +438,21 @@ impl Settler {
                     .breaker
                     .call(within(self.limits.call_timeout, stream.message()))
                     .await;
-                match next {
-                    Ok(Some(row)) => batch.push(row),
+                let page = match next {
+                    Ok(Some(page)) => page,
                     Ok(None) => break,
                     Err(e) => {
                         let _ = queue.send(batch).await;
                         return Err(breaker_error(e));
                     }
-                }
-                if batch.len() == batch_rows {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_rows));
-                    if queue.send(full).await.is_err() {
-                        return Ok(()); // the writer failed; it reports why
+                };
+                for row in page.rows {
+                    batch.push(row);
+                    if batch.len() == batch_rows {
+                        let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_rows));
+                        if queue.send(full).await.is_err() {
+                            return Ok(()); // the writer failed; it reports why
+                        }
                     }
                 }
             }

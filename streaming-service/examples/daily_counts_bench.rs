@@ -29,15 +29,19 @@ async fn main() -> anyhow::Result<()> {
         .insert(common::grpc::SERVICE_CREDENTIAL, credential.parse()?);
     let mut stream = client.stream_daily_counts(request).await?.into_inner();
     let (mut rows, mut views, mut last_id) = (0_u64, 0_i64, 0_i64);
-    while let Some(row) = stream.message().await? {
-        anyhow::ensure!(row.video_id > last_id, "rows out of video id order");
-        last_id = row.video_id;
-        rows += 1;
-        views += row.views;
+    let mut pages = 0_u64;
+    while let Some(page) = stream.message().await? {
+        pages += 1;
+        for row in page.rows {
+            anyhow::ensure!(row.video_id > last_id, "rows out of video id order");
+            last_id = row.video_id;
+            rows += 1;
+            views += row.views;
+        }
     }
     let seconds = started.elapsed().as_secs_f64();
     println!(
-        "rows {rows}, views {views}, {seconds:.2} s, {:.0} rows/s",
+        "rows {rows} in {pages} messages, views {views}, {seconds:.2} s, {:.0} rows/s",
         rows as f64 / seconds
     );
     Ok(())

@@ -16,7 +16,10 @@ use crate::{
 };
 
 /// Rows fetched per query while streaming a day.
-pub const PAGE_ROWS: u64 = 5_000;
+pub const PAGE_ROWS: usize = 5_000;
+/// Rows per `DailyCountPage` message of the stream (SPEC §9): at most
+/// ≈ 900 bytes a row, so a message stays under gRPC's 4 MiB default limit.
+pub const MESSAGE_ROWS: usize = 1_000;
 /// The most rows one import may hold.
 pub const MAX_IMPORT_ROWS: usize = 100_000;
 
@@ -41,6 +44,33 @@ pub struct DayRow {
     pub title: String,
 }
 
+impl From<DayRow> for proto::streaming::v1::DailyCount {
+    fn from(row: DayRow) -> Self {
+        Self {
+            video_id: row.video_id,
+            creator_id: row.creator_id,
+            views: row.views,
+            watch_seconds: row.watch_seconds,
+            ad_views: row.ad_views,
+            cumulative_views_before: row.cumulative_views_before,
+            cumulative_ad_views_before: row.cumulative_ad_views_before,
+            title: row.title,
+        }
+    }
+}
+
+/// `rows` as stream messages of at most [`MESSAGE_ROWS`] rows each, in
+/// order; no rows, no messages.
+pub fn messages(rows: Vec<DayRow>) -> impl Iterator<Item = proto::streaming::v1::DailyCountPage> {
+    let mut rows = rows.into_iter().map(Into::into).peekable();
+    std::iter::from_fn(move || {
+        rows.peek()?;
+        Some(proto::streaming::v1::DailyCountPage {
+            rows: rows.by_ref().take(MESSAGE_ROWS).collect(),
+        })
+    })
+}
+
 /// The rows of `day` for videos after `after_video_id`, ascending, at most
 /// `limit`.
 ///
@@ -50,7 +80,7 @@ pub async fn page(
     db: &DatabaseConnection,
     day: NaiveDate,
     after_video_id: i64,
-    limit: u64,
+    limit: usize,
 ) -> Result<Vec<DayRow>, StreamingError> {
     let backend = db.get_database_backend();
     // `v.id > after` as well as `d.video_id > after`: otherwise the merge
@@ -339,5 +369,47 @@ mod tests {
         for r in bad {
             assert!(parse_record(&r).is_err(), "{r:?} accepted");
         }
+    }
+
+    fn day_row(video_id: i64) -> DayRow {
+        DayRow {
+            video_id,
+            creator_id: 7,
+            views: video_id * 2,
+            watch_seconds: video_id * 60,
+            ad_views: 1,
+            cumulative_views_before: 10,
+            cumulative_ad_views_before: 3,
+            title: format!("Video {video_id}"),
+        }
+    }
+
+    #[test]
+    fn rows_go_out_in_order_in_messages_of_at_most_message_rows() {
+        let rows: Vec<DayRow> = (1..=2_500).map(day_row).collect();
+        let sent: Vec<_> = messages(rows).collect();
+        let sizes: Vec<usize> = sent.iter().map(|m| m.rows.len()).collect();
+        assert_eq!(sizes, [MESSAGE_ROWS, MESSAGE_ROWS, 500]);
+        let ids: Vec<i64> = sent
+            .iter()
+            .flat_map(|m| &m.rows)
+            .map(|r| r.video_id)
+            .collect();
+        assert_eq!(ids, (1..=2_500).collect::<Vec<_>>());
+        let last = sent.last().and_then(|m| m.rows.last()).expect("a row");
+        assert_eq!(
+            (
+                last.views,
+                last.watch_seconds,
+                last.cumulative_views_before,
+                last.title.as_str()
+            ),
+            (5_000, 150_000, 10, "Video 2500")
+        );
+        assert_eq!(messages(Vec::new()).count(), 0);
+        assert_eq!(
+            messages((1..=MESSAGE_ROWS as i64).map(day_row).collect()).count(),
+            1
+        );
     }
 }

@@ -311,7 +311,7 @@ impl pb::streaming_service_server::StreamingService for StreamingApi {
         }))
     }
 
-    type StreamDailyCountsStream = ReceiverStream<Result<pb::DailyCount, Status>>;
+    type StreamDailyCountsStream = ReceiverStream<Result<pb::DailyCountPage, Status>>;
 
     #[instrument(skip_all, fields(request_id = %common::grpc::request_id(request.metadata())))]
     async fn stream_daily_counts(
@@ -320,7 +320,10 @@ impl pb::streaming_service_server::StreamingService for StreamingApi {
     ) -> Result<Response<Self::StreamDailyCountsStream>, Status> {
         let r = request.into_inner();
         let day = common::time::parse_day(&r.day).map_err(|e| StreamingError::field("day", e))?;
-        let (tx, rx) = tokio::sync::mpsc::channel(2 * daily_counts::PAGE_ROWS as usize);
+        // Room for two database pages, so the next page is read while the
+        // last one is encoded and sent.
+        let messages_per_page = daily_counts::PAGE_ROWS.div_ceil(daily_counts::MESSAGE_ROWS);
+        let (tx, rx) = tokio::sync::mpsc::channel(2 * messages_per_page);
         let db = self.db.clone();
         let mut after = r.after_video_id.max(0);
         tokio::spawn(async move {
@@ -333,19 +336,11 @@ impl pb::streaming_service_server::StreamingService for StreamingApi {
                         return;
                     }
                 };
-                let full = rows.len() as u64 == daily_counts::PAGE_ROWS;
-                for row in rows {
-                    after = row.video_id;
-                    let message = pb::DailyCount {
-                        video_id: row.video_id,
-                        creator_id: row.creator_id,
-                        views: row.views,
-                        watch_seconds: row.watch_seconds,
-                        ad_views: row.ad_views,
-                        cumulative_views_before: row.cumulative_views_before,
-                        cumulative_ad_views_before: row.cumulative_ad_views_before,
-                        title: row.title,
-                    };
+                let full = rows.len() == daily_counts::PAGE_ROWS;
+                if let Some(last) = rows.last() {
+                    after = last.video_id;
+                }
+                for message in daily_counts::messages(rows) {
                     if tx.send(Ok(message)).await.is_err() {
                         return; // the client went away
                     }

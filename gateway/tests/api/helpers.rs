@@ -739,8 +739,9 @@ impl TestApp {
             .expect("stream")
             .into_inner();
         let mut rows = Vec::new();
-        while let Some(row) = stream.message().await.expect("row") {
-            rows.push(row);
+        while let Some(page) = stream.message().await.expect("page") {
+            assert!(!page.rows.is_empty(), "a page holds at least one row");
+            rows.extend(page.rows);
         }
         rows
     }
