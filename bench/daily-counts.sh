@@ -31,6 +31,12 @@ for _ in $(seq 100); do
 done
 echo "== generating $videos videos with counts on 2026-11-20 and 2026-11-21"
 time psql "$pg/$db" -q -v ON_ERROR_STOP=1 -v videos="$videos" -f bench/generate-daily-counts.sql
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14+$15)/hz}' "/proc/$1/stat"; }
 echo "== machine: $(nproc) cores; streaming day 2026-11-21"
-./target/release/examples/daily_counts_bench http://127.0.0.1:50162 2026-11-21 bench-credential
+ss_before=$(cpu "$ss_pid"); [ -n "${PERF_OUT:-}" ] && { perf record -g -o "$PERF_OUT" -p "$ss_pid" -- sleep 9 >/dev/null 2>&1 & }
+read -r _ idle_before < <(awk '/^cpu /{print $1, $5+$6}' /proc/stat)
+/usr/bin/time -f "== client CPU %U s user + %S s system" \
+  ./target/release/examples/daily_counts_bench http://127.0.0.1:50162 2026-11-21 bench-credential
+read -r _ idle_after < <(awk '/^cpu /{print $1, $5+$6}' /proc/stat)
+echo "== streaming-service CPU during the stream $(awk -v a="$ss_before" -v b="$(cpu "$ss_pid")" 'BEGIN{printf "%.1f", b-a}') s; machine idle $(awk -v a="$idle_before" -v b="$idle_after" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.1f", (b-a)/hz}') core-s"
 echo "== streaming-service peak RSS $(awk '/VmHWM/{printf "%.1f MiB", $2/1024}' "/proc/$ss_pid/status")"

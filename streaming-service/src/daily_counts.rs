@@ -5,8 +5,8 @@ use std::collections::HashSet;
 
 use chrono::NaiveDate;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, FromQueryResult, QueryFilter,
-    QuerySelect, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
+    Statement, TransactionTrait,
     sea_query::{OnConflict, Query},
 };
 
@@ -17,6 +17,9 @@ use crate::{
 
 /// Rows fetched per query while streaming a day.
 pub const PAGE_ROWS: usize = 5_000;
+/// Pages of a day read at once while streaming it, each on its own
+/// database connection.
+pub const PAGES_IN_FLIGHT: usize = 2;
 /// Rows per `DailyCountPage` message of the stream (SPEC §9): at most
 /// ≈ 900 bytes a row, so a message stays under gRPC's 4 MiB default limit.
 pub const MESSAGE_ROWS: usize = 1_000;
@@ -24,7 +27,7 @@ pub const MESSAGE_ROWS: usize = 1_000;
 pub const MAX_IMPORT_ROWS: usize = 100_000;
 
 /// One video's counts of a day with its cumulative counts before it.
-#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DayRow {
     /// The video.
     pub video_id: i64,
@@ -71,8 +74,38 @@ pub fn messages(rows: Vec<DayRow>) -> impl Iterator<Item = proto::streaming::v1:
     })
 }
 
-/// The rows of `day` for videos after `after_video_id`, ascending, at most
-/// `limit`.
+/// Where the page after `after_video_id` ends: the id of the
+/// [`PAGE_ROWS`]th video with counts on `day` after it, or `None` when
+/// fewer are left (the last page). An index-only walk of
+/// `(day, video_id)`, much cheaper than reading the page, so the stream can
+/// read the next pages while this one is still being read.
+///
+/// # Errors
+/// Database failures.
+pub async fn page_end(
+    db: &DatabaseConnection,
+    day: NaiveDate,
+    after_video_id: i64,
+) -> Result<Option<i64>, StreamingError> {
+    let backend = db.get_database_backend();
+    let (day_p, after_p) = placeholders(backend);
+    let offset = PAGE_ROWS - 1;
+    let sql = format!(
+        "SELECT video_id FROM daily_counts WHERE day = {day_p} AND video_id > {after_p} \
+         ORDER BY video_id LIMIT 1 OFFSET {offset}"
+    );
+    let row = db
+        .query_one(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [day.into(), after_video_id.into()],
+        ))
+        .await?;
+    Ok(row.map(|r| r.try_get_by_index(0)).transpose()?)
+}
+
+/// The rows of `day` for videos in `(after_video_id, last_video_id]`
+/// (no upper bound when `last_video_id` is `None`), ascending.
 ///
 /// # Errors
 /// Database failures.
@@ -80,33 +113,95 @@ pub async fn page(
     db: &DatabaseConnection,
     day: NaiveDate,
     after_video_id: i64,
-    limit: usize,
+    last_video_id: Option<i64>,
 ) -> Result<Vec<DayRow>, StreamingError> {
     let backend = db.get_database_backend();
-    // `v.id > after` as well as `d.video_id > after`: otherwise the merge
-    // join scans the videos from the first one on every page. The limit is
-    // our own constant, written into the text so that PostgreSQL's generic
-    // plan knows the page is small (an unknown limit makes the plan look
-    // expensive enough to JIT-compile on every page).
-    let (day_p, after_p) = match backend {
-        sea_orm::DatabaseBackend::Postgres => ("$1", "$2"),
-        _ => ("?1", "?2"),
-    };
+    let (day_p, after_p) = placeholders(backend);
+    // The bounds on `v.id` as well as on `d.video_id`: otherwise the merge
+    // join scans the videos from the first one on every page. The upper
+    // bound is written into the text (an integer, no injection possible),
+    // so that PostgreSQL plans each page for its real, small range instead
+    // of a generic plan that looks expensive enough to JIT-compile.
+    let upper = last_video_id
+        .map(|last| format!(" AND d.video_id <= {last} AND v.id <= {last}"))
+        .unwrap_or_default();
     let sql = format!(
         "SELECT d.video_id, v.creator_id, v.title, d.views, d.watch_seconds, d.ad_views, \
-           d.views_before AS cumulative_views_before, \
-           d.ad_views_before AS cumulative_ad_views_before \
+           d.views_before, d.ad_views_before \
          FROM daily_counts d JOIN videos v ON v.id = d.video_id \
-         WHERE d.day = {day_p} AND d.video_id > {after_p} AND v.id > {after_p} \
-         ORDER BY d.video_id LIMIT {limit}"
+         WHERE d.day = {day_p} AND d.video_id > {after_p} AND v.id > {after_p}{upper} \
+         ORDER BY d.video_id"
     );
-    Ok(DayRow::find_by_statement(Statement::from_sql_and_values(
-        backend,
-        sql,
-        [day.into(), after_video_id.into()],
-    ))
-    .all(db)
-    .await?)
+    let rows = db
+        .query_all(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [day.into(), after_video_id.into()],
+        ))
+        .await?;
+    // By position, in the SELECT's order (no lookup of each column by name).
+    rows.iter()
+        .map(|r| {
+            Ok(DayRow {
+                video_id: r.try_get_by_index(0)?,
+                creator_id: r.try_get_by_index(1)?,
+                title: r.try_get_by_index(2)?,
+                views: r.try_get_by_index(3)?,
+                watch_seconds: r.try_get_by_index(4)?,
+                ad_views: r.try_get_by_index(5)?,
+                cumulative_views_before: r.try_get_by_index(6)?,
+                cumulative_ad_views_before: r.try_get_by_index(7)?,
+            })
+        })
+        .collect::<Result<_, sea_orm::DbErr>>()
+        .map_err(Into::into)
+}
+
+/// The day's rows after `after_video_id` in ascending video id order, one
+/// page (about [`PAGE_ROWS`] rows) at a time, reading up to
+/// [`PAGES_IN_FLIGHT`] pages at once on separate connections. Ends after
+/// the last page, or after the first error.
+pub fn pages(
+    db: DatabaseConnection,
+    day: NaiveDate,
+    after_video_id: i64,
+) -> impl futures::Stream<Item = Result<Vec<DayRow>, StreamingError>> {
+    use futures::TryStreamExt;
+    // (after, last) of each page: `last` is `None` for the final one.
+    let bounds = futures::stream::try_unfold(Some(after_video_id), {
+        let db = db.clone();
+        move |after| {
+            let db = db.clone();
+            async move {
+                let Some(after) = after else {
+                    return Ok(None);
+                };
+                let last = page_end(&db, day, after).await?;
+                Ok(Some(((after, last), last)))
+            }
+        }
+    });
+    bounds
+        .map_ok(move |(after, last)| {
+            // A task of its own: the read goes on while the caller is busy
+            // sending the page before it.
+            let read = tokio::spawn({
+                let db = db.clone();
+                async move { page(&db, day, after, last).await }
+            });
+            async move {
+                read.await
+                    .map_err(|e| StreamingError::Internal(anyhow::anyhow!("page read: {e}")))?
+            }
+        })
+        .try_buffered(PAGES_IN_FLIGHT)
+}
+
+fn placeholders(backend: sea_orm::DatabaseBackend) -> (&'static str, &'static str) {
+    match backend {
+        sea_orm::DatabaseBackend::Postgres => ("$1", "$2"),
+        _ => ("?1", "?2"),
+    }
 }
 
 /// Recomputes `views_before` and `ad_views_before` of the rows of

@@ -324,29 +324,25 @@ impl pb::streaming_service_server::StreamingService for StreamingApi {
         // last one is encoded and sent.
         let messages_per_page = daily_counts::PAGE_ROWS.div_ceil(daily_counts::MESSAGE_ROWS);
         let (tx, rx) = tokio::sync::mpsc::channel(2 * messages_per_page);
-        let db = self.db.clone();
-        let mut after = r.after_video_id.max(0);
+        let mut pages = Box::pin(daily_counts::pages(
+            self.db.clone(),
+            day,
+            r.after_video_id.max(0),
+        ));
         tokio::spawn(async move {
-            loop {
-                let rows = match daily_counts::page(&db, day, after, daily_counts::PAGE_ROWS).await
-                {
+            use futures::StreamExt;
+            while let Some(rows) = pages.next().await {
+                let rows = match rows {
                     Ok(rows) => rows,
                     Err(e) => {
                         let _ = tx.send(Err(Status::from(e))).await;
                         return;
                     }
                 };
-                let full = rows.len() == daily_counts::PAGE_ROWS;
-                if let Some(last) = rows.last() {
-                    after = last.video_id;
-                }
                 for message in daily_counts::messages(rows) {
                     if tx.send(Ok(message)).await.is_err() {
                         return; // the client went away
                     }
-                }
-                if !full {
-                    return;
                 }
             }
         });

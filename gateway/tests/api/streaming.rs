@@ -479,6 +479,56 @@ async fn daily_counts_stream_in_id_order_and_resume_after_an_id() {
 }
 
 #[tokio::test]
+async fn daily_counts_stream_many_database_pages_in_order_and_resume_at_a_page_boundary() {
+    let app = spawn_app().await;
+    // 12,000 videos, every third without counts on the day (gaps in the
+    // ids), counts on the day before as well: 8,000 rows of the day, more
+    // than one database page (5,000 rows) of the stream.
+    let db = sea_orm::Database::connect(app.streaming_db_url.clone().unwrap())
+        .await
+        .unwrap();
+    use sea_orm::ConnectionTrait;
+    db.execute_unprepared(
+        "INSERT INTO videos (id, creator_id, title, description, duration_seconds, created_at) \
+           SELECT g, 1 + g % 7, 'video ' || g, '', 600, now() FROM generate_series(1, 12000) g; \
+         INSERT INTO daily_counts (video_id, day, views, watch_seconds, ad_views, views_before, ad_views_before) \
+           SELECT g, DATE '2026-10-02', g, 60 * g, g % 5, 2 * g, 1 FROM generate_series(1, 12000) g WHERE g % 3 <> 0 \
+           UNION ALL SELECT g, DATE '2026-10-01', 2 * g, 0, 1, 0, 0 FROM generate_series(1, 12000) g",
+    )
+    .await
+    .unwrap();
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 10, 2).unwrap();
+    let expected: Vec<i64> = (1..=12_000).filter(|g| g % 3 != 0).collect();
+    let rows = app.daily_counts(day, 0).await;
+    let ids: Vec<i64> = rows.iter().map(|r| r.video_id).collect();
+    assert_eq!(ids, expected, "every row once, in id order");
+    for r in &rows {
+        let g = r.video_id;
+        assert_eq!(
+            (r.creator_id, r.views, r.watch_seconds, r.ad_views),
+            (1 + g % 7, g, 60 * g, g % 5)
+        );
+        assert_eq!(
+            (r.cumulative_views_before, r.cumulative_ad_views_before),
+            (2 * g, 1)
+        );
+        assert_eq!(r.title, format!("video {g}"));
+    }
+    // The 5,000th row ends the first database page; resuming there, and
+    // one row before it, gives exactly the rows after.
+    for after_index in [4_999, 4_998, 7_999] {
+        let after = expected[after_index];
+        let rest: Vec<i64> = app
+            .daily_counts(day, after)
+            .await
+            .iter()
+            .map(|r| r.video_id)
+            .collect();
+        assert_eq!(rest, expected[after_index + 1..], "after video {after}");
+    }
+}
+
+#[tokio::test]
 async fn imports_report_bad_lines_and_are_idempotent() {
     let app = spawn_app_with(Options {
         admin: Some(ADMIN),
