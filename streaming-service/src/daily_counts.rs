@@ -82,7 +82,7 @@ pub fn messages(rows: Vec<DayRow>) -> impl Iterator<Item = proto::streaming::v1:
 ///
 /// # Errors
 /// Database failures.
-pub async fn page_end(
+async fn page_end(
     db: &DatabaseConnection,
     day: NaiveDate,
     after_video_id: i64,
@@ -95,11 +95,7 @@ pub async fn page_end(
          ORDER BY video_id LIMIT 1 OFFSET {offset}"
     );
     let row = db
-        .query_one(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [day.into(), after_video_id.into()],
-        ))
+        .query_one(day_after_statement(backend, sql, day, after_video_id))
         .await?;
     Ok(row.map(|r| r.try_get_by_index(0)).transpose()?)
 }
@@ -109,7 +105,7 @@ pub async fn page_end(
 ///
 /// # Errors
 /// Database failures.
-pub async fn page(
+async fn page(
     db: &DatabaseConnection,
     day: NaiveDate,
     after_video_id: i64,
@@ -133,11 +129,7 @@ pub async fn page(
          ORDER BY d.video_id"
     );
     let rows = db
-        .query_all(Statement::from_sql_and_values(
-            backend,
-            sql,
-            [day.into(), after_video_id.into()],
-        ))
+        .query_all(day_after_statement(backend, sql, day, after_video_id))
         .await?;
     // By position, in the SELECT's order (no lookup of each column by name).
     rows.iter()
@@ -197,6 +189,18 @@ pub fn pages(
         .try_buffered(PAGES_IN_FLIGHT)
 }
 
+/// `sql` with `day` bound to its first placeholder and `after_video_id` to
+/// its second (see [`placeholders`]).
+fn day_after_statement(
+    backend: sea_orm::DatabaseBackend,
+    sql: String,
+    day: NaiveDate,
+    after_video_id: i64,
+) -> Statement {
+    Statement::from_sql_and_values(backend, sql, [day.into(), after_video_id.into()])
+}
+
+/// The first and second bind placeholders in `backend`'s SQL dialect.
 fn placeholders(backend: sea_orm::DatabaseBackend) -> (&'static str, &'static str) {
     match backend {
         sea_orm::DatabaseBackend::Postgres => ("$1", "$2"),
@@ -219,10 +223,7 @@ pub async fn refresh_cumulative<C: ConnectionTrait>(
         return Ok(());
     }
     let backend = db.get_database_backend();
-    let day_p = match backend {
-        sea_orm::DatabaseBackend::Postgres => "$1",
-        _ => "?1",
-    };
+    let (day_p, _) = placeholders(backend);
     // Ids are integers: written into the text, no injection possible.
     let ids = videos
         .iter()
