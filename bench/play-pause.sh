@@ -3,13 +3,14 @@
 # PostgreSQL counting on Redis, load from wrk on the same machine (loopback
 # only).
 #
-#   bash bench/play-pause.sh [duration=30s] [connections=16] [videos=200]
+#   bash bench/play-pause.sh [duration=30s] [connections=16] [videos=200] [wrk threads=2]
 #
 # Builds release binaries, creates fresh databases, starts the three
-# services, uploads the videos, runs wrk with bench/play-pause.lua (one
-# connection per wrk thread; each alternates play and pause), prints its
-# report, the pairs/s, each service's CPU time and peak memory, and the
-# counted views after a write-back; then stops everything and drops the
+# services, uploads the videos, runs wrk with bench/play-pause.lua (every
+# session played, then paused), prints its report, the pairs/s, the
+# machine's idle share and Redis's and wrk's CPU during the run, each
+# service's CPU time and peak memory, and the counted views and watched
+# seconds after a write-back; then stops everything and drops the
 # databases. Needs `wrk`, PostgreSQL on 127.0.0.1:5432 and Redis on
 # 127.0.0.1:6379.
 set -euo pipefail
@@ -17,6 +18,7 @@ cd "$(dirname "$0")/.."
 duration=${1:-30s}
 connections=${2:-16}
 videos=${3:-200}
+threads=${4:-2}
 pg=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
 redis=${BENCH_REDIS:-redis://127.0.0.1:6379}
 users_db=bench_users_$$
@@ -62,10 +64,15 @@ for i in $(seq "$videos"); do
     -d "{\"title\":\"Video $i\",\"duration_seconds\":600}" >/dev/null
 done
 
-echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; wrk -t$connections -c$connections -d$duration, $videos videos"
-VIDEOS=$videos wrk -t"$connections" -c"$connections" -d"$duration" --latency \
-  -s bench/play-pause.lua "$base" | tee "$work/wrk.txt"
+echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; wrk -t$threads -c$connections -d$duration, $videos videos"
+cpu_ticks() { awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5}' /proc/stat; }
+redis_ticks() { awk '{print $14+$15}' "/proc/$(pgrep -x redis-server | head -1)/stat"; }
+read -r total0 idle0 < <(cpu_ticks); redis0=$(redis_ticks)
+(VIDEOS=$videos wrk -t"$threads" -c"$connections" -d"$duration" --latency \
+  -s bench/play-pause.lua "$base"; times >"$work/wrk-times.txt") | tee "$work/wrk.txt"
+read -r total1 idle1 < <(cpu_ticks); redis1=$(redis_ticks)
 awk '/Requests\/sec/{printf "== play+pause pairs/s: %.0f\n", $2/2}' "$work/wrk.txt"
+echo "== during wrk: machine idle $(awk -v t=$((total1 - total0)) -v i=$((idle1 - idle0)) 'BEGIN{printf "%.0f %%", 100*i/t}'), redis-server CPU $(awk -v t=$((redis1 - redis0)) -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.1f s", t/hz}'), wrk CPU (user sys) $(tail -1 "$work/wrk-times.txt")"
 
 for name in user-service:$us_pid streaming-service:$ss_pid gateway:$gw_pid; do
   pid=${name#*:}
