@@ -65,14 +65,17 @@ for i in $(seq "$videos"); do
 done
 
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; wrk -t$threads -c$connections -d$duration, $videos videos"
-cpu_ticks() { awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5}' /proc/stat; }
-redis_ticks() { awk '{print $14+$15}' "/proc/$(pgrep -x redis-server | head -1)/stat"; }
-read -r total0 idle0 < <(cpu_ticks); redis0=$(redis_ticks)
+# Machine idle (idle + iowait) from /proc/stat; Redis's CPU from its own
+# INFO (it may not be a local process); wrk's from `times` in its subshell.
+cpu_ticks() { awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8+$9, $5+$6}' /proc/stat; }
+redis_cpu() { redis-cli -u "$redis" INFO cpu 2>/dev/null | tr -d '\r' |
+  awk -F: '/^used_cpu_(user|sys):/{s += $2} END{if (NR) printf "%.2f", s}'; }
+read -r total0 idle0 < <(cpu_ticks); redis0=$(redis_cpu)
 (VIDEOS=$videos wrk -t"$threads" -c"$connections" -d"$duration" --latency \
   -s bench/play-pause.lua "$base"; times >"$work/wrk-times.txt") | tee "$work/wrk.txt"
-read -r total1 idle1 < <(cpu_ticks); redis1=$(redis_ticks)
+read -r total1 idle1 < <(cpu_ticks); redis1=$(redis_cpu)
 awk '/Requests\/sec/{printf "== play+pause pairs/s: %.0f\n", $2/2}' "$work/wrk.txt"
-echo "== during wrk: machine idle $(awk -v t=$((total1 - total0)) -v i=$((idle1 - idle0)) 'BEGIN{printf "%.0f %%", 100*i/t}'), redis-server CPU $(awk -v t=$((redis1 - redis0)) -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.1f s", t/hz}'), wrk CPU (user sys) $(tail -1 "$work/wrk-times.txt")"
+echo "== during wrk: machine idle $(awk -v t=$((total1 - total0)) -v i=$((idle1 - idle0)) 'BEGIN{printf "%.0f %%", 100*i/t}'), redis-server CPU $(awk -v a="${redis0:-}" -v b="${redis1:-}" 'BEGIN{if (a == "" || b == "") print "—"; else printf "%.1f s", b - a}'), wrk CPU (user sys) $(tail -1 "$work/wrk-times.txt")"
 
 for name in user-service:$us_pid streaming-service:$ss_pid gateway:$gw_pid; do
   pid=${name#*:}
