@@ -20,7 +20,7 @@ end
 
 function init(args)
   math.randomseed(tid * 7919 + os.time())
-  -- Sessions waiting for their pause: a ring of {video, ip, session, resume}.
+  -- Sessions waiting for their pause, oldest first: {video, ip, session, resume}.
   pending, head, tail = {}, 1, 0
 end
 
@@ -50,7 +50,10 @@ function response(status, headers, body)
   end
   local session = body:match('"session_id":"(%w+)"')
   if session then
-    local id = headers["x-request-id"] or headers["X-Request-Id"] or ""
+    local id = ""
+    for name, value in pairs(headers) do
+      if name:lower() == "x-request-id" then id = value end
+    end
     local video, ip = id:match("^play%-(%d+)%-([%d.]+)$")
     if video then
       local resume = tonumber(body:match('"resume_position_seconds":(%d+)') or "0")
