@@ -35,7 +35,7 @@ cleanup() {
   wait 2>/dev/null || true
   psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $users_db WITH (FORCE)" \
     -c "DROP DATABASE IF EXISTS $streaming_db WITH (FORCE)" || true
-  redis-cli --scan --pattern "$prefix:*" | xargs -r -n 1000 redis-cli del >/dev/null || true
+  redis-cli -u "$redis" --scan --pattern "$prefix:*" | xargs -r -n 1000 redis-cli -u "$redis" del >/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
