@@ -118,8 +118,8 @@ pub struct Rules {
     pub window_ms: i64,
     /// Ad slots are every this many seconds of content (SPEC §4: 300).
     pub slot_seconds: i64,
-    /// Watched seconds added are at most the wall-clock time since the last
-    /// report plus this (SPEC §4: 5 s).
+    /// A session's watched seconds are at most the wall-clock time since
+    /// its play plus this (SPEC §4: 5 s).
     pub slack_seconds: i64,
     /// The platform time zone (SPEC §2).
     pub zone: Tz,
@@ -157,24 +157,34 @@ impl Rules {
         }
     }
 
+    /// Whole seconds between a session's play (stamped in `started`) and a
+    /// report (stamped in `now`): the least and the most the stamps allow.
+    fn age_seconds(started: Bracket, now: Bracket) -> (i64, i64) {
+        (
+            (now.lo - started.hi).max(0) / 1_000,
+            (now.hi - started.lo).max(0) / 1_000,
+        )
+    }
+
     /// Watched seconds a report adds (SPEC §4): the forward distance from
-    /// `last` to `position` (already capped at the end), at most the whole
-    /// seconds elapsed since the previous report plus the slack.
+    /// `last` to `position` (already capped at the end), such that the
+    /// session's total (`watched` before this report) stays within the
+    /// whole seconds since its play plus the slack.
     pub fn watched_seconds(
         &self,
         last: i64,
         position: i64,
-        previous: Bracket,
+        started: Bracket,
         now: Bracket,
+        watched: i64,
     ) -> Expect<i64> {
         if position <= last {
             return Expect::Exactly(0);
         }
         let distance = position - last;
-        let elapsed_lo = (now.lo - previous.hi).max(0) / 1_000;
-        let elapsed_hi = (now.hi - previous.lo).max(0) / 1_000;
-        let lo = distance.min(elapsed_lo + self.slack_seconds);
-        let hi = distance.min(elapsed_hi + self.slack_seconds);
+        let (age_lo, age_hi) = Self::age_seconds(started, now);
+        let lo = distance.min((age_lo + self.slack_seconds - watched).max(0));
+        let hi = distance.min((age_hi + self.slack_seconds - watched).max(0));
         if lo == hi {
             Expect::Exactly(lo)
         } else {
@@ -187,6 +197,25 @@ impl Rules {
     pub fn slots_crossed(&self, last: i64, position: i64) -> impl Iterator<Item = i64> + use<> {
         let step = self.slot_seconds;
         (last.div_euclid(step) + 1..=position.div_euclid(step)).map(move |k| k * step)
+    }
+
+    /// The one slot whose ad a report may count: the last one crossed
+    /// (SPEC §4).
+    pub fn ad_slot(&self, last: i64, position: i64) -> Option<i64> {
+        self.slots_crossed(last, position).last()
+    }
+
+    /// Whether a session with `ad_views` counted so far may count another:
+    /// its ad views stay within 1 + ⌊seconds since its play / 300⌋ (SPEC §4).
+    pub fn ad_room(&self, started: Bracket, now: Bracket, ad_views: i64) -> Expect<bool> {
+        let (age_lo, age_hi) = Self::age_seconds(started, now);
+        if ad_views < 1 + age_lo / self.slot_seconds {
+            Expect::Exactly(true)
+        } else if ad_views >= 1 + age_hi / self.slot_seconds {
+            Expect::Exactly(false)
+        } else {
+            Expect::OneOf(vec![false, true])
+        }
     }
 }
 
@@ -376,23 +405,44 @@ mod tests {
         let r = rules();
         let b = |lo, hi| Bracket { lo, hi };
         assert_eq!(
-            r.watched_seconds(0, 100, b(0, 10), b(100_010, 100_020)),
+            r.watched_seconds(0, 100, b(0, 10), b(100_010, 100_020), 0),
             Expect::Exactly(100)
         );
         assert_eq!(
-            r.watched_seconds(100, 50, b(0, 10), b(100_010, 100_020)),
+            r.watched_seconds(100, 50, b(0, 10), b(100_010, 100_020), 0),
             Expect::Exactly(0)
         );
-        // A seek far ahead: capped at elapsed + 5, elapsed 10 or 11 s.
+        // A seek far ahead: capped at age + 5, age 10 or 11 s.
         assert_eq!(
-            r.watched_seconds(0, 900, b(0, 500), b(10_400, 11_100)),
+            r.watched_seconds(0, 900, b(0, 500), b(10_400, 11_100), 0),
             Expect::OneOf(vec![14, 15, 16])
+        );
+        // The slack is the session's: 5 s already counted at age 0 leave
+        // nothing for the next report.
+        assert_eq!(
+            r.watched_seconds(5, 10, b(0, 10), b(20, 30), 5),
+            Expect::Exactly(0)
         );
         assert_eq!(
             r.slots_crossed(299, 900).collect::<Vec<_>>(),
             [300, 600, 900]
         );
         assert_eq!(r.slots_crossed(300, 599).count(), 0);
+        assert_eq!(r.ad_slot(299, 900), Some(900));
+        assert_eq!(r.ad_slot(300, 599), None);
+    }
+
+    #[test]
+    fn a_session_has_room_for_one_ad_view_per_started_300_s() {
+        let r = rules();
+        let b = |lo, hi| Bracket { lo, hi };
+        assert_eq!(r.ad_room(b(0, 10), b(20, 30), 0), Expect::Exactly(true));
+        assert_eq!(r.ad_room(b(0, 10), b(20, 30), 1), Expect::Exactly(false));
+        assert_eq!(
+            r.ad_room(b(0, 10), b(300_020, 300_030), 1),
+            Expect::Exactly(true)
+        );
+        assert!(!r.ad_room(b(0, 10), b(299_995, 300_005), 1).is_exact());
     }
 
     #[test]

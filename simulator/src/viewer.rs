@@ -31,7 +31,13 @@ struct KeyState {
 struct Session {
     id: String,
     pos: i64,
+    /// The play's stamp.
+    started: Bracket,
+    /// The last play's or report's stamp.
     reported: Bracket,
+    /// Watched seconds and ad views the service counted in it so far.
+    watched: i64,
+    ad_views: i64,
 }
 
 struct Person {
@@ -246,7 +252,10 @@ impl Person {
         Ok(Session {
             id: played.session_id,
             pos: expected_resume,
+            started: at,
             reported: at,
+            watched: 0,
+            ad_views: 0,
         })
     }
 
@@ -280,55 +289,47 @@ impl Person {
         let watch = if owner {
             Expect::Exactly(0)
         } else {
-            rules.watched_seconds(last, position, session.reported, at)
+            rules.watched_seconds(last, position, session.started, at, session.watched)
         };
-        // Ad slots crossed: each counts unless the key counted it within
-        // the window; the owner's never count (SPEC §4).
+        // One ad view at most, for the last slot crossed, unless the key
+        // counted that slot within the window or the session has had its
+        // share; the owner's never count (SPEC §4).
         let state = self.keys.entry((address, video_id)).or_default();
-        let mut sure = Vec::new();
-        let mut unsure = Vec::new();
-        let crossed: Vec<i64> = if owner || position <= last {
-            Vec::new()
+        let crossed = if owner || position <= last {
+            0
         } else {
-            rules.slots_crossed(last, position).collect()
+            rules.slots_crossed(last, position).count()
         };
-        for &slot in &crossed {
-            match rules.outside_window(state.last_ad.get(&slot).copied(), at) {
-                Expect::Exactly(true) => sure.push(slot),
-                Expect::Exactly(false) => {}
-                Expect::OneOf(_) => unsure.push(slot),
+        let slot = if owner {
+            None
+        } else {
+            rules.ad_slot(last, position)
+        };
+        let ads = match slot {
+            None => Expect::Exactly(false),
+            Some(slot) => {
+                let window = rules.outside_window(state.last_ad.get(&slot).copied(), at);
+                let room = rules.ad_room(session.started, at, session.ad_views);
+                match (window, room) {
+                    (Expect::Exactly(false), _) | (_, Expect::Exactly(false)) => {
+                        Expect::Exactly(false)
+                    }
+                    (Expect::Exactly(true), Expect::Exactly(true)) => Expect::Exactly(true),
+                    _ => Expect::OneOf(vec![false, true]),
+                }
             }
-        }
-        let ads_lo = i64::try_from(sure.len()).unwrap_or(0);
-        let ads_hi = ads_lo + i64::try_from(unsure.len()).unwrap_or(0);
-        for slot in &sure {
-            state.last_ad.insert(*slot, at);
-        }
-        if paused.ad_views_counted == ads_hi {
-            for slot in &unsure {
-                state.last_ad.insert(*slot, at);
-            }
-        } else if paused.ad_views_counted > ads_lo {
-            // Some of the slots at the window's edge counted, which ones
-            // the answer does not say: widen their last count to cover both.
-            for slot in &unsure {
-                let old = state.last_ad.get(slot).copied().unwrap_or(at);
-                state.last_ad.insert(
-                    *slot,
-                    Bracket {
-                        lo: old.lo,
-                        hi: at.hi,
-                    },
-                );
-            }
+        };
+        let ad_counted = paused.ad_views_counted == 1;
+        if let (true, Some(slot)) = (ad_counted, slot) {
+            state.last_ad.insert(slot, at);
         }
         state.resume = paused.position_seconds;
         let stats = &mut self.done.stats;
         stats.pauses += 1;
-        stats.slots_crossed += crossed.len() as u64;
+        stats.slots_crossed += crossed as u64;
         stats.ad_views += u64::try_from(paused.ad_views_counted).unwrap_or(0);
         stats.watch_seconds += u64::try_from(paused.watched_seconds_added).unwrap_or(0);
-        stats.clock_decided += u64::from(!watch.is_exact()) + unsure.len() as u64;
+        stats.clock_decided += u64::from(!watch.is_exact()) + u64::from(!ads.is_exact());
         tally(
             &rules,
             &mut self.done.tallies,
@@ -344,9 +345,9 @@ impl Person {
                 paused.watched_seconds_added
             ));
         }
-        if !(ads_lo..=ads_hi).contains(&paused.ad_views_counted) {
+        if !(0..=1).contains(&paused.ad_views_counted) || !ads.allows(&ad_counted) {
             self.differ(format!(
-                "pause of video {video_id} from {last} to {position} s: expected {ads_lo}..={ads_hi} ad views, got {}",
+                "pause of video {video_id} from {last} to {position} s: expected an ad view {ads:?}, got {}",
                 paused.ad_views_counted
             ));
         }
@@ -358,6 +359,8 @@ impl Person {
         }
         session.pos = position;
         session.reported = at;
+        session.watched += paused.watched_seconds_added;
+        session.ad_views += paused.ad_views_counted;
         Ok(())
     }
 }

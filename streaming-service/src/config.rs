@@ -60,10 +60,16 @@ pub struct Settings {
     /// the last complete write-back by this much (default 10).
     #[serde(default = "default_event_lag")]
     pub counter_event_lag_seconds: u64,
-    /// `SESSION_TTL_SECONDS`: a watch session with no report for this long
-    /// is forgotten (default 86,400); resume positions are kept 30 days.
+    /// `SESSION_TTL_SECONDS`: a watch session with no report for its video's
+    /// duration plus 30 minutes, or for this long if shorter, is forgotten
+    /// (default 86,400); resume positions are kept 30 days.
     #[serde(default = "default_session_ttl")]
     pub session_ttl_seconds: u64,
+    /// `STREAMING_MEMORY_MAX_SESSIONS`: the in-process counter store keeps
+    /// at most this many watch sessions, evicting the least recently active
+    /// (default 200,000, about 40 MB). Redis bounds its own memory.
+    #[serde(default = "default_memory_max_sessions")]
+    pub streaming_memory_max_sessions: usize,
     /// `PLATFORM_TIME_ZONE`: the IANA zone days are counted in (SPEC §2:
     /// `Asia/Seoul`).
     #[serde(
@@ -123,6 +129,9 @@ fn default_event_lag() -> u64 {
 fn default_session_ttl() -> u64 {
     86_400
 }
+fn default_memory_max_sessions() -> usize {
+    crate::counting::memory::DEFAULT_MAX_SESSIONS
+}
 fn default_issuer() -> String {
     common::auth::DEFAULT_ISSUER.to_owned()
 }
@@ -148,6 +157,7 @@ impl Settings {
             writeback_interval_seconds: default_writeback_interval(),
             counter_event_lag_seconds: default_event_lag(),
             session_ttl_seconds: default_session_ttl(),
+            streaming_memory_max_sessions: default_memory_max_sessions(),
             platform_time: PlatformTime::default(),
             jwt_issuer: default_issuer(),
             jwt_audience: default_audience(),

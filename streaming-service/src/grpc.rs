@@ -18,7 +18,7 @@ use tracing::instrument;
 use crate::{
     catalog::{Catalog, NewAd, NewVideo, VideoView},
     clock::Clock,
-    counting::{CounterStore, PauseEvent, PlayEvent, writeback::Writeback},
+    counting::{CounterStore, PauseEvent, PlayEvent, session_ttl_ms, writeback::Writeback},
     daily_counts,
     entity::ad,
     error::StreamingError,
@@ -29,7 +29,8 @@ use crate::{
 pub struct PlayRules {
     /// SPEC §4 dedupe window, milliseconds.
     pub window_ms: i64,
-    /// Idle session lifetime, milliseconds.
+    /// The longest an idle session is kept, milliseconds (a session of a
+    /// video is kept for [`session_ttl_ms`] of its duration).
     pub session_ttl_ms: i64,
     /// The platform calendar.
     pub time: PlatformTime,
@@ -251,7 +252,7 @@ impl pb::streaming_service_server::StreamingService for StreamingApi {
             now_ms: now.timestamp_millis(),
             day: self.rules.time.day_of(now),
             window_ms: self.rules.window_ms,
-            session_ttl_ms: self.rules.session_ttl_ms,
+            session_ttl_ms: session_ttl_ms(info.duration_seconds, self.rules.session_ttl_ms),
         };
         let outcome = self.store.play(&event).await.map_err(counter_unavailable)?;
         Ok(Response::new(pb::PlayResponse {
@@ -296,7 +297,7 @@ impl pb::streaming_service_server::StreamingService for StreamingApi {
             now_ms: now.timestamp_millis(),
             day: self.rules.time.day_of(now),
             window_ms: self.rules.window_ms,
-            session_ttl_ms: self.rules.session_ttl_ms,
+            session_ttl_ms: session_ttl_ms(info.duration_seconds, self.rules.session_ttl_ms),
         };
         let outcome = self
             .store

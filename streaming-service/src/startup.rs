@@ -154,7 +154,9 @@ impl Application {
 async fn counter_store(settings: &Settings) -> anyhow::Result<Arc<dyn CounterStore>> {
     let Some(url) = &settings.streaming_redis_url else {
         tracing::info!("counting in process (no STREAMING_REDIS_URL)");
-        return Ok(Arc::new(MemoryStore::new()));
+        return Ok(Arc::new(MemoryStore::with_max_sessions(
+            settings.streaming_memory_max_sessions,
+        )));
     };
     let url = url.expose_secret();
     let store = if settings.streaming_redis_cluster {

@@ -15,7 +15,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use common::time::PlatformTime;
 use streaming_service::counting::{
     Bucket, CounterStore, Counts, NotCounted, PauseEvent, PlayEvent, memory::MemoryStore,
-    redis::RedisStore,
+    redis::RedisStore, session_ttl_ms,
 };
 
 const WINDOW_MS: i64 = 30_000;
@@ -114,7 +114,8 @@ async fn resume_watch_time_and_ads(store: &dyn CounterStore) {
     let v = "a@3.3.3.3";
     let p = store.play(&play(2, v, false, "r1", T0)).await.unwrap();
     assert_eq!(p.resume_position_seconds, 0);
-    // Wall clock: 0 s since play, so at most 5 s are counted.
+    // Wall clock: 0 s since play, so at most 5 s are counted; a seek past
+    // slots 300 and 600 plays one ad, the last one crossed.
     let r = store
         .pause(&pause(2, v, false, "r1", 600, T0))
         .await
@@ -126,7 +127,7 @@ async fn resume_watch_time_and_ads(store: &dyn CounterStore) {
             r.ad_views_counted,
             r.position_seconds
         ),
-        (5, 2, 600)
+        (5, 1, 600)
     );
     // Backward seek adds nothing.
     let r = store
@@ -135,7 +136,7 @@ async fn resume_watch_time_and_ads(store: &dyn CounterStore) {
         .unwrap()
         .unwrap();
     assert_eq!((r.watched_seconds_added, r.ad_views_counted), (0, 0));
-    // A second session of the same viewer key crossing slot 300 within the
+    // A second session of the same viewer key crossing slot 600 within the
     // window counts watch time but no second ad view (and no second view).
     let rb = store
         .play(&play(2, v, false, "rb", T0 + 2_000))
@@ -144,19 +145,21 @@ async fn resume_watch_time_and_ads(store: &dyn CounterStore) {
     assert_eq!(rb.not_counted, Some(NotCounted::Duplicate));
     assert_eq!(rb.resume_position_seconds, 100);
     let r = store
-        .pause(&pause(2, v, false, "rb", 400, T0 + 3_000))
+        .pause(&pause(2, v, false, "rb", 700, T0 + 3_000))
         .await
         .unwrap()
         .unwrap();
     assert_eq!((r.watched_seconds_added, r.ad_views_counted), (6, 0));
-    // Forward 50 s after 60 s of wall clock: all 50 count; slot 300 not crossed.
+    // Forward 50 s after 61 s of wall clock (55 of its budget of 66 left):
+    // all 50 count; slot 300 not crossed.
     let r = store
         .pause(&pause(2, v, false, "r1", 150, T0 + 61_000))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(r.watched_seconds_added, 50);
-    // Crossing 300 again after the window: counted again.
+    // Crossing 300 after the window and 400 s after play (room for a
+    // second ad view in the session): counted.
     let r = store
         .pause(&pause(2, v, false, "r1", 350, T0 + 400_000))
         .await
@@ -176,10 +179,7 @@ async fn resume_watch_time_and_ads(store: &dyn CounterStore) {
         .unwrap();
     assert_eq!(r.position_seconds, 900);
     assert_eq!(r.watched_seconds_added, 550);
-    assert_eq!(
-        r.ad_views_counted, 2,
-        "slots 600 and 900, outside the window now"
-    );
+    assert_eq!(r.ad_views_counted, 1, "slot 900 only, the last one crossed");
     let p = store
         .play(&play(2, v, false, "r3", T0 + 2_001_000))
         .await
@@ -236,7 +236,85 @@ async fn resume_watch_time_and_ads(store: &dyn CounterStore) {
     };
     assert_eq!(total.views, 4, "r1, r2, r3 and n1; rb was a duplicate");
     assert_eq!(total.watch_seconds, 5 + 6 + 50 + 200 + 550 + 400);
-    assert_eq!(total.ad_views, 2 + 1 + 2);
+    assert_eq!(total.ad_views, 1 + 1 + 1);
+}
+
+/// SPEC §4 against a hostile player: one ad view per report, a session's ad
+/// views within 1 + ⌊age / 300 s⌋, its watched seconds within its age plus
+/// 5 s however many reports it sends.
+async fn hostile_reports_are_bounded(store: &dyn CounterStore) {
+    const LONG: i32 = 86_400;
+    let v = "a@8.8.8.8";
+    let long_play = |session: &str, now_ms| PlayEvent {
+        duration_seconds: LONG,
+        ..play(9, v, false, session, now_ms)
+    };
+    let long_pause = |session: &str, pos, now_ms| PauseEvent {
+        duration_seconds: LONG,
+        ..pause(9, v, false, session, pos, now_ms)
+    };
+    // Ad-view farming: a jump to i32::MAX, then back to 0 and forward again
+    // every 31 s, six reports in all; the fix allows one ad view.
+    store.play(&long_play("h1", T0)).await.unwrap();
+    let mut ads = 0;
+    let mut watched = 0;
+    for (i, pos) in [i32::MAX, 0, 86_399, 0, 86_000, 0].into_iter().enumerate() {
+        let at = T0 + 31_000 * i64::try_from(i / 2).unwrap() + i64::try_from(i % 2).unwrap();
+        let r = store
+            .pause(&long_pause("h1", pos, at))
+            .await
+            .unwrap()
+            .unwrap();
+        ads += r.ad_views_counted;
+        watched += r.watched_seconds_added;
+    }
+    assert_eq!(ads, 1, "one ad view in the session's first 300 s");
+    assert_eq!(watched, 5 + 31 + 31, "62 s of age plus 5 s of slack");
+    // 301 s after the play the session may count its second ad view.
+    let r = store
+        .pause(&long_pause("h1", 60_000, T0 + 301_000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((r.watched_seconds_added, r.ad_views_counted), (239, 1));
+    let r = store
+        .pause(&long_pause("h1", 0, T0 + 302_000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.ad_views_counted, 0);
+    let r = store
+        .pause(&long_pause("h1", 30_000, T0 + 303_000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(r.ad_views_counted, 0, "two ad views is the cap until 600 s");
+
+    // Watch-time inflation: 100 reports of +5 s within 0.1 s add 5 s in all.
+    store.play(&long_play("h2", T0)).await.unwrap();
+    let mut watched = 0;
+    for i in 1..=100 {
+        let r = store
+            .pause(&long_pause("h2", 5 * i, T0 + i64::from(i)))
+            .await
+            .unwrap()
+            .unwrap();
+        watched += r.watched_seconds_added;
+    }
+    assert_eq!(watched, 5, "the slack is per session, not per report");
+    let r = store
+        .pause(&long_pause("h2", 1_000, T0 + 10_000))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        r.watched_seconds_added, 10,
+        "10 s of age plus 5 s, less 5 s counted"
+    );
+
+    let counts = drain(store, 9, day_of(T0)).await;
+    assert_eq!(counts.ad_views, 2 + 1, "h1 two, h2 one (slot 300)");
+    assert_eq!(counts.watch_seconds, (67 + 239 + 2) + (5 + 10));
 }
 
 async fn midnight_splits_days(store: &dyn CounterStore) {
@@ -328,6 +406,7 @@ async fn take_is_repeatable_until_released(store: &dyn CounterStore) {
 async fn conformance(store: Arc<dyn CounterStore>) {
     owner_and_dedupe_window(&*store).await;
     resume_watch_time_and_ads(&*store).await;
+    hostile_reports_are_bounded(&*store).await;
     midnight_splits_days(&*store).await;
     take_is_repeatable_until_released(&*store).await;
     concurrent_plays_count_exactly(store).await;
@@ -344,6 +423,48 @@ fn prefix() -> String {
 #[tokio::test]
 async fn memory_store_keeps_the_rules() {
     conformance(Arc::new(MemoryStore::new())).await;
+}
+
+#[tokio::test]
+async fn memory_store_bounds_its_sessions() {
+    // 60,000 anonymous plays with room for 1,000 sessions: the least
+    // recently active are evicted, the newest stay.
+    let store = MemoryStore::with_max_sessions(1_000);
+    for i in 0..60_000 {
+        let viewer = format!("a@10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255);
+        store
+            .play(&play(
+                11,
+                &viewer,
+                false,
+                &format!("b{i}"),
+                T0 + i64::from(i),
+            ))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.session_count().await, 1_000);
+    let report = |i: i32, pos| {
+        let viewer = format!("a@10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255);
+        pause(11, &viewer, false, &format!("b{i}"), pos, T0 + 60_000)
+    };
+    assert!(store.pause(&report(0, 10)).await.unwrap().is_none());
+    assert!(store.pause(&report(58_999, 10)).await.unwrap().is_none());
+    assert!(store.pause(&report(59_999, 10)).await.unwrap().is_some());
+
+    // A session of a 60 s video is kept idle for 60 s + 30 min, then purged.
+    let ttl = session_ttl_ms(60, 86_400_000);
+    assert_eq!(ttl, (60 + 1_800) * 1_000);
+    let store = MemoryStore::new();
+    let short = |session: &str, now_ms| PlayEvent {
+        duration_seconds: 60,
+        session_ttl_ms: ttl,
+        ..play(12, "a@11.0.0.1", false, session, now_ms)
+    };
+    store.play(&short("e1", T0)).await.unwrap();
+    store.play(&short("e2", T0 + ttl)).await.unwrap();
+    store.dirty().await.unwrap();
+    assert_eq!(store.session_count().await, 1, "e1 expired and was purged");
 }
 
 #[tokio::test]

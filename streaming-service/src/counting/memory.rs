@@ -1,8 +1,13 @@
 //! The in-process counter store of the all-in-one mode: the same rules as
 //! the Redis scripts, under one mutex. Nothing survives a restart except
 //! what the write-back (run on graceful shutdown) saved.
+//!
+//! Unlike Redis, this store has no memory limit of its own, so it bounds its
+//! sessions: at most [`MemoryStore::with_max_sessions`] of them (default
+//! [`DEFAULT_MAX_SESSIONS`]), the least recently active one evicted first;
+//! expired ones are purged at every write-back.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use tokio::sync::Mutex;
 
@@ -11,14 +16,65 @@ use super::{
     PauseOutcome, PlayEvent, PlayOutcome, RESUME_TTL_MS, Taken, WATCH_SLACK_SECONDS,
 };
 
+/// Sessions kept at most, by default (about 200 bytes each).
+pub const DEFAULT_MAX_SESSIONS: usize = 200_000;
+
 /// A watch session.
 #[derive(Debug, Clone)]
 struct Session {
     video_id: i64,
     viewer: String,
     position: i32,
-    reported_ms: i64,
+    /// When it was played, Unix ms.
+    started_ms: i64,
+    /// Watched seconds counted in it so far.
+    watched: i64,
+    /// Ad views counted in it so far.
+    ad_views: i64,
+    /// Its last play or report, Unix ms (the eviction order).
+    active_ms: i64,
     expires_ms: i64,
+}
+
+/// Sessions by id, with their order of last activity.
+#[derive(Default)]
+struct Sessions {
+    by_id: HashMap<String, Session>,
+    /// (last activity, id): the first is the one to evict.
+    by_activity: BTreeSet<(i64, String)>,
+}
+
+impl Sessions {
+    fn get(&self, id: &str) -> Option<&Session> {
+        self.by_id.get(id)
+    }
+
+    /// Inserts or replaces `id`, then evicts the least recently active
+    /// sessions beyond `max`.
+    fn put(&mut self, id: &str, session: Session, max: usize) {
+        let active = session.active_ms;
+        if let Some(old) = self.by_id.insert(id.to_owned(), session) {
+            self.by_activity.remove(&(old.active_ms, id.to_owned()));
+        }
+        self.by_activity.insert((active, id.to_owned()));
+        while self.by_id.len() > max {
+            let Some((_, oldest)) = self.by_activity.pop_first() else {
+                break;
+            };
+            self.by_id.remove(&oldest);
+        }
+    }
+
+    fn purge_expired(&mut self, now: i64) {
+        let by_activity = &mut self.by_activity;
+        self.by_id.retain(|id, s| {
+            let keep = s.expires_ms > now;
+            if !keep {
+                by_activity.remove(&(s.active_ms, id.clone()));
+            }
+            keep
+        });
+    }
 }
 
 #[derive(Default)]
@@ -27,7 +83,7 @@ struct State {
     view_dedupe: HashMap<(i64, String), i64>,
     /// (video, viewer, slot) → until when a further ad view is a duplicate.
     ad_dedupe: HashMap<(i64, String, i32), i64>,
-    sessions: HashMap<String, Session>,
+    sessions: Sessions,
     /// (video, viewer) → (position, expires).
     resume: HashMap<(i64, String), (i32, i64)>,
     counters: HashMap<Bucket, Counts>,
@@ -45,21 +101,72 @@ impl State {
         let now = self.latest_ms;
         self.view_dedupe.retain(|_, until| *until > now);
         self.ad_dedupe.retain(|_, until| *until > now);
-        self.sessions.retain(|_, s| s.expires_ms > now);
+        self.sessions.purge_expired(now);
         self.resume.retain(|_, (_, expires)| *expires > now);
     }
 }
 
 /// Counters in this process's memory.
-#[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    max_sessions: usize,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::with_max_sessions(DEFAULT_MAX_SESSIONS)
+    }
 }
 
 impl MemoryStore {
-    /// An empty store.
+    /// An empty store keeping at most [`DEFAULT_MAX_SESSIONS`] sessions.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty store keeping at most `max_sessions` sessions (at least 1).
+    pub fn with_max_sessions(max_sessions: usize) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            max_sessions: max_sessions.max(1),
+        }
+    }
+
+    /// How many sessions the store holds now.
+    pub async fn session_count(&self) -> usize {
+        self.state.lock().await.sessions.by_id.len()
+    }
+}
+
+/// What a report counts in a session (SPEC §4), the rules of `pause.lua`.
+struct Counted {
+    watched: i32,
+    ad_slot: Option<i32>,
+}
+
+/// Watched seconds: the forward distance, within the session's wall-clock
+/// age plus the slack minus what it already counted. Ad view: the last
+/// slot crossed, while the session's ad views stay within 1 + ⌊age / 300⌋.
+fn count_report(session: &Session, position: i32, e: &PauseEvent) -> Counted {
+    let last = session.position;
+    if e.owner || position <= last {
+        return Counted {
+            watched: 0,
+            ad_slot: None,
+        };
+    }
+    let elapsed = (e.now_ms - session.started_ms).max(0) / 1_000;
+    let budget = elapsed
+        .saturating_add(WATCH_SLACK_SECONDS)
+        .saturating_sub(session.watched)
+        .max(0);
+    let watched = i32::try_from(i64::from(position - last).min(budget)).unwrap_or(i32::MAX);
+    let step = AD_SLOT_INTERVAL_SECONDS;
+    let slot = position / step * step;
+    let room = session.ad_views < 1 + elapsed / i64::from(step);
+    Counted {
+        watched,
+        ad_slot: (e.ads_served && slot > last && room).then_some(slot),
     }
 }
 
@@ -82,7 +189,8 @@ impl CounterStore for MemoryStore {
         {
             Some(NotCounted::Duplicate)
         } else {
-            s.view_dedupe.insert(key, e.now_ms + e.window_ms);
+            s.view_dedupe
+                .insert(key, e.now_ms.saturating_add(e.window_ms));
             s.counters(Bucket {
                 video_id: e.video_id,
                 day: e.day,
@@ -90,15 +198,19 @@ impl CounterStore for MemoryStore {
             .views += 1;
             None
         };
-        s.sessions.insert(
-            e.session_id.clone(),
+        s.sessions.put(
+            &e.session_id,
             Session {
                 video_id: e.video_id,
                 viewer: e.viewer.clone(),
                 position: resume,
-                reported_ms: e.now_ms,
-                expires_ms: e.now_ms + e.session_ttl_ms,
+                started_ms: e.now_ms,
+                watched: 0,
+                ad_views: 0,
+                active_ms: e.now_ms,
+                expires_ms: e.now_ms.saturating_add(e.session_ttl_ms),
             },
+            self.max_sessions,
         );
         Ok(PlayOutcome {
             not_counted,
@@ -118,25 +230,18 @@ impl CounterStore for MemoryStore {
         {
             return Ok(None);
         }
-        let last = session.position;
         let position = e.position_seconds.min(e.duration_seconds);
-        let mut added = 0_i32;
+        let counted = count_report(&session, position, e);
         let mut ads = 0_i32;
-        if !e.owner && position > last {
-            let elapsed = (e.now_ms - session.reported_ms).max(0) / 1_000;
-            let cap = elapsed.saturating_add(WATCH_SLACK_SECONDS);
-            added = i32::try_from(i64::from(position - last).min(cap)).unwrap_or(i32::MAX);
-            if e.ads_served {
-                let first = last / AD_SLOT_INTERVAL_SECONDS + 1;
-                for k in first..=position / AD_SLOT_INTERVAL_SECONDS {
-                    let key = (e.video_id, e.viewer.clone(), k * AD_SLOT_INTERVAL_SECONDS);
-                    if s.ad_dedupe.get(&key).is_none_or(|&until| until <= e.now_ms) {
-                        s.ad_dedupe.insert(key, e.now_ms + e.window_ms);
-                        ads += 1;
-                    }
-                }
+        if let Some(slot) = counted.ad_slot {
+            let key = (e.video_id, e.viewer.clone(), slot);
+            if s.ad_dedupe.get(&key).is_none_or(|&until| until <= e.now_ms) {
+                s.ad_dedupe
+                    .insert(key, e.now_ms.saturating_add(e.window_ms));
+                ads = 1;
             }
         }
+        let added = counted.watched;
         if added > 0 || ads > 0 {
             let c = s.counters(Bucket {
                 video_id: e.video_id,
@@ -145,18 +250,21 @@ impl CounterStore for MemoryStore {
             c.watch_seconds += i64::from(added);
             c.ad_views += i64::from(ads);
         }
-        s.sessions.insert(
-            e.session_id.clone(),
+        s.sessions.put(
+            &e.session_id,
             Session {
                 position,
-                reported_ms: e.now_ms,
-                expires_ms: e.now_ms + e.session_ttl_ms,
+                watched: session.watched + i64::from(added),
+                ad_views: session.ad_views + i64::from(ads),
+                active_ms: e.now_ms,
+                expires_ms: e.now_ms.saturating_add(e.session_ttl_ms),
                 ..session
             },
+            self.max_sessions,
         );
         s.resume.insert(
             (e.video_id, e.viewer.clone()),
-            (position, e.now_ms + RESUME_TTL_MS),
+            (position, e.now_ms.saturating_add(RESUME_TTL_MS)),
         );
         Ok(Some(PauseOutcome {
             watched_seconds_added: added,

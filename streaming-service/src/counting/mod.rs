@@ -26,9 +26,22 @@ use chrono::NaiveDate;
 /// Seconds of content between ad slots (SPEC §4).
 pub use crate::catalog::AD_SLOT_INTERVAL_SECONDS;
 
-/// Slack on watched seconds: at most the wall-clock time since the last
-/// report plus this many seconds (SPEC §4).
+/// Slack on watched seconds: a session's total is at most the wall-clock
+/// time since its play plus this many seconds (SPEC §4; per session, not per
+/// report).
 pub const WATCH_SLACK_SECONDS: i64 = 5;
+
+/// An idle session is kept for its video's duration plus this margin,
+/// seconds (capped by `SESSION_TTL_SECONDS`): a player reports at least once
+/// while the video plays through, so an older session has no use.
+pub const SESSION_IDLE_MARGIN_SECONDS: i64 = 1_800;
+
+/// How long a session of a video of `duration_seconds` is kept idle,
+/// milliseconds: the duration plus [`SESSION_IDLE_MARGIN_SECONDS`], at most
+/// `max_ttl_ms`.
+pub fn session_ttl_ms(duration_seconds: i32, max_ttl_ms: i64) -> i64 {
+    ((i64::from(duration_seconds) + SESSION_IDLE_MARGIN_SECONDS) * 1_000).min(max_ttl_ms)
+}
 
 /// A play, as the store needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
