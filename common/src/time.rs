@@ -74,13 +74,26 @@ pub fn deserialize_zone<'de, D: Deserializer<'de>>(d: D) -> Result<PlatformTime,
         .map_err(|_| serde::de::Error::custom(format!("unknown time zone {name:?}")))
 }
 
-/// Parses a `YYYY-MM-DD` day.
+/// Parses a `YYYY-MM-DD` day: exactly four digits of year (0001 to 9999),
+/// two of month and two of day (SPEC §7). chrono's `%Y` alone also takes
+/// signed and longer years (`+262142-12-31`), days so near the end of its
+/// calendar that a week's arithmetic on them overflowed (SPEC §8: no panic
+/// on dates out of range).
 ///
 /// # Errors
 /// Anything else, with a message fit for a 400.
 pub fn parse_day(text: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-        .map_err(|_| format!("{text:?} is not a date (YYYY-MM-DD)"))
+    let bad = || format!("{text:?} is not a date (YYYY-MM-DD, years 0001 to 9999)");
+    let trimmed = text.trim();
+    let shape_ok = trimmed.len() == 10
+        && trimmed.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    if !shape_ok || trimmed.starts_with("0000") {
+        return Err(bad());
+    }
+    NaiveDate::parse_from_str(trimmed, "%Y-%m-%d").map_err(|_| bad())
 }
 
 #[cfg(test)]
@@ -106,5 +119,26 @@ mod tests {
         assert!(parse_day("2026-02-30").is_err());
         assert!(parse_day("20260101").is_err());
         assert!(parse_day("2026-01-01").is_ok());
+        assert!(parse_day("9999-12-31").is_ok());
+        for bad in [
+            "+262142-12-31",
+            "-0001-01-01",
+            "10000-01-01",
+            "0000-01-01",
+            "2026-1-01",
+        ] {
+            assert!(parse_day(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the text, parsing answers (and a parsed day is one of
+        /// the years the platform takes, so period arithmetic has room).
+        #[test]
+        fn any_text_parses_or_is_refused(text in "\\PC{0,16}|[+-]?[0-9]{1,7}-[0-9]{1,2}-[0-9]{1,2}") {
+            if let Ok(day) = parse_day(&text) {
+                proptest::prop_assert!((1..=9999).contains(&chrono::Datelike::year(&day)));
+            }
+        }
     }
 }

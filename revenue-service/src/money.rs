@@ -61,26 +61,26 @@ impl RateCard {
 
 /// The exact (untruncated) price of counts `before + 1 ..= before + count`
 /// under `tiers`: each count at the tier of the cumulative count before it.
-pub fn exact_amount(tiers: &[Tier], before: i64, count: i64) -> Decimal {
+/// `None` when the counts or the price do not fit (SPEC §8: checked money
+/// arithmetic; never a wrapped or saturated amount).
+pub fn exact_amount(tiers: &[Tier], before: i64, count: i64) -> Option<Decimal> {
     let (before, count) = (before.max(0), count.max(0));
-    let end = before.saturating_add(count);
+    let end = before.checked_add(count)?;
     let mut total = Decimal::ZERO;
     for (i, tier) in tiers.iter().enumerate() {
         let upper = tiers.get(i + 1).map_or(i64::MAX, |next| next.after);
         let overlap = end.min(upper) - before.max(tier.after);
         if overlap > 0 {
-            total += Decimal::from(overlap) * tier.price;
+            total = total.checked_add(Decimal::from(overlap).checked_mul(tier.price)?)?;
         }
     }
-    total
+    Some(total)
 }
 
-/// [`exact_amount`] truncated to whole won (SPEC §6).
-pub fn amount(tiers: &[Tier], before: i64, count: i64) -> i64 {
-    exact_amount(tiers, before, count)
-        .trunc()
-        .to_i64()
-        .unwrap_or(i64::MAX)
+/// [`exact_amount`] truncated to whole won (SPEC §6); `None` when it does
+/// not fit in `i64` won.
+pub fn amount(tiers: &[Tier], before: i64, count: i64) -> Option<i64> {
+    exact_amount(tiers, before, count)?.trunc().to_i64()
 }
 
 /// A video's money for one day.
@@ -93,25 +93,27 @@ pub struct DayAmounts {
 }
 
 impl DayAmounts {
-    /// `video_amount + ad_amount`.
-    pub fn total(&self) -> i64 {
-        self.video_amount + self.ad_amount
+    /// `video_amount + ad_amount`; `None` when it overflows.
+    pub fn total(&self) -> Option<i64> {
+        self.video_amount.checked_add(self.ad_amount)
     }
 }
 
 /// The amounts of a day's `views` and `ad_views` after the cumulative
-/// counts before the day, under `card`.
+/// counts before the day, under `card`; `None` when an amount or their total
+/// does not fit in `i64` won.
 pub fn day_amounts(
     card: &RateCard,
     views_before: i64,
     views: i64,
     ad_views_before: i64,
     ad_views: i64,
-) -> DayAmounts {
-    DayAmounts {
-        video_amount: amount(&card.video_tiers, views_before, views),
-        ad_amount: amount(&card.ad_tiers, ad_views_before, ad_views),
-    }
+) -> Option<DayAmounts> {
+    let amounts = DayAmounts {
+        video_amount: amount(&card.video_tiers, views_before, views)?,
+        ad_amount: amount(&card.ad_tiers, ad_views_before, ad_views)?,
+    };
+    amounts.total().map(|_| amounts)
 }
 
 #[cfg(test)]
@@ -121,11 +123,31 @@ mod tests {
     use super::*;
 
     fn views(before: i64, count: i64) -> i64 {
-        amount(&RateCard::spec_v1().video_tiers, before, count)
+        amount(&RateCard::spec_v1().video_tiers, before, count).unwrap_or(-1)
     }
 
     fn ads(before: i64, count: i64) -> i64 {
-        amount(&RateCard::spec_v1().ad_tiers, before, count)
+        amount(&RateCard::spec_v1().ad_tiers, before, count).unwrap_or(-1)
+    }
+
+    #[test]
+    fn amounts_that_do_not_fit_are_refused_not_wrapped() {
+        let card = RateCard::spec_v1();
+        // i64::MAX views at 1.5 won is past i64::MAX won.
+        assert_eq!(amount(&card.video_tiers, 0, i64::MAX), None);
+        assert_eq!(amount(&card.video_tiers, i64::MAX, 1), None);
+        assert!(day_amounts(&card, 0, i64::MAX, 0, 0).is_none());
+        // Each amount fits, their sum does not.
+        let big = DayAmounts {
+            video_amount: i64::MAX,
+            ad_amount: 1,
+        };
+        assert_eq!(big.total(), None);
+        // The import's largest count (10^12 a field) still prices.
+        assert_eq!(
+            day_amounts(&card, 0, 1_000_000_000_000, 0, 1_000_000_000_000).map(|a| a.total()),
+            Some(Some(1_499_999_690_000 + 19_999_993_300_000))
+        );
     }
 
     #[test]
@@ -169,8 +191,8 @@ mod tests {
     #[test]
     fn exact_amounts_keep_the_fraction_until_truncation() {
         let tiers = RateCard::spec_v1().video_tiers;
-        assert_eq!(exact_amount(&tiers, 100_000, 3), Decimal::new(33, 1));
-        assert_eq!(amount(&tiers, 100_000, 3), 3);
+        assert_eq!(exact_amount(&tiers, 100_000, 3), Some(Decimal::new(33, 1)));
+        assert_eq!(amount(&tiers, 100_000, 3), Some(3));
     }
 
     proptest! {
@@ -187,10 +209,10 @@ mod tests {
             let parts = views(before, first) + views(before + first, count - first);
             prop_assert!(whole - parts >= 0 && whole - parts <= 1, "{whole} vs {parts}");
             let tiers = RateCard::spec_v1().video_tiers;
-            prop_assert_eq!(
-                exact_amount(&tiers, before, count),
-                exact_amount(&tiers, before, first) + exact_amount(&tiers, before + first, count - first)
-            );
+            let sum = exact_amount(&tiers, before, first)
+                .zip(exact_amount(&tiers, before + first, count - first))
+                .map(|(a, b)| a + b);
+            prop_assert_eq!(exact_amount(&tiers, before, count), sum);
         }
     }
 }

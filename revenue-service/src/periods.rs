@@ -1,7 +1,7 @@
 //! Report periods (SPEC §2, §7): a day, its ISO week (Monday to Sunday), or
 //! its calendar month.
 
-use chrono::{Datelike, Duration, NaiveDate};
+use chrono::{Datelike, Days, NaiveDate};
 
 /// A report period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,12 +38,15 @@ impl Period {
     }
 
     /// The first and last day (inclusive) of the period containing `date`.
+    /// Never panics: at the very ends of chrono's calendar a week is cut at
+    /// the end (days from `common::time::parse_day` never come near it).
     pub fn range(self, date: NaiveDate) -> (NaiveDate, NaiveDate) {
         match self {
             Period::Day => (date, date),
             Period::Week => {
-                let start = date - Duration::days(i64::from(date.weekday().num_days_from_monday()));
-                (start, start + Duration::days(6))
+                let back = Days::new(u64::from(date.weekday().num_days_from_monday()));
+                let start = date.checked_sub_days(back).unwrap_or(date);
+                (start, start.checked_add_days(Days::new(6)).unwrap_or(date))
             }
             Period::Month => {
                 let start = date.with_day(1).unwrap_or(date);
@@ -52,7 +55,10 @@ impl Period {
                 } else {
                     NaiveDate::from_ymd_opt(start.year(), start.month() + 1, 1)
                 };
-                (start, next.and_then(|n| n.pred_opt()).unwrap_or(start))
+                (
+                    start,
+                    next.and_then(|n| n.pred_opt()).unwrap_or(NaiveDate::MAX),
+                )
             }
         }
     }
@@ -89,5 +95,18 @@ mod tests {
             (d("2026-01-01"), d("2026-01-01"))
         );
         assert!(Period::parse("year").is_err());
+    }
+
+    proptest::proptest! {
+        /// Every period of every day chrono can hold is answered, without
+        /// a panic, and contains the day.
+        #[test]
+        fn every_day_has_a_period(days in proptest::num::i32::ANY) {
+            let date = NaiveDate::from_num_days_from_ce_opt(days).unwrap_or(NaiveDate::MAX);
+            for p in [Period::Day, Period::Week, Period::Month] {
+                let (start, end) = p.range(date);
+                proptest::prop_assert!(start <= date && date <= end);
+            }
+        }
     }
 }

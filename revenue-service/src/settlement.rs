@@ -67,6 +67,12 @@ enum PullError {
     /// Writing the rows failed.
     #[error("database: {0}")]
     Database(#[from] sea_orm::DbErr),
+    /// A video's amount, or the day's total, does not fit in `i64` won
+    /// (SPEC §8: checked money arithmetic). Not retried: the counts are wrong.
+    #[error(
+        "the amount of video {0} does not fit in a 64-bit number of won; its counts need correcting"
+    )]
+    AmountOverflow(i64),
 }
 
 /// Limits of a run.
@@ -571,13 +577,15 @@ async fn write_rows(
         daily_stat::Column::RateCardVersion,
     ]);
     for c in batch {
-        let amounts = day_amounts(
+        let (amounts, total) = day_amounts(
             card,
             c.cumulative_views_before,
             c.views,
             c.cumulative_ad_views_before,
             c.ad_views,
-        );
+        )
+        .and_then(|a| Some((a, a.total()?)))
+        .ok_or(PullError::AmountOverflow(c.video_id))?;
         insert.values_panic([
             day.into(),
             c.video_id.into(),
@@ -588,11 +596,14 @@ async fn write_rows(
             c.ad_views.into(),
             amounts.video_amount.into(),
             amounts.ad_amount.into(),
-            amounts.total().into(),
+            total.into(),
             card.version.into(),
         ]);
         progress.rows += 1;
-        progress.total_amount += amounts.total();
+        progress.total_amount = progress
+            .total_amount
+            .checked_add(total)
+            .ok_or(PullError::AmountOverflow(c.video_id))?;
         progress.last_video_id = c.video_id;
     }
     let backend = txn.get_database_backend();

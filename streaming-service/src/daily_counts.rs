@@ -25,6 +25,10 @@ pub const PAGES_IN_FLIGHT: usize = 2;
 pub const MESSAGE_ROWS: usize = 1_000;
 /// The most rows one import may hold.
 pub const MAX_IMPORT_ROWS: usize = 100_000;
+/// The largest count an import row may carry in any field (SPEC §8: at
+/// most 10¹²): a video's whole history of such days still sums far inside
+/// `i64`, and so does its money.
+pub const MAX_IMPORT_COUNT: i64 = 1_000_000_000_000;
 
 /// One video's counts of a day with its cumulative counts before it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -295,10 +299,10 @@ fn parse_record(record: &csv::StringRecord) -> Result<(i64, NaiveDate, i64, i64,
         field(i)
             .parse::<i64>()
             .ok()
-            .filter(|n| *n >= 0)
+            .filter(|n| (0..=MAX_IMPORT_COUNT).contains(n))
             .ok_or_else(|| {
                 format!(
-                    "{} {:?} is not a non-negative integer",
+                    "{} {:?} is not an integer from 0 to {MAX_IMPORT_COUNT}",
                     IMPORT_HEADER.get(i).copied().unwrap_or("count"),
                     field(i)
                 )
@@ -455,12 +459,16 @@ mod tests {
     #[test]
     fn records_are_checked_field_by_field() {
         assert!(parse_record(&record(&["1", "2026-11-01", "5", "60", "1"])).is_ok());
+        assert!(parse_record(&record(&["1", "2026-11-01", "1000000000000", "0", "0"])).is_ok());
         let bad = [
             record(&["1", "2026-11-01", "-5", "60", "1"]),
             record(&["1", "2026-13-01", "5", "60", "1"]),
             record(&["x", "2026-11-01", "5", "60", "1"]),
             record(&["1", "2026-11-01", "5", "60"]),
             record(&["1", "2026-11-01", "5", "1.5", "1"]),
+            record(&["1", "2026-11-01", "9223372036854775807", "60", "1"]),
+            record(&["1", "2026-11-01", "5", "60", "1000000000001"]),
+            record(&["1", "+262142-12-31", "5", "60", "1"]),
         ];
         for r in bad {
             assert!(parse_record(&r).is_err(), "{r:?} accepted");
