@@ -19,6 +19,7 @@
 #                    and created afresh by `up` (default ssp_stack)
 #   SSP_REDIS        Redis URL (default redis://127.0.0.1:6379)
 #   GATEWAY_ADDR     where the gateway listens (default 127.0.0.1:18080)
+#   GATEWAY_METRICS_ADDR  where it serves /metrics (default 127.0.0.1:19464)
 #   STREAMING_INSTANCES  streaming-service processes (default 1); instance i
 #                    listens on 127.0.0.1:(50062 + 10·(i−1)) and is named
 #                    streaming-service, streaming-service-2, …; the gateway
@@ -35,6 +36,7 @@ pg=${SSP_PG:-postgres://postgres@127.0.0.1:5432}
 db_prefix=${SSP_DB_PREFIX:-ssp_stack}
 redis=${SSP_REDIS:-redis://127.0.0.1:6379}
 export GATEWAY_ADDR=${GATEWAY_ADDR:-127.0.0.1:18080}
+export GATEWAY_METRICS_ADDR=${GATEWAY_METRICS_ADDR:-127.0.0.1:19464}
 export ADMIN_EMAIL=${ADMIN_EMAIL:-admin@example.com}
 export ADMIN_PASSWORD=${ADMIN_PASSWORD:-admin-password}
 bin=target/$profile

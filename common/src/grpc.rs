@@ -14,6 +14,15 @@ pub const CLIENT_IP: &str = "x-client-ip";
 /// The shared secret that proves a call comes from a platform service.
 pub const SERVICE_CREDENTIAL: &str = "x-service-credential";
 
+/// The largest daily-counts import, bytes of CSV (8 MiB: 100,000 rows of
+/// the longest fields fit). The gateway refuses a larger body with 413 and
+/// the streaming service decodes a message of this size plus
+/// [`MESSAGE_OVERHEAD_BYTES`], so the two limits cannot disagree.
+pub const MAX_IMPORT_BYTES: usize = 8 * 1024 * 1024;
+
+/// Room for a message's fields beyond its largest text field, bytes.
+pub const MESSAGE_OVERHEAD_BYTES: usize = 64 * 1024;
+
 /// The request id carried in `metadata`, or `"-"` when there is none.
 pub fn request_id(metadata: &MetadataMap) -> String {
     metadata

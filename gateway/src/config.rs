@@ -38,12 +38,20 @@ pub struct Settings {
     /// the client gets 504 (default 5,000 ms).
     #[serde(default = "default_request_timeout_ms")]
     pub gateway_request_timeout_ms: u64,
+    /// `GATEWAY_METRICS_ADDR`: where `/metrics` (Prometheus) is served, a
+    /// listener of its own so that it is not public with the API (default
+    /// `127.0.0.1:9464`; port 0 picks a free one). In a container, set it to
+    /// `0.0.0.0:9464` and do not publish the port.
+    #[serde(default = "default_metrics_addr")]
+    pub gateway_metrics_addr: SocketAddr,
     /// `GATEWAY_BODY_LIMIT_BYTES`: largest request body; larger gets 413
     /// (default 65,536).
     #[serde(default = "default_body_limit")]
     pub gateway_body_limit_bytes: usize,
     /// `GATEWAY_IMPORT_LIMIT_BYTES`: largest CSV body of
-    /// `/api/v1/admin/imports/daily-counts` (default 16 MiB).
+    /// `/api/v1/admin/imports/daily-counts`; larger gets 413 (default and
+    /// most 8 MiB, [`common::grpc::MAX_IMPORT_BYTES`], what the streaming
+    /// service accepts).
     #[serde(default = "default_import_limit")]
     pub gateway_import_limit_bytes: usize,
     /// `GATEWAY_TRUSTED_PROXIES`: comma-separated IPs whose
@@ -77,6 +85,9 @@ pub struct Settings {
 fn default_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
+fn default_metrics_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9464))
+}
 fn default_user_service_url() -> String {
     "http://127.0.0.1:50051".to_owned()
 }
@@ -87,7 +98,7 @@ fn default_revenue_service_url() -> String {
     "http://127.0.0.1:50053".to_owned()
 }
 fn default_import_limit() -> usize {
-    16 * 1024 * 1024
+    common::grpc::MAX_IMPORT_BYTES
 }
 fn default_connect_timeout_ms() -> u64 {
     1_000
@@ -136,6 +147,7 @@ impl Settings {
     pub fn with_defaults(service_credential: SecretString, user_service_url: String) -> Self {
         Self {
             gateway_addr: default_addr(),
+            gateway_metrics_addr: default_metrics_addr(),
             gateway_workers: None,
             gateway_user_service_url: user_service_url,
             gateway_streaming_service_url: default_streaming_service_url(),

@@ -1,6 +1,7 @@
-//! Request-body extraction with envelope errors: malformed JSON → 400 with
-//! the field in `details` where one can be named; a body over the limit →
-//! 413 (SPEC §8).
+//! Request-body extraction with envelope errors: malformed JSON, or
+//! anything after the JSON value → 400 with the field in `details` where one
+//! can be named; a body that is not `application/json` → 415; a body over
+//! the limit → 413 (SPEC §8).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -12,8 +13,19 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 
-/// A JSON body of type `T`. An empty body reads as `{}`.
+/// A JSON body of type `T`. An empty body reads as `{}`; any other must be
+/// sent as `application/json` and hold one JSON value and nothing after it.
 pub struct JsonBody<T>(pub T);
+
+/// Whether the request says its body is JSON: `application/json`, with or
+/// without parameters such as `charset`.
+fn declares_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
 
 impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Error = ApiError;
@@ -21,30 +33,49 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let bytes = web::Bytes::from_request(req, payload);
+        let json = declares_json(req);
         Box::pin(async move {
             let bytes = bytes.await.map_err(body_error)?;
             let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
                 b"{}"
-            } else {
+            } else if json {
                 &bytes
+            } else {
+                let mut e = ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    "the body must be sent as content-type: application/json",
+                );
+                e.details.push(common::error::FieldViolation::new(
+                    "content-type",
+                    "must be application/json",
+                ));
+                return Err(e);
             };
             let de = &mut serde_json::Deserializer::from_slice(text);
-            serde_path_to_error::deserialize(de)
-                .map(JsonBody)
-                .map_err(|e| {
-                    let path = e.path().to_string();
-                    let inner = e.into_inner();
-                    let field = if path == "." || path == "?" || path.is_empty() {
-                        missing_field(&inner.to_string()).unwrap_or_else(|| "body".to_owned())
-                    } else {
-                        path
-                    };
-                    let mut err = ApiError::bad_field(&field, inner.to_string());
-                    err.code = "malformed_json".to_owned();
-                    err
-                })
+            let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                let field = if path == "." || path == "?" || path.is_empty() {
+                    missing_field(&inner.to_string()).unwrap_or_else(|| "body".to_owned())
+                } else {
+                    path
+                };
+                malformed(&field, inner.to_string())
+            })?;
+            de.end().map_err(|e| {
+                malformed("body", format!("nothing may follow the JSON value: {e}"))
+            })?;
+            Ok(JsonBody(value))
         })
     }
+}
+
+/// 400 `malformed_json` naming `field`.
+fn malformed(field: &str, description: String) -> ApiError {
+    let mut err = ApiError::bad_field(field, description);
+    err.code = "malformed_json".to_owned();
+    err
 }
 
 fn missing_field(message: &str) -> Option<String> {

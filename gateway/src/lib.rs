@@ -9,9 +9,11 @@
 pub mod auth;
 pub mod client_ip;
 pub mod config;
+pub mod csv_cell;
 pub mod downstream;
 pub mod error;
 pub mod extract;
+pub mod http_errors;
 pub mod openapi;
 pub mod rate_limit;
 pub mod request_id;

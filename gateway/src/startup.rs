@@ -32,10 +32,12 @@ pub struct AppState {
     pub limits: AuthRateLimits,
 }
 
-/// A built gateway, bound to its port.
+/// A built gateway, bound to its ports.
 pub struct Application {
     server: Server,
     addr: SocketAddr,
+    metrics_server: Server,
+    metrics_addr: SocketAddr,
 }
 
 impl Application {
@@ -56,13 +58,26 @@ impl Application {
         ));
         let limits = AuthRateLimits::new(settings.auth_rate_limit_per_minute);
         let shared_settings = Arc::new(settings.clone());
+        // The API listener records the metrics; only the metrics listener
+        // serves them.
         let metrics = PrometheusMetricsBuilder::new("gateway")
-            .endpoint("/metrics")
             .mask_unmatched_patterns("UNKNOWN")
             .build()
             .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
+        let serve_metrics = PrometheusMetricsBuilder::new("gateway_metrics_listener")
+            .registry(metrics.registry.clone())
+            .endpoint("/metrics")
+            .build()
+            .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
+        let (metrics_server, metrics_addr) =
+            metrics_server(settings.gateway_metrics_addr, serve_metrics)?;
         let body_limit = settings.gateway_body_limit_bytes;
         let import_limit = settings.gateway_import_limit_bytes;
+        anyhow::ensure!(
+            import_limit <= common::grpc::MAX_IMPORT_BYTES,
+            "GATEWAY_IMPORT_LIMIT_BYTES may be at most {} (what the streaming service accepts)",
+            common::grpc::MAX_IMPORT_BYTES
+        );
         let mut server = HttpServer::new(move || {
             // Runs once on each worker thread.
             let state = web::Data::new(AppState {
@@ -72,6 +87,7 @@ impl Application {
                 limits: limits.clone(),
             });
             App::new()
+                .wrap(from_fn(crate::http_errors::middleware))
                 .wrap(from_fn(request_id::middleware))
                 .wrap(TracingLogger::default())
                 .wrap(metrics.clone())
@@ -98,7 +114,14 @@ impl Application {
         Ok(Self {
             server: server.run(),
             addr,
+            metrics_server,
+            metrics_addr,
         })
+    }
+
+    /// Where `/metrics` is served.
+    pub fn metrics_addr(&self) -> SocketAddr {
+        self.metrics_addr
     }
 
     /// Where HTTP listens.
@@ -123,13 +146,40 @@ impl Application {
         stop: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let handle = self.server.handle();
+        let metrics_handle = self.metrics_server.handle();
         tokio::spawn(async move {
             stop.await;
             handle.stop(true).await;
+            metrics_handle.stop(true).await;
         });
-        self.server.await?;
+        let (served, _) = tokio::join!(self.server, self.metrics_server);
+        served?;
         Ok(())
     }
+}
+
+/// The `/metrics` listener (SPEC §10): one worker serving, through `serve`,
+/// the registry the API listener records into.
+fn metrics_server(
+    addr: SocketAddr,
+    serve: actix_web_prom::PrometheusMetrics,
+) -> anyhow::Result<(Server, SocketAddr)> {
+    let listener =
+        std::net::TcpListener::bind(addr).with_context(|| format!("binding metrics {addr}"))?;
+    let addr = listener.local_addr()?;
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(serve.clone())
+            .default_service(web::to(|| async {
+                actix_web::HttpResponse::NotFound().finish()
+            }))
+    })
+    .listen(listener)?
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(1)
+    .run();
+    Ok((server, addr))
 }
 
 async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {

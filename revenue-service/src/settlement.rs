@@ -75,6 +75,26 @@ enum PullError {
     AmountOverflow(i64),
 }
 
+/// Why a run did not succeed.
+#[derive(Debug)]
+enum SettleError {
+    /// The day's counts are not all written back: the run stays queued with
+    /// this reason and is tried again after [`WAIT_RETRY`].
+    Waiting(String),
+    /// The run failed with this message.
+    Failed(String),
+}
+
+impl From<String> for SettleError {
+    fn from(message: String) -> Self {
+        Self::Failed(message)
+    }
+}
+
+/// How long a run that found its day not written back waits before it looks
+/// at the watermark again.
+pub const WAIT_RETRY: Duration = Duration::from_secs(1);
+
 /// Limits of a run.
 #[derive(Debug, Clone, Copy)]
 pub struct RunLimits {
@@ -175,14 +195,23 @@ impl Settler {
     /// # Errors
     /// Database failures while claiming.
     pub async fn run_next(&self) -> Result<bool, RevenueError> {
-        let stale = Utc::now() - self.lease_chrono();
+        let now = Utc::now();
+        let stale = now - self.lease_chrono();
+        // A queued run that found its day not written back records when it
+        // looked (`heartbeat_at`) and is looked at again after WAIT_RETRY.
+        let waited = now - chrono::Duration::from_std(WAIT_RETRY).unwrap_or_default();
         let candidates = settlement_run::Entity::find()
             .filter(
-                settlement_run::Column::Status.eq(status::QUEUED).or(
-                    settlement_run::Column::Status
+                settlement_run::Column::Status
+                    .eq(status::QUEUED)
+                    .and(
+                        settlement_run::Column::HeartbeatAt
+                            .is_null()
+                            .or(settlement_run::Column::HeartbeatAt.lt(waited)),
+                    )
+                    .or(settlement_run::Column::Status
                         .eq(status::RUNNING)
-                        .and(settlement_run::Column::HeartbeatAt.lt(stale)),
-                ),
+                        .and(settlement_run::Column::HeartbeatAt.lt(stale))),
             )
             .order_by_asc(settlement_run::Column::Id)
             .all(&self.db)
@@ -203,9 +232,12 @@ impl Settler {
                 .rows_affected()
                 == 1;
             if claimed {
-                self.execute(run.id, run.day).await;
+                let finished = self.execute(run.id, run.day).await;
                 self.release_lease(run.day).await?;
-                return Ok(true);
+                if finished {
+                    return Ok(true);
+                }
+                continue;
             }
             self.release_lease(run.day).await?;
         }
@@ -243,8 +275,9 @@ impl Settler {
         Ok(())
     }
 
-    /// Executes a claimed run and records its outcome.
-    async fn execute(&self, run_id: i64, day: NaiveDate) {
+    /// Executes a claimed run and records its outcome; `false` when the day
+    /// is not all written back yet and the run went back to the queue.
+    async fn execute(&self, run_id: i64, day: NaiveDate) -> bool {
         tracing::info!(run_id, %day, "settlement run started");
         let heartbeat = {
             let this = self.clone();
@@ -266,6 +299,16 @@ impl Settler {
         let outcome = self.settle(day).await;
         heartbeat.abort();
         let update = match &outcome {
+            Err(SettleError::Waiting(reason)) => {
+                tracing::info!(run_id, %day, reason = %reason, "settlement run waits for the write-back");
+                settlement_run::ActiveModel {
+                    id: Set(run_id),
+                    status: Set(status::QUEUED.to_owned()),
+                    heartbeat_at: Set(Some(Utc::now())),
+                    error: Set(Some(reason.clone())),
+                    ..Default::default()
+                }
+            }
             Ok(s) => {
                 tracing::info!(run_id, %day, rows = s.rows, total = s.total_amount, "settlement run succeeded");
                 settlement_run::ActiveModel {
@@ -280,7 +323,7 @@ impl Settler {
                     ..Default::default()
                 }
             }
-            Err(e) => {
+            Err(SettleError::Failed(e)) => {
                 tracing::warn!(run_id, %day, error = %e, "settlement run failed");
                 settlement_run::ActiveModel {
                     id: Set(run_id),
@@ -294,6 +337,7 @@ impl Settler {
         if let Err(e) = settlement_run::Entity::update(update).exec(&self.db).await {
             tracing::error!(run_id, error = %e, "recording the run failed");
         }
+        !matches!(outcome, Err(SettleError::Waiting(_)))
     }
 
     fn request<T>(&self, message: T) -> tonic::Request<T> {
@@ -333,13 +377,13 @@ impl Settler {
     }
 
     /// Settles `day`; the run's outcome or a message for its record.
-    async fn settle(&self, day: NaiveDate) -> Result<Settled, String> {
+    async fn settle(&self, day: NaiveDate) -> Result<Settled, SettleError> {
         let watermark = self.with_retries(|| self.watermark()).await?;
         let end = self.time.end_of(day);
         if watermark < end {
-            return Err(format!(
-                "the counts of {day} are not all written back yet (watermark {watermark}, day ends {end})"
-            ));
+            return Err(SettleError::Waiting(format!(
+                "waiting: the counts of {day} are not all written back yet (watermark {watermark}, day ends {end})"
+            )));
         }
         let card = self
             .rate_card(day)
@@ -368,7 +412,7 @@ impl Settler {
                     tracing::warn!(%day, attempt, after = progress.last_video_id, error = %e, "pull failed; resuming");
                     tokio::time::sleep(Duration::from_millis(200 * (1 << attempt))).await;
                 }
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(SettleError::Failed(e.to_string())),
             }
         }
         txn.commit().await.map_err(|e| format!("database: {e}"))?;

@@ -262,6 +262,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         all.streaming.counter_event_lag_seconds = 2 * u64::from(speed);
         all.revenue.settlement_watermark_poll_seconds = 1;
         all.gateway.gateway_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        all.gateway.gateway_metrics_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         all.gateway.gateway_trusted_proxies = vec![std::net::IpAddr::from([127, 0, 0, 1])];
         all.gateway.auth_rate_limit_per_minute = 0;
     })

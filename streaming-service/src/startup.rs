@@ -137,8 +137,11 @@ impl Application {
             .add_service(health)
             .add_service(reflection)
             .add_service(reflection_v1alpha)
-            .add_service(StreamingServiceServer::with_interceptor(
-                self.api, credential,
+            .add_service(tonic::service::interceptor::InterceptedService::new(
+                StreamingServiceServer::new(self.api).max_decoding_message_size(
+                    common::grpc::MAX_IMPORT_BYTES + common::grpc::MESSAGE_OVERHEAD_BYTES,
+                ),
+                credential,
             ))
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), stop)
             .await;

@@ -386,7 +386,7 @@ pub async fn video_stats(
 }
 
 /// One video's earnings.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct VideoRevenue {
     /// The video.
     pub video_id: i64,
@@ -495,7 +495,11 @@ pub async fn revenues(
     let mut out = csv::Writer::from_writer(Vec::new());
     let csv_error = |e: csv::Error| ApiError::from(tonic::Status::internal(e.to_string()));
     for row in &body.videos {
-        out.serialize(row).map_err(csv_error)?;
+        let safe = VideoRevenue {
+            title: crate::csv_cell::neutralize(&row.title).into_owned(),
+            ..row.clone()
+        };
+        out.serialize(safe).map_err(csv_error)?;
     }
     let bytes = out
         .into_inner()

@@ -155,6 +155,8 @@ impl Drop for TestDb {
 /// The running services.
 pub struct TestApp {
     pub address: String,
+    /// The gateway's `/metrics` listener, `http://host:port`.
+    pub metrics_address: String,
     pub client: reqwest::Client,
     pub issuer: String,
     pub audience: String,
@@ -312,11 +314,13 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     gw.gateway_addr =
         std::net::SocketAddr::from(([127, 0, 0, 1], options.gateway_port.unwrap_or(0)));
     gw.gateway_workers = Some(1);
+    gw.gateway_metrics_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     gw.auth_rate_limit_per_minute = options.rate_limit_per_minute;
     let gateway_app = gateway::Application::build(gw)
         .await
         .expect("gateway builds");
     let address = format!("http://{}", gateway_app.local_addr());
+    let metrics_address = format!("http://{}", gateway_app.metrics_addr());
 
     let (user_stop, user_rx) = watch::channel(false);
     let (gateway_stop, gateway_rx) = watch::channel(false);
@@ -329,6 +333,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 
     TestApp {
         address,
+        metrics_address,
         client: reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(30))

@@ -256,7 +256,8 @@ impl Writeback {
             .map_or(DateTime::<Utc>::UNIX_EPOCH, |w| w.written_back_until))
     }
 
-    /// Writes back every `interval` until `stop` resolves, then once more.
+    /// Writes back at once, then every `interval` until `stop` resolves, then
+    /// once more.
     pub async fn run_every(
         self,
         interval: Duration,
@@ -265,6 +266,10 @@ impl Writeback {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         ticker.tick().await;
+        // At start: write back what an earlier process left in the store (an
+        // in-process store starts empty) and so establish the watermark, so
+        // that past days settle at once instead of after the first interval.
+        self.log_run().await;
         tokio::pin!(stop);
         loop {
             tokio::select! {

@@ -1,0 +1,82 @@
+//! Errors of the HTTP layer itself in the SPEC §8 envelope: a request head
+//! over our limits gets 431, and any error response that a handler did not
+//! render as the envelope (actix's 413 of a body over the limit, a 405, a
+//! 404 of a path its router refused) is rewritten into it.
+//!
+//! actix-http still answers a head over its own hard limits (128 KiB, 96
+//! headers) and an unparseable request line itself, with an empty body,
+//! before any of this code runs; ours are lower, so every head that parses
+//! is answered here.
+
+use actix_web::{
+    Error, HttpResponse, ResponseError,
+    body::{EitherBody, MessageBody},
+    dev::{ServiceRequest, ServiceResponse},
+    http::{StatusCode, header},
+    middleware::Next,
+};
+
+use crate::error::ApiError;
+
+/// The most bytes of header names and values a request may carry.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// The most headers a request may carry.
+pub const MAX_HEADERS: usize = 64;
+
+/// The middleware; it must run inside [`crate::request_id::middleware`] so
+/// that the envelope names the request id.
+///
+/// # Errors
+/// None of its own; an inner service's error passes through.
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let headers = req.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        let error = ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request_header_fields_too_large",
+            format!("request headers over {MAX_HEADERS} fields or {MAX_HEADER_BYTES} bytes"),
+        );
+        return Ok(req.into_response(error.error_response().map_into_right_body()));
+    }
+    let res = next.call(req).await?;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return Ok(res.map_into_left_body());
+    }
+    let error = envelope_for(status);
+    let (req, old) = res.into_parts();
+    let mut new: HttpResponse = error.error_response();
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(value) = old.headers().get(&name) {
+            new.headers_mut().insert(name, value.clone());
+        }
+    }
+    Ok(ServiceResponse::new(req, new).map_into_right_body())
+}
+
+/// The envelope of a bare error status.
+fn envelope_for(status: StatusCode) -> ApiError {
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => ("not_found", "no such resource"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed here"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body over the size limit"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ("unsupported_media_type", "unsupported content type")
+        }
+        s if s.is_server_error() => ("internal", "internal error"),
+        _ => ("bad_request", "the request could not be read"),
+    };
+    ApiError::new(status, code, message)
+}
