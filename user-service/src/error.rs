@@ -50,6 +50,10 @@ pub enum UserError {
         "this email belongs to an account; sign in with its password, or use a provider that verifies the email"
     )]
     EmailUnverified,
+    /// Too many password hashes are waiting already (503 with
+    /// `retry-after`): a burst is turned away at once instead of timing out.
+    #[error("too many sign-ins at once; try again shortly")]
+    Busy,
     /// Anything else; logged with its chain, never sent to the client.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -111,6 +115,7 @@ impl From<UserError> for Status {
             UserError::EmailUnverified => {
                 to_status(Code::AlreadyExists, "email_unverified", message, &[])
             }
+            UserError::Busy => to_status(Code::Unavailable, "busy", message, &[]),
             UserError::Internal(err) => {
                 tracing::error!(error = ?err, "internal error");
                 to_status(Code::Internal, "internal_error", "internal error", &[])

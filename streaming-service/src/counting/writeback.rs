@@ -18,6 +18,8 @@ use crate::{
 
 /// Buckets applied per database transaction.
 pub const BATCH_SIZE: usize = 500;
+/// How long the write-back at shutdown is retried after failures.
+pub const FINAL_RETRY_FOR: Duration = Duration::from_secs(30);
 /// Passes of one write-back over the dirty buckets (the second and third
 /// only after finding batches an interrupted write-back left pending).
 const MAX_PASSES: usize = 3;
@@ -274,22 +276,38 @@ impl Writeback {
         loop {
             tokio::select! {
                 () = &mut stop => break,
-                _ = ticker.tick() => self.log_run().await,
+                _ = ticker.tick() => { self.log_run().await; }
             }
         }
-        self.log_run().await;
+        // The last write-back: an in-process store loses whatever it still
+        // holds when the process exits, so a failure (another writer holding
+        // the embedded database's lock, the database restarting) is retried
+        // for up to FINAL_RETRY_FOR; the taken batches stay pending meanwhile.
+        let deadline = tokio::time::Instant::now() + FINAL_RETRY_FOR;
+        let mut pause = Duration::from_millis(100);
+        while !self.log_run().await && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
     }
 
-    async fn log_run(&self) {
+    /// Runs one write-back and logs it; whether it succeeded.
+    async fn log_run(&self) -> bool {
         match self.run_once().await {
-            Ok(r) => tracing::info!(
-                buckets = r.buckets,
-                views = r.views,
-                watch_seconds = r.watch_seconds,
-                ad_views = r.ad_views,
-                "counters written back"
-            ),
-            Err(e) => tracing::warn!(error = %e, "write-back failed; retrying next interval"),
+            Ok(r) => {
+                tracing::info!(
+                    buckets = r.buckets,
+                    views = r.views,
+                    watch_seconds = r.watch_seconds,
+                    ad_views = r.ad_views,
+                    "counters written back"
+                );
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "write-back failed; its batches stay pending and are retried");
+                false
+            }
         }
     }
 }
