@@ -47,6 +47,9 @@ pub struct Options {
     pub gateway_port: Option<u16>,
     /// An OpenID Connect provider for social login.
     pub oidc: Option<OidcOptions>,
+    /// The streaming service's `COUNTER_EVENT_LAG_SECONDS`, when not the
+    /// default.
+    pub counter_event_lag_seconds: Option<u64>,
 }
 
 /// The user service's generic OpenID Connect provider.
@@ -77,6 +80,7 @@ impl Default for Options {
             settlement_schedule: None,
             gateway_port: None,
             oidc: None,
+            counter_event_lag_seconds: None,
         }
     }
 }
@@ -245,8 +249,11 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     streaming.data_dir = dir.path().to_path_buf();
     streaming.streaming_grpc_addr = "127.0.0.1:0".parse().expect("addr");
     streaming.dedupe_window_seconds = options.dedupe_window_seconds;
-    // Tests write back by hand; the loop only runs at shutdown.
+    // Tests write back by hand; the loop only runs at start and shutdown.
     streaming.writeback_interval_seconds = 3_600;
+    if let Some(lag) = options.counter_event_lag_seconds {
+        streaming.counter_event_lag_seconds = lag;
+    }
     let mut streaming_db_url = None;
     let mut redis_prefix = None;
     let redis_keys = if options.store == Store::Postgres {

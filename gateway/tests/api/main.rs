@@ -7,6 +7,7 @@
 mod auth_flow;
 mod errors;
 mod helpers;
+mod hostile;
 mod revenue;
 mod social_login;
 mod streaming;

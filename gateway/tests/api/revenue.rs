@@ -597,6 +597,9 @@ async fn the_schedule_settles_yesterday_once_it_is_written_back() {
     let app = spawn_app_with(Options {
         admin: Some(ADMIN),
         settlement_schedule: Some("*/2 * * * * *"),
+        // Two days of event lag: the write-back at start leaves the
+        // watermark before the end of yesterday.
+        counter_event_lag_seconds: Some(2 * 86_400),
         ..Options::default()
     })
     .await;
@@ -610,16 +613,19 @@ async fn the_schedule_settles_yesterday_once_it_is_written_back() {
         format!("video_id,day,views,watch_seconds,ad_views\n{v},{yesterday},42,420,0\n"),
     )
     .await;
-    // Nothing is written back yet: the watermark is at the epoch, and the
-    // schedule waits instead of queueing a run.
+    // Yesterday is not all written back yet, and the schedule waits
+    // instead of queueing a run.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     let runs: Value = app
         .get_json("/api/v1/admin/settlements", Some(&admin))
         .await;
     assert_eq!(runs["items"].as_array().unwrap().len(), 0, "{runs}");
-    // Once a write-back has passed the end of yesterday, the next check of
-    // the watermark (every second here, every minute by default) queues it.
-    app.write_back().await;
+    // Once the watermark has passed the end of yesterday, the next check of
+    // it (every second here, every minute by default) queues it.
+    app.writeback
+        .advance_watermark(chrono::Utc::now())
+        .await
+        .unwrap();
     let mut settled = None;
     for _ in 0..100 {
         let runs: Value = app
