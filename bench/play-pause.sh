@@ -56,12 +56,12 @@ gw_pid=$!
 base=http://127.0.0.1:18181
 for _ in $(seq 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.2; done
 curl -sf -X POST "$base/api/v1/auth/signup" \
-  -d '{"email":"creator@example.com","password":"bench-password","display_name":"Creator","role":"creator"}' >/dev/null
-token=$(curl -sf -X POST "$base/api/v1/auth/login" -d '{"email":"creator@example.com","password":"bench-password"}' |
+  --json '{"email":"creator@example.com","password":"bench-password","display_name":"Creator","role":"creator"}' >/dev/null
+token=$(curl -sf -X POST "$base/api/v1/auth/login" --json '{"email":"creator@example.com","password":"bench-password"}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 for i in $(seq "$videos"); do
   curl -sf -X POST "$base/api/v1/videos" -H "authorization: Bearer $token" \
-    -d "{\"title\":\"Video $i\",\"duration_seconds\":600}" >/dev/null
+    --json "{\"title\":\"Video $i\",\"duration_seconds\":600}" >/dev/null
 done
 
 echo "== machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; wrk -t$threads -c$connections -d$duration, $videos videos"

@@ -46,12 +46,12 @@ GATEWAY_ADDR=127.0.0.1:18191 GATEWAY_USER_SERVICE_URL=http://127.0.0.1:50171 \
 gw_pid=$!
 base=http://127.0.0.1:18191
 for _ in $(seq 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.2; done
-token=$(curl -sf -X POST "$base/api/v1/auth/login" -d '{"email":"admin@example.com","password":"bench-password"}' |
+token=$(curl -sf -X POST "$base/api/v1/auth/login" --json '{"email":"admin@example.com","password":"bench-password"}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 echo "== machine: $(nproc) cores; settling 2026-11-21"
 start=$(date +%s.%N)
 run=$(curl -sf -X POST "$base/api/v1/admin/settlements" -H "authorization: Bearer $token" \
-  -d '{"from":"2026-11-21","to":"2026-11-21"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_ids"][0])')
+  --json '{"from":"2026-11-21","to":"2026-11-21"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_ids"][0])')
 while :; do
   body=$(curl -sf "$base/api/v1/admin/settlements/$run" -H "authorization: Bearer $token")
   status=$(echo "$body" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')

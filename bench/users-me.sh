@@ -41,8 +41,8 @@ gw_pid=$!
 base=http://127.0.0.1:18181
 for _ in $(seq 50); do curl -sf "$base/.well-known/jwks.json" >/dev/null && break; sleep 0.2; done
 curl -sf -X POST "$base/api/v1/auth/signup" \
-  -d '{"email":"bench@example.com","password":"bench-password","display_name":"Bench","role":"viewer"}' >/dev/null
-token=$(curl -sf -X POST "$base/api/v1/auth/login" -d '{"email":"bench@example.com","password":"bench-password"}' |
+  --json '{"email":"bench@example.com","password":"bench-password","display_name":"Bench","role":"viewer"}' >/dev/null
+token=$(curl -sf -X POST "$base/api/v1/auth/login" --json '{"email":"bench@example.com","password":"bench-password"}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 curl -sf "$base/api/v1/users/me" -H "authorization: Bearer $token" >/dev/null
 

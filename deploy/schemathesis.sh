@@ -24,12 +24,12 @@ tag=$(date +%s%N)
 
 token() { # email, password
   curl -fsS -X POST "$gateway/api/v1/auth/login" -H 'content-type: application/json' \
-    -d "{\"email\":\"$1\",\"password\":\"$2\"}" |
+    --json "{\"email\":\"$1\",\"password\":\"$2\"}" |
     "$venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["access_token"])'
 }
 signup() { # role
   curl -fsS -o /dev/null -X POST "$gateway/api/v1/auth/signup" -H 'content-type: application/json' \
-    -d "{\"email\":\"st-$1-$tag@example.com\",\"password\":\"schemathesis\",\"display_name\":\"st $1\",\"role\":\"$1\"}"
+    --json "{\"email\":\"st-$1-$tag@example.com\",\"password\":\"schemathesis\",\"display_name\":\"st $1\",\"role\":\"$1\"}"
   token "st-$1-$tag@example.com" schemathesis
 }
 

@@ -211,7 +211,7 @@ impl Rules {
         let (age_lo, age_hi) = Self::age_seconds(started, now);
         if ad_views < 1 + age_lo / self.slot_seconds {
             Expect::Exactly(true)
-        } else if ad_views >= 1 + age_hi / self.slot_seconds {
+        } else if ad_views > age_hi / self.slot_seconds {
             Expect::Exactly(false)
         } else {
             Expect::OneOf(vec![false, true])

@@ -323,21 +323,13 @@ fn parse_record(record: &csv::StringRecord) -> Result<(i64, NaiveDate, i64, i64,
     Ok((video_id, day, count(2)?, count(3)?, count(4)?))
 }
 
-/// Imports historical counts: each good row sets its (video, day) counts;
-/// bad rows are reported by line and skipped. The whole file is parsed and
-/// checked first, so bad input writes nothing; good rows are then written
-/// in batches of [`IMPORT_BATCH_ROWS`], each its own transaction, so that
-/// other writers (plays' write-backs, uploads) move between them. An import
-/// stopped part-way (its call cancelled, the database down) leaves whole
-/// batches applied; importing the same file again completes it, and
-/// changes nothing once complete.
+/// Parses an import: the rows to write and the report of the lines refused
+/// so far (the unknown videos are found later, against the database). No
+/// I/O; any text gives an answer, never a panic.
 ///
 /// # Errors
-/// A missing or wrong header, or too many rows (400); database failures.
-pub async fn import(
-    db: &DatabaseConnection,
-    csv_text: &str,
-) -> Result<ImportReport, StreamingError> {
+/// A missing or wrong header, or more than [`MAX_IMPORT_ROWS`] rows (400).
+fn parse_import(csv_text: &str) -> Result<(Vec<ImportRow>, ImportReport), StreamingError> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .flexible(true)
@@ -394,6 +386,25 @@ pub async fn import(
             Err(reason) => report.rejected.push(Rejection { line, reason }),
         }
     }
+    Ok((rows, report))
+}
+
+/// Imports historical counts: each good row sets its (video, day) counts;
+/// bad rows are reported by line and skipped. The whole file is parsed and
+/// checked first, so bad input writes nothing; good rows are then written
+/// in batches of [`IMPORT_BATCH_ROWS`], each its own transaction, so that
+/// other writers (plays' write-backs, uploads) move between them. An import
+/// stopped part-way (its call cancelled, the database down) leaves whole
+/// batches applied; importing the same file again completes it, and
+/// changes nothing once complete.
+///
+/// # Errors
+/// A missing or wrong header, or too many rows (400); database failures.
+pub async fn import(
+    db: &DatabaseConnection,
+    csv_text: &str,
+) -> Result<ImportReport, StreamingError> {
+    let (rows, mut report) = parse_import(csv_text)?;
     let ids: Vec<i64> = rows
         .iter()
         .map(|r| r.video_id)
@@ -474,6 +485,35 @@ mod tests {
 
     fn record(fields: &[&str]) -> csv::StringRecord {
         csv::StringRecord::from(fields.to_vec())
+    }
+
+    proptest::proptest! {
+        /// Any text parses or is refused, without a panic; every row it
+        /// keeps is within the bounds of SPEC §8.
+        #[test]
+        fn any_import_text_parses_or_is_refused(
+            lines in proptest::collection::vec(
+                "[0-9,+\\-\"a-z ]{0,40}|[0-9]{1,20},[+]?[0-9]{4,7}-[0-9]{2}-[0-9]{2},[0-9-]{1,20},[0-9]{1,20},[0-9]{1,20}",
+                0..20,
+            ),
+        ) {
+            let text = format!("{}\n{}", IMPORT_HEADER.join(","), lines.join("\n"));
+            if let Ok((rows, report)) = parse_import(&text) {
+                proptest::prop_assert!(rows.len() + report.rejected.len() <= lines.len());
+                for r in rows {
+                    proptest::prop_assert!(r.video_id > 0);
+                    for count in [r.views, r.watch_seconds, r.ad_views] {
+                        proptest::prop_assert!((0..=MAX_IMPORT_COUNT).contains(&count));
+                    }
+                }
+            }
+        }
+
+        /// Any text in the header position is answered too.
+        #[test]
+        fn any_header_is_answered(text in "\\PC{0,200}") {
+            let _ = parse_import(&text);
+        }
     }
 
     #[test]
