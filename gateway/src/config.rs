@@ -38,6 +38,11 @@ pub struct Settings {
     /// the client gets 504 (default 5,000 ms).
     #[serde(default = "default_request_timeout_ms")]
     pub gateway_request_timeout_ms: u64,
+    /// `GATEWAY_IMPORT_TIMEOUT_MS`: deadline of a daily-counts import, which
+    /// writes up to 100,000 rows (default 120,000 ms); the streaming service
+    /// stops importing when it passes, after the last whole batch.
+    #[serde(default = "default_import_timeout_ms")]
+    pub gateway_import_timeout_ms: u64,
     /// `GATEWAY_METRICS_ADDR`: where `/metrics` (Prometheus) is served, a
     /// listener of its own so that it is not public with the API (default
     /// `127.0.0.1:9464`; port 0 picks a free one). In a container, set it to
@@ -84,6 +89,9 @@ pub struct Settings {
 
 fn default_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_import_timeout_ms() -> u64 {
+    120_000
 }
 fn default_metrics_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9464))
@@ -148,6 +156,7 @@ impl Settings {
         Self {
             gateway_addr: default_addr(),
             gateway_metrics_addr: default_metrics_addr(),
+            gateway_import_timeout_ms: default_import_timeout_ms(),
             gateway_workers: None,
             gateway_user_service_url: user_service_url,
             gateway_streaming_service_url: default_streaming_service_url(),

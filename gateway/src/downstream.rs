@@ -39,6 +39,7 @@ pub struct DownstreamConfig {
     streaming: Downstream,
     revenue: Downstream,
     credential: SecretString,
+    request_timeout: Duration,
 }
 
 impl DownstreamConfig {
@@ -57,6 +58,7 @@ impl DownstreamConfig {
                 .service_credential
                 .clone()
                 .ok_or_else(|| anyhow::anyhow!("SERVICE_CREDENTIAL is required"))?,
+            request_timeout: Duration::from_millis(settings.gateway_request_timeout_ms),
         })
     }
 
@@ -71,6 +73,7 @@ impl DownstreamConfig {
             streaming_channel: self.streaming.channel(),
             revenue_channel: self.revenue.channel(),
             credential: self.credential.clone(),
+            request_timeout: self.request_timeout,
         }
     }
 }
@@ -82,6 +85,7 @@ pub struct Downstreams {
     streaming_channel: Channel,
     revenue_channel: Channel,
     credential: SecretString,
+    request_timeout: Duration,
 }
 
 impl Downstreams {
@@ -109,9 +113,23 @@ impl Downstreams {
         ]
     }
 
-    /// Wraps `message` with the call metadata.
+    /// Wraps `message` with the call metadata and the deadline of
+    /// `GATEWAY_REQUEST_TIMEOUT_MS`.
     pub fn request<T>(&self, message: T, ctx: &CallContext) -> tonic::Request<T> {
+        self.request_within(message, ctx, self.request_timeout)
+    }
+
+    /// Wraps `message` with the call metadata and a deadline of `timeout`
+    /// (sent as `grpc-timeout`: the called service stops working on it when
+    /// it passes).
+    pub fn request_within<T>(
+        &self,
+        message: T,
+        ctx: &CallContext,
+        timeout: Duration,
+    ) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
+        request.set_timeout(timeout);
         let md = request.metadata_mut();
         if let Ok(v) = MetadataValue::try_from(ctx.request_id.as_str()) {
             md.insert(common::grpc::REQUEST_ID, v);
@@ -131,14 +149,13 @@ impl Downstreams {
     }
 }
 
-/// Timeouts and keep-alive of every downstream endpoint.
+/// Connect timeout and keep-alive of every downstream endpoint (each call
+/// carries its own deadline: [`Downstreams::request`]).
 fn endpoint_settings(settings: &Settings) -> ConfigureEndpoint {
     let connect = Duration::from_millis(settings.gateway_connect_timeout_ms);
-    let request = Duration::from_millis(settings.gateway_request_timeout_ms);
     std::sync::Arc::new(move |endpoint: Endpoint| {
         endpoint
             .connect_timeout(connect)
-            .timeout(request)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(30))
             .keep_alive_while_idle(true)

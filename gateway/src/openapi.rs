@@ -71,9 +71,9 @@ impl Modify for BearerAuth {
 
 /// Documents the SPEC §8 errors any operation can answer, besides the ones
 /// its handler lists: 400 (a malformed path, query or body), 401 (a bearer
-/// token that is present but bad), 413 (a body over the limit, where there
-/// is a body), 503 and 504 (a downstream service down or slow). Each is the
-/// error envelope.
+/// token that is present but bad), 413 and 415 (a body over the limit or
+/// not JSON, where there is a body), 431 (headers over the limit), 503 and
+/// 504 (a downstream service down or slow). Each is the error envelope.
 struct ErrorResponses;
 
 impl Modify for ErrorResponses {
@@ -118,7 +118,12 @@ impl Modify for ErrorResponses {
                 );
                 if has_body {
                     add("413", "Body over the limit");
+                    add(
+                        "415",
+                        "A body that is not sent as the documented content type",
+                    );
                 }
+                add("431", "More than 64 request headers or 16 KiB of them");
                 add("503", "A downstream service is down or its circuit is open");
                 add("504", "A downstream service timed out");
             }

@@ -177,11 +177,11 @@ pub async fn import_daily_counts(
     let report = state
         .downstreams
         .streaming()
-        .import_daily_counts(
-            state
-                .downstreams
-                .request(pb::ImportDailyCountsRequest { csv }, &caller.ctx),
-        )
+        .import_daily_counts(state.downstreams.request_within(
+            pb::ImportDailyCountsRequest { csv },
+            &caller.ctx,
+            std::time::Duration::from_millis(state.settings.gateway_import_timeout_ms),
+        ))
         .await?
         .into_inner();
     Ok(web::Json(ImportReport {
