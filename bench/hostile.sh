@@ -27,7 +27,7 @@ trap cleanup EXIT
 DATA_DIR="$work" GATEWAY_ADDR=127.0.0.1:$port GATEWAY_METRICS_ADDR=127.0.0.1:0 \
   GATEWAY_TRUSTED_PROXIES=127.0.0.1 AUTH_RATE_LIMIT_PER_MINUTE=0 RUST_LOG=warn \
   ADMIN_EMAIL=admin@example.com ADMIN_PASSWORD=bench-password \
-  ./target/release/stack up &
+  ./target/release/stack up 2>"$work/stack.log" &
 pid=$!
 base=http://127.0.0.1:$port
 for _ in $(seq 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.2; done
