@@ -718,6 +718,59 @@ impl TestApp {
         body["ad_id"].as_i64().expect("ad_id")
     }
 
+    /// `POST /api/v1/admin/imports/daily-counts` as `admin`.
+    pub async fn import_csv(&self, admin: &str, csv: String) -> Response {
+        self.client
+            .post(self.url("/api/v1/admin/imports/daily-counts"))
+            .bearer_auth(admin)
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Writes the counters back, queues `from..=to` as `admin` and waits
+    /// (up to 20 s a run) until every run has succeeded or failed; the runs.
+    pub async fn settle_days(
+        &self,
+        admin: &str,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Vec<Value> {
+        self.write_back().await;
+        let r = self
+            .post_auth(
+                "/api/v1/admin/settlements",
+                admin,
+                &json!({"from": from.to_string(), "to": to.to_string()}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        let body: Value = r.json().await.expect("json");
+        let ids: Vec<i64> = body["run_ids"]
+            .as_array()
+            .expect("run_ids")
+            .iter()
+            .filter_map(Value::as_i64)
+            .collect();
+        let mut runs = Vec::new();
+        for id in ids {
+            let mut run = Value::Null;
+            for _ in 0..200 {
+                run = self
+                    .get_json(&format!("/api/v1/admin/settlements/{id}"), Some(admin))
+                    .await;
+                if run["status"] == "succeeded" || run["status"] == "failed" {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            runs.push(run);
+        }
+        runs
+    }
+
     /// Writes the counters back now.
     pub async fn write_back(&self) {
         self.writeback.run_once().await.expect("write-back");

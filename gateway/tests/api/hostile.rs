@@ -32,40 +32,12 @@ async fn admin_app(store: Store) -> (TestApp, String) {
 }
 
 async fn import(app: &TestApp, admin: &str, csv: String) -> reqwest::Response {
-    app.client
-        .post(app.url("/api/v1/admin/imports/daily-counts"))
-        .bearer_auth(admin)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap()
+    app.import_csv(admin, csv).await
 }
 
-/// Queues `day` and waits for the run to end (or to have waited 10 s).
+/// Queues `day` and waits for its run to end.
 async fn settle(app: &TestApp, admin: &str, day: NaiveDate) -> Value {
-    let r = app
-        .post_auth(
-            "/api/v1/admin/settlements",
-            admin,
-            &json!({"from": day.to_string(), "to": day.to_string()}),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let id = r.json::<Value>().await.unwrap()["run_ids"][0]
-        .as_i64()
-        .unwrap();
-    let mut run = Value::Null;
-    for _ in 0..100 {
-        run = app
-            .get_json(&format!("/api/v1/admin/settlements/{id}"), Some(admin))
-            .await;
-        if run["status"] == "succeeded" || run["status"] == "failed" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    run
+    app.settle_days(admin, day, day).await.remove(0)
 }
 
 /// Findings 1 and 2: one pause far past the end of an 86,400 s video, then
@@ -457,7 +429,7 @@ async fn a_fresh_stack_settles_at_once_and_a_pending_day_waits() {
     )
     .await;
     // No write-back by hand: the one at start set the watermark.
-    let run = settle(&app, &admin, day).await;
+    let run = queue_and_wait(&app, &admin, day, |run| run["status"] == "succeeded").await;
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(run["total_amount"], 7);
 
@@ -469,25 +441,7 @@ async fn a_fresh_stack_settles_at_once_and_a_pending_day_waits() {
     })
     .await;
     let admin = app.login_tokens(ADMIN.0, ADMIN.1).await.access;
-    let r = app
-        .post_auth(
-            "/api/v1/admin/settlements",
-            &admin,
-            &json!({"from": day.to_string(), "to": day.to_string()}),
-        )
-        .await;
-    let id = r.json::<Value>().await.unwrap()["run_ids"][0]
-        .as_i64()
-        .unwrap();
-    let path = format!("/api/v1/admin/settlements/{id}");
-    let mut run = Value::Null;
-    for _ in 0..50 {
-        run = app.get_json(&path, Some(&admin)).await;
-        if run["error"].is_string() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let run = queue_and_wait(&app, &admin, day, |run| run["error"].is_string()).await;
     assert_eq!(run["status"], "queued", "{run}");
     assert!(
         run["error"]
@@ -500,6 +454,9 @@ async fn a_fresh_stack_settles_at_once_and_a_pending_day_waits() {
         .advance_watermark(chrono::Utc::now())
         .await
         .unwrap();
+    let id = run["run_id"].as_i64().unwrap();
+    let path = format!("/api/v1/admin/settlements/{id}");
+    let mut run = Value::Null;
     for _ in 0..100 {
         run = app.get_json(&path, Some(&admin)).await;
         if run["status"] == "succeeded" {
@@ -508,6 +465,37 @@ async fn a_fresh_stack_settles_at_once_and_a_pending_day_waits() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(run["status"], "succeeded", "{run}");
+}
+
+/// Queues `day` (without writing back first) and polls its run for up to
+/// 10 s until `done` says so; the run.
+async fn queue_and_wait(
+    app: &TestApp,
+    admin: &str,
+    day: NaiveDate,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let r = app
+        .post_auth(
+            "/api/v1/admin/settlements",
+            admin,
+            &json!({"from": day.to_string(), "to": day.to_string()}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let id = r.json::<Value>().await.unwrap()["run_ids"][0]
+        .as_i64()
+        .unwrap();
+    let path = format!("/api/v1/admin/settlements/{id}");
+    let mut run = Value::Null;
+    for _ in 0..100 {
+        run = app.get_json(&path, Some(admin)).await;
+        if done(&run) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    run
 }
 
 /// Finding 12: `/metrics` is not on the public listener.

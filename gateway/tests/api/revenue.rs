@@ -19,49 +19,11 @@ fn day(s: &str) -> NaiveDate {
 
 /// Queues `from..=to` and waits until every run has finished.
 async fn settle(app: &TestApp, admin: &str, from: NaiveDate, to: NaiveDate) -> Vec<Value> {
-    // A write-back moves the streaming watermark past the days settled.
-    app.write_back().await;
-    let r = app
-        .post_auth(
-            "/api/v1/admin/settlements",
-            admin,
-            &json!({"from": from.to_string(), "to": to.to_string()}),
-        )
-        .await;
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let ids: Vec<i64> = r.json::<Value>().await.unwrap()["run_ids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_i64().unwrap())
-        .collect();
-    let mut runs = Vec::new();
-    for id in ids {
-        let mut run = Value::Null;
-        for _ in 0..200 {
-            run = app
-                .get_json(&format!("/api/v1/admin/settlements/{id}"), Some(admin))
-                .await;
-            if run["status"] == "succeeded" || run["status"] == "failed" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        runs.push(run);
-    }
-    runs
+    app.settle_days(admin, from, to).await
 }
 
 async fn import(app: &TestApp, admin: &str, csv: String) {
-    let r = app
-        .client
-        .post(app.url("/api/v1/admin/imports/daily-counts"))
-        .bearer_auth(admin)
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
-    let report: Value = r.json().await.unwrap();
+    let report: Value = app.import_csv(admin, csv).await.json().await.unwrap();
     assert!(
         report["rejected"].as_array().unwrap().is_empty(),
         "{report}"
