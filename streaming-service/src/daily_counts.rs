@@ -431,8 +431,17 @@ pub async fn import(
     report.rejected.sort_by_key(|r| r.line);
     let mut good = good;
     good.sort_unstable_by_key(|r| (r.video_id, r.day));
+    // SQLite has one writer at a time, and its busy handler polls at up to
+    // 100 ms intervals: an import that began its next batch at once would
+    // win the lock over and over. Pausing as long as each batch took leaves
+    // other writers half the time. PostgreSQL locks rows; no pause there.
+    let pause = db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite;
     for batch in good.chunks(IMPORT_BATCH_ROWS) {
+        let started = std::time::Instant::now();
         apply_batch(db, batch).await?;
+        if pause {
+            tokio::time::sleep(started.elapsed()).await;
+        }
     }
     report.accepted = good.len() as u64;
     Ok(report)
