@@ -32,10 +32,25 @@ pub struct PlayRules {
     /// The longest an idle session is kept, milliseconds (a session of a
     /// video is kept for [`session_ttl_ms`] of its duration).
     pub session_ttl_ms: i64,
+    /// What an idle session is kept beyond its video's duration,
+    /// milliseconds of event time.
+    pub session_idle_margin_ms: i64,
     /// The platform calendar.
     pub time: PlatformTime,
     /// Event time.
     pub clock: Clock,
+}
+
+impl PlayRules {
+    /// How long a session of a video of `duration_seconds` is kept idle,
+    /// milliseconds.
+    fn session_ttl(&self, duration_seconds: i32) -> i64 {
+        session_ttl_ms(
+            duration_seconds,
+            self.session_idle_margin_ms,
+            self.session_ttl_ms,
+        )
+    }
 }
 
 /// The gRPC face of the streaming service.
@@ -252,7 +267,7 @@ impl pb::streaming_service_server::StreamingService for StreamingApi {
             now_ms: now.timestamp_millis(),
             day: self.rules.time.day_of(now),
             window_ms: self.rules.window_ms,
-            session_ttl_ms: session_ttl_ms(info.duration_seconds, self.rules.session_ttl_ms),
+            session_ttl_ms: self.rules.session_ttl(info.duration_seconds),
         };
         let outcome = self.store.play(&event).await.map_err(counter_unavailable)?;
         Ok(Response::new(pb::PlayResponse {
@@ -297,7 +312,7 @@ impl pb::streaming_service_server::StreamingService for StreamingApi {
             now_ms: now.timestamp_millis(),
             day: self.rules.time.day_of(now),
             window_ms: self.rules.window_ms,
-            session_ttl_ms: session_ttl_ms(info.duration_seconds, self.rules.session_ttl_ms),
+            session_ttl_ms: self.rules.session_ttl(info.duration_seconds),
         };
         let outcome = self
             .store

@@ -16,7 +16,10 @@ use crate::{
     catalog::Catalog,
     clock::Clock,
     config::Settings,
-    counting::{CounterStore, memory::MemoryStore, redis::RedisStore, writeback::Writeback},
+    counting::{
+        CounterStore, SESSION_IDLE_MARGIN_SECONDS, memory::MemoryStore, redis::RedisStore,
+        writeback::Writeback,
+    },
     grpc::{PlayRules, StreamingApi},
     migration::Migrator,
 };
@@ -75,6 +78,11 @@ impl Application {
             window_ms: i64::from(settings.dedupe_window_seconds) * 1_000,
             session_ttl_ms: i64::try_from(settings.session_ttl_seconds).unwrap_or(i64::MAX / 1_000)
                 * 1_000,
+            // The margin is for a player's real delays: on a development
+            // clock, a second of them is `speed` seconds of event time.
+            session_idle_margin_ms: SESSION_IDLE_MARGIN_SECONDS
+                * 1_000
+                * settings.dev_clock.map_or(1, |dev| i64::from(dev.speed)),
             time: settings.platform_time,
             clock,
         };

@@ -453,7 +453,7 @@ async fn memory_store_bounds_its_sessions() {
     assert!(store.pause(&report(59_999, 10)).await.unwrap().is_some());
 
     // A session of a 60 s video is kept idle for 60 s + 30 min, then purged.
-    let ttl = session_ttl_ms(60, 86_400_000);
+    let ttl = session_ttl_ms(60, 1_800_000, 86_400_000);
     assert_eq!(ttl, (60 + 1_800) * 1_000);
     let store = MemoryStore::new();
     let short = |session: &str, now_ms| PlayEvent {

@@ -37,10 +37,12 @@ pub const WATCH_SLACK_SECONDS: i64 = 5;
 pub const SESSION_IDLE_MARGIN_SECONDS: i64 = 1_800;
 
 /// How long a session of a video of `duration_seconds` is kept idle,
-/// milliseconds: the duration plus [`SESSION_IDLE_MARGIN_SECONDS`], at most
+/// milliseconds of event time: the duration plus `margin_ms`, at most
 /// `max_ttl_ms`.
-pub fn session_ttl_ms(duration_seconds: i32, max_ttl_ms: i64) -> i64 {
-    ((i64::from(duration_seconds) + SESSION_IDLE_MARGIN_SECONDS) * 1_000).min(max_ttl_ms)
+pub fn session_ttl_ms(duration_seconds: i32, margin_ms: i64, max_ttl_ms: i64) -> i64 {
+    (i64::from(duration_seconds) * 1_000)
+        .saturating_add(margin_ms)
+        .min(max_ttl_ms)
 }
 
 /// A play, as the store needs it.
