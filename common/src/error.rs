@@ -108,9 +108,28 @@ pub fn default_code(code: Code) -> &'static str {
     }
 }
 
+/// `text` as a quoted excerpt for an error message: at most 40 characters
+/// (then `…`), so that a huge bad value is not echoed back whole.
+pub fn excerpt(text: &str) -> String {
+    const MAX: usize = 40;
+    match text.char_indices().nth(MAX) {
+        None => format!("{text:?}"),
+        Some((cut, _)) => format!("{:?}…", &text[..cut]),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excerpts_cut_long_values() {
+        assert_eq!(excerpt("abc"), "\"abc\"");
+        let long = "é".repeat(1_000);
+        let shown = excerpt(&long);
+        assert_eq!(shown.chars().count(), 40 + 3);
+        assert!(shown.ends_with('…'));
+    }
 
     #[test]
     fn status_round_trips_code_and_fields() {

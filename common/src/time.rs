@@ -83,7 +83,12 @@ pub fn deserialize_zone<'de, D: Deserializer<'de>>(d: D) -> Result<PlatformTime,
 /// # Errors
 /// Anything else, with a message fit for a 400.
 pub fn parse_day(text: &str) -> Result<NaiveDate, String> {
-    let bad = || format!("{text:?} is not a date (YYYY-MM-DD, years 0001 to 9999)");
+    let bad = || {
+        format!(
+            "{} is not a date (YYYY-MM-DD, years 0001 to 9999)",
+            crate::error::excerpt(text)
+        )
+    };
     let trimmed = text.trim();
     let shape_ok = trimmed.len() == 10
         && trimmed.bytes().enumerate().all(|(i, b)| match i {

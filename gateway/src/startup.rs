@@ -64,13 +64,8 @@ impl Application {
             .mask_unmatched_patterns("UNKNOWN")
             .build()
             .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
-        let serve_metrics = PrometheusMetricsBuilder::new("gateway_metrics_listener")
-            .registry(metrics.registry.clone())
-            .endpoint("/metrics")
-            .build()
-            .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
         let (metrics_server, metrics_addr) =
-            metrics_server(settings.gateway_metrics_addr, serve_metrics)?;
+            metrics_server(settings.gateway_metrics_addr, metrics.registry.clone())?;
         let body_limit = settings.gateway_body_limit_bytes;
         let import_limit = settings.gateway_import_limit_bytes;
         anyhow::ensure!(
@@ -158,21 +153,34 @@ impl Application {
     }
 }
 
-/// The `/metrics` listener (SPEC §10): one worker serving, through `serve`,
-/// the registry the API listener records into.
+/// The `/metrics` listener (SPEC §10): one worker serving `registry`, which
+/// the API listener records into, in Prometheus's text format.
 fn metrics_server(
     addr: SocketAddr,
-    serve: actix_web_prom::PrometheusMetrics,
+    registry: prometheus::Registry,
 ) -> anyhow::Result<(Server, SocketAddr)> {
     let listener =
         std::net::TcpListener::bind(addr).with_context(|| format!("binding metrics {addr}"))?;
     let addr = listener.local_addr()?;
     let server = HttpServer::new(move || {
-        App::new()
-            .wrap(serve.clone())
-            .default_service(web::to(|| async {
-                actix_web::HttpResponse::NotFound().finish()
-            }))
+        let registry = registry.clone();
+        App::new().route(
+            "/metrics",
+            web::get().to(move || {
+                let text = prometheus::TextEncoder::new().encode_to_string(&registry.gather());
+                async move {
+                    match text {
+                        Ok(text) => actix_web::HttpResponse::Ok()
+                            .content_type(prometheus::TEXT_FORMAT)
+                            .body(text),
+                        Err(e) => {
+                            tracing::error!(error = %e, "encoding the metrics");
+                            actix_web::HttpResponse::InternalServerError().finish()
+                        }
+                    }
+                }
+            }),
+        )
     })
     .listen(listener)?
     .workers(1)

@@ -289,15 +289,25 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
             .cache
             .get_or_compute(&key, || async {
                 let videos = reports::earnings(&self.db, creator_id, range).await?;
-                let sum = |f: fn(&reports::VideoEarnings) -> i64| videos.iter().map(f).sum::<i64>();
+                // SPEC §8: every money sum is checked.
+                let sum = |f: fn(&reports::VideoEarnings) -> i64| {
+                    videos
+                        .iter()
+                        .try_fold(0_i64, |total, v| total.checked_add(f(v)))
+                        .ok_or_else(|| {
+                            RevenueError::Internal(anyhow::anyhow!(
+                                "creator {creator_id}'s earnings do not fit in 64 bits"
+                            ))
+                        })
+                };
                 Ok(pb::RevenuesResponse {
                     creator_id,
                     period: period.as_str().to_owned(),
                     start: day_text(range.0),
                     end: day_text(range.1),
-                    total_amount: sum(|v| v.total_amount),
-                    video_amount: sum(|v| v.video_amount),
-                    ad_amount: sum(|v| v.ad_amount),
+                    total_amount: sum(|v| v.total_amount)?,
+                    video_amount: sum(|v| v.video_amount)?,
+                    ad_amount: sum(|v| v.ad_amount)?,
                     videos: videos
                         .into_iter()
                         .map(|v| pb::VideoRevenue {

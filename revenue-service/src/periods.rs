@@ -24,7 +24,10 @@ impl Period {
             "day" => Ok(Period::Day),
             "week" => Ok(Period::Week),
             "month" => Ok(Period::Month),
-            _ => Err(format!("{text:?} is not one of day, week, month")),
+            _ => Err(format!(
+                "{} is not one of day, week, month",
+                common::error::excerpt(text)
+            )),
         }
     }
 

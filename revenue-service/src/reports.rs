@@ -26,7 +26,10 @@ impl Metric {
         match text {
             "views" => Ok(Metric::Views),
             "watch_time" => Ok(Metric::WatchTime),
-            _ => Err(format!("{text:?} is not one of views, watch_time")),
+            _ => Err(format!(
+                "{} is not one of views, watch_time",
+                common::error::excerpt(text)
+            )),
         }
     }
 

@@ -216,7 +216,19 @@ impl Settler {
             .order_by_asc(settlement_run::Column::Id)
             .all(&self.db)
             .await?;
+        // Runs that waited for the write-back are claimed again only once
+        // the watermark (read once per pass) has passed their day.
+        let mut watermark: Option<Option<DateTime<Utc>>> = None;
         for run in candidates {
+            if run.status == status::QUEUED && run.heartbeat_at.is_some() {
+                let mark = match watermark {
+                    Some(mark) => mark,
+                    None => *watermark.insert(self.watermark().await.ok()),
+                };
+                if mark.is_some_and(|mark| mark < self.time.end_of(run.day)) {
+                    continue;
+                }
+            }
             if !self.acquire_lease(run.day).await? {
                 continue;
             }

@@ -67,7 +67,8 @@ pub struct Settings {
     pub session_ttl_seconds: u64,
     /// `STREAMING_MEMORY_MAX_SESSIONS`: the in-process counter store keeps
     /// at most this many watch sessions, evicting the least recently active
-    /// (default 200,000, about 40 MB). Redis bounds its own memory.
+    /// (default 200,000, about 60 MB), and as many resume positions. Redis
+    /// bounds its own memory.
     #[serde(default = "default_memory_max_sessions")]
     pub streaming_memory_max_sessions: usize,
     /// `PLATFORM_TIME_ZONE`: the IANA zone days are counted in (SPEC §2:

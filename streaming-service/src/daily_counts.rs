@@ -10,6 +10,8 @@ use sea_orm::{
     sea_query::{OnConflict, Query},
 };
 
+use common::error::excerpt;
+
 use crate::{
     entity::{daily_count, video},
     error::StreamingError,
@@ -28,8 +30,8 @@ pub const MAX_IMPORT_ROWS: usize = 100_000;
 /// Import rows written per transaction.
 pub const IMPORT_BATCH_ROWS: usize = 1_000;
 /// The largest count an import row may carry in any field (SPEC §8: at
-/// most 10¹²): a video's whole history of such days still sums far inside
-/// `i64`, and so does its money.
+/// most 10¹²): a video's whole history of such days (years 0001–9999,
+/// 3.65 × 10¹⁸) still sums inside `i64`, and a day's money fits too.
 pub const MAX_IMPORT_COUNT: i64 = 1_000_000_000_000;
 
 /// One video's counts of a day with its cumulative counts before it.
@@ -249,8 +251,8 @@ pub async fn refresh_cumulative<C: ConnectionTrait>(
                FROM daily_counts WHERE video_id IN ({ids}) \
                WINDOW running AS (PARTITION BY video_id ORDER BY day \
                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) AS w \
-         WHERE daily_counts.video_id = w.video_id AND daily_counts.day = w.day \
-           AND daily_counts.day >= {day_p} \
+         WHERE daily_counts.video_id IN ({ids}) AND daily_counts.day >= {day_p} \
+           AND daily_counts.video_id = w.video_id AND daily_counts.day = w.day \
            AND (daily_counts.views_before <> w.views_before \
                 OR daily_counts.ad_views_before <> w.ad_views_before)"
     );
@@ -305,7 +307,7 @@ fn parse_record(record: &csv::StringRecord) -> Result<(i64, NaiveDate, i64, i64,
         .parse()
         .ok()
         .filter(|v| *v > 0)
-        .ok_or_else(|| format!("video_id {:?} is not a video id", field(0)))?;
+        .ok_or_else(|| format!("video_id {} is not a video id", excerpt(field(0))))?;
     let day = common::time::parse_day(field(1)).map_err(|e| format!("day: {e}"))?;
     let count = |i: usize| -> Result<i64, String> {
         field(i)
@@ -314,9 +316,9 @@ fn parse_record(record: &csv::StringRecord) -> Result<(i64, NaiveDate, i64, i64,
             .filter(|n| (0..=MAX_IMPORT_COUNT).contains(n))
             .ok_or_else(|| {
                 format!(
-                    "{} {:?} is not an integer from 0 to {MAX_IMPORT_COUNT}",
+                    "{} {} is not an integer from 0 to {MAX_IMPORT_COUNT}",
                     IMPORT_HEADER.get(i).copied().unwrap_or("count"),
-                    field(i)
+                    excerpt(field(i))
                 )
             })
     };

@@ -452,6 +452,43 @@ async fn memory_store_bounds_its_sessions() {
     assert!(store.pause(&report(58_999, 10)).await.unwrap().is_none());
     assert!(store.pause(&report(59_999, 10)).await.unwrap().is_some());
 
+    // Resume positions are bounded alike: of 1,001 viewers who paused, the
+    // first one's position is gone, the last one's kept.
+    let store = MemoryStore::with_max_sessions(1_000);
+    for i in 0..=1_000 {
+        let viewer = format!("a@10.9.{}.{}", i >> 8, i & 255);
+        let session = format!("r{i}");
+        let at = T0 + i64::from(i);
+        store
+            .play(&play(13, &viewer, false, &session, at))
+            .await
+            .unwrap();
+        store
+            .pause(&pause(13, &viewer, false, &session, 120, at))
+            .await
+            .unwrap();
+    }
+    let resume_of = |i: i32| {
+        let viewer = format!("a@10.9.{}.{}", i >> 8, i & 255);
+        play(13, &viewer, false, &format!("again{i}"), T0 + 10_000)
+    };
+    assert_eq!(
+        store
+            .play(&resume_of(0))
+            .await
+            .unwrap()
+            .resume_position_seconds,
+        0
+    );
+    assert_eq!(
+        store
+            .play(&resume_of(1_000))
+            .await
+            .unwrap()
+            .resume_position_seconds,
+        120
+    );
+
     // A session of a 60 s video is kept idle for 60 s + 30 min, then purged.
     let ttl = session_ttl_ms(60, 1_800_000, 86_400_000);
     assert_eq!(ttl, (60 + 1_800) * 1_000);

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::{
-    accounts::AccountStore,
+    accounts::{AccountStore, password::Hasher},
     config::Settings,
     grpc::UserApi,
     migration::Migrator,
@@ -48,7 +48,7 @@ impl Application {
         Migrator::up(&db, None)
             .await
             .context("migrating the user database")?;
-        let accounts = AccountStore::new(db.clone());
+        let accounts = AccountStore::new(db.clone(), Hasher::default());
         if let (Some(email), Some(password)) = (&settings.admin_email, &settings.admin_password) {
             accounts
                 .ensure_admin(email, password.expose_secret())

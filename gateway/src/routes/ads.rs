@@ -141,6 +141,9 @@ pub struct ImportRejection {
     pub reason: String,
 }
 
+/// The largest import report the gateway reads, bytes.
+const IMPORT_REPORT_LIMIT_BYTES: usize = 32 * 1024 * 1024;
+
 /// What an import did (SPEC §7).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ImportReport {
@@ -177,6 +180,9 @@ pub async fn import_daily_counts(
     let report = state
         .downstreams
         .streaming()
+        // A report of 100,000 refused lines (each reason at most ~160
+        // bytes) is past gRPC's 4 MiB default.
+        .max_decoding_message_size(IMPORT_REPORT_LIMIT_BYTES)
         .import_daily_counts(state.downstreams.request_within(
             pb::ImportDailyCountsRequest { csv },
             &caller.ctx,

@@ -3,8 +3,9 @@
 //! what the write-back (run on graceful shutdown) saved.
 //!
 //! Unlike Redis, this store has no memory limit of its own, so it bounds its
-//! sessions: at most [`MemoryStore::with_max_sessions`] of them (default
-//! [`DEFAULT_MAX_SESSIONS`]), the least recently active one evicted first;
+//! sessions and its resume positions: at most
+//! [`MemoryStore::with_max_sessions`] of each (default
+//! [`DEFAULT_MAX_SESSIONS`]), the least recently written evicted first;
 //! expired ones are purged at every write-back.
 
 use std::collections::{BTreeSet, HashMap};
@@ -16,7 +17,8 @@ use super::{
     PauseOutcome, PlayEvent, PlayOutcome, RESUME_TTL_MS, Taken, WATCH_SLACK_SECONDS,
 };
 
-/// Sessions kept at most, by default (about 200 bytes each).
+/// Sessions kept at most, by default (about 300 bytes each with their
+/// index: some 60 MB).
 pub const DEFAULT_MAX_SESSIONS: usize = 200_000;
 
 /// A watch session.
@@ -31,48 +33,59 @@ struct Session {
     watched: i64,
     /// Ad views counted in it so far.
     ad_views: i64,
-    /// Its last play or report, Unix ms (the eviction order).
-    active_ms: i64,
     expires_ms: i64,
 }
 
-/// Sessions by id, with their order of last activity.
-#[derive(Default)]
-struct Sessions {
-    by_id: HashMap<String, Session>,
-    /// (last activity, id): the first is the one to evict.
-    by_activity: BTreeSet<(i64, String)>,
+/// Entries by key with their order of last write: at most a given number,
+/// the least recently written evicted first.
+struct Recent<K, V> {
+    by_key: HashMap<K, (V, i64)>,
+    /// (last write, key): the first is the one to evict.
+    by_age: BTreeSet<(i64, K)>,
 }
 
-impl Sessions {
-    fn get(&self, id: &str) -> Option<&Session> {
-        self.by_id.get(id)
+impl<K, V> Default for Recent<K, V> {
+    fn default() -> Self {
+        Self {
+            by_key: HashMap::new(),
+            by_age: BTreeSet::new(),
+        }
+    }
+}
+
+impl<K: Clone + Eq + std::hash::Hash + Ord, V> Recent<K, V> {
+    fn get(&self, key: &K) -> Option<&V> {
+        self.by_key.get(key).map(|(value, _)| value)
     }
 
-    /// Inserts or replaces `id`, then evicts the least recently active
-    /// sessions beyond `max`.
-    fn put(&mut self, id: &str, session: Session, max: usize) {
-        let active = session.active_ms;
-        if let Some(old) = self.by_id.insert(id.to_owned(), session) {
-            self.by_activity.remove(&(old.active_ms, id.to_owned()));
+    fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    /// Inserts or replaces `key`, written at `at_ms`, then evicts the least
+    /// recently written entries beyond `max`.
+    fn put(&mut self, key: K, value: V, at_ms: i64, max: usize) {
+        if let Some((_, old)) = self.by_key.insert(key.clone(), (value, at_ms)) {
+            self.by_age.remove(&(old, key.clone()));
         }
-        self.by_activity.insert((active, id.to_owned()));
-        while self.by_id.len() > max {
-            let Some((_, oldest)) = self.by_activity.pop_first() else {
+        self.by_age.insert((at_ms, key));
+        while self.by_key.len() > max {
+            let Some((_, oldest)) = self.by_age.pop_first() else {
                 break;
             };
-            self.by_id.remove(&oldest);
+            self.by_key.remove(&oldest);
         }
     }
 
-    fn purge_expired(&mut self, now: i64) {
-        let by_activity = &mut self.by_activity;
-        self.by_id.retain(|id, s| {
-            let keep = s.expires_ms > now;
-            if !keep {
-                by_activity.remove(&(s.active_ms, id.clone()));
+    /// Keeps the entries for which `keep` holds.
+    fn retain(&mut self, mut keep: impl FnMut(&V) -> bool) {
+        let by_age = &mut self.by_age;
+        self.by_key.retain(|key, (value, at)| {
+            let kept = keep(value);
+            if !kept {
+                by_age.remove(&(*at, key.clone()));
             }
-            keep
+            kept
         });
     }
 }
@@ -83,9 +96,9 @@ struct State {
     view_dedupe: HashMap<(i64, String), i64>,
     /// (video, viewer, slot) → until when a further ad view is a duplicate.
     ad_dedupe: HashMap<(i64, String, i32), i64>,
-    sessions: Sessions,
+    sessions: Recent<String, Session>,
     /// (video, viewer) → (position, expires).
-    resume: HashMap<(i64, String), (i32, i64)>,
+    resume: Recent<(i64, String), (i32, i64)>,
     counters: HashMap<Bucket, Counts>,
     pending: HashMap<Bucket, (String, Counts)>,
     /// The newest event time seen, for purging expired entries.
@@ -101,8 +114,8 @@ impl State {
         let now = self.latest_ms;
         self.view_dedupe.retain(|_, until| *until > now);
         self.ad_dedupe.retain(|_, until| *until > now);
-        self.sessions.purge_expired(now);
-        self.resume.retain(|_, (_, expires)| *expires > now);
+        self.sessions.retain(|s| s.expires_ms > now);
+        self.resume.retain(|(_, expires)| *expires > now);
     }
 }
 
@@ -134,7 +147,7 @@ impl MemoryStore {
 
     /// How many sessions the store holds now.
     pub async fn session_count(&self) -> usize {
-        self.state.lock().await.sessions.by_id.len()
+        self.state.lock().await.sessions.len()
     }
 }
 
@@ -199,7 +212,7 @@ impl CounterStore for MemoryStore {
             None
         };
         s.sessions.put(
-            &e.session_id,
+            e.session_id.clone(),
             Session {
                 video_id: e.video_id,
                 viewer: e.viewer.clone(),
@@ -207,9 +220,9 @@ impl CounterStore for MemoryStore {
                 started_ms: e.now_ms,
                 watched: 0,
                 ad_views: 0,
-                active_ms: e.now_ms,
                 expires_ms: e.now_ms.saturating_add(e.session_ttl_ms),
             },
+            e.now_ms,
             self.max_sessions,
         );
         Ok(PlayOutcome {
@@ -251,20 +264,22 @@ impl CounterStore for MemoryStore {
             c.ad_views += i64::from(ads);
         }
         s.sessions.put(
-            &e.session_id,
+            e.session_id.clone(),
             Session {
                 position,
                 watched: session.watched + i64::from(added),
                 ad_views: session.ad_views + i64::from(ads),
-                active_ms: e.now_ms,
                 expires_ms: e.now_ms.saturating_add(e.session_ttl_ms),
                 ..session
             },
+            e.now_ms,
             self.max_sessions,
         );
-        s.resume.insert(
+        s.resume.put(
             (e.video_id, e.viewer.clone()),
             (position, e.now_ms.saturating_add(RESUME_TTL_MS)),
+            e.now_ms,
+            self.max_sessions,
         );
         Ok(Some(PauseOutcome {
             watched_seconds_added: added,

@@ -11,7 +11,7 @@
 //! | `P:{v<id>}:p:<day>` | hash | a taken batch: the counts and `token` |
 //! | `P:{v<id>}:dd:<viewer>` | string | view dedupe: until (Unix ms) |
 //! | `P:{v<id>}:ad:<viewer>` | hash | slot → ad dedupe until (Unix ms) |
-//! | `P:{v<id>}:s:<session>` | hash | `viewer`, `pos`, `t0` (play time), `w` (watched s), `a` (ad views) |
+//! | `P:{v<id>}:s:<session>` | hash | `viewer`, `pos`, `t0` (play time), `w` (watched s), `a` (ad views), `t` (last report, for scripts before `t0`) |
 //! | `P:{v<id>}:r:<viewer>` | string | resume position |
 //! | `P:{ctl}:dirty`, `P:{ctl}:inflight` | sets | `<video>:<day>` members |
 

@@ -17,16 +17,17 @@ use crate::error::UserError;
 use domain::{Email, NewAccount, NewPassword};
 pub use entity::Model as Account;
 
-/// Reads and writes the `users` table.
+/// Reads and writes the `users` table; passwords go through `hasher`.
 #[derive(Clone)]
 pub struct AccountStore {
     db: DatabaseConnection,
+    hasher: password::Hasher,
 }
 
 impl AccountStore {
-    /// A store on `db`.
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    /// A store on `db` hashing with `hasher`.
+    pub fn new(db: DatabaseConnection, hasher: password::Hasher) -> Self {
+        Self { db, hasher }
     }
 
     /// Creates an account.
@@ -38,7 +39,10 @@ impl AccountStore {
         if self.find_by_email(&new.email).await?.is_some() {
             return Err(UserError::EmailTaken);
         }
-        let hash = password::hash_password(new.password.secret().clone()).await?;
+        let hash = self
+            .hasher
+            .hash_password(new.password.secret().clone())
+            .await?;
         let row = entity::ActiveModel {
             email: Set(new.email.as_str().to_owned()),
             password_hash: Set(Some(hash)),
@@ -105,7 +109,7 @@ impl AccountStore {
             Err(_) => None,
         };
         let hash = account.as_ref().and_then(|a| a.password_hash.clone());
-        if password::verify_password(hash, password).await? {
+        if self.hasher.verify_password(hash, password).await? {
             account.ok_or(UserError::InvalidCredentials)
         } else {
             Err(UserError::InvalidCredentials)

@@ -1,7 +1,8 @@
 -- A pause (SPEC §4, §5): watched seconds, ad views and the saved position,
 -- atomically. Every key shares the video's hash tag.
 -- KEYS[1] session      (hash: viewer, pos, t0 (play, Unix ms), w (watched
---                       seconds so far), a (ad views so far))
+--                       seconds so far), a (ad views so far), t (last
+--                       report, Unix ms: what scripts before t0 read))
 -- KEYS[2] day counters (hash: views, watch, ads)
 -- KEYS[3] resume       (string: position, seconds)
 -- KEYS[4] ad dedupe    (hash: slot position -> until, Unix ms)
@@ -9,14 +10,15 @@
 --       6 ads served (0|1), 7 window ms, 8 session ttl ms, 9 resume ttl ms,
 --       10 slot interval s, 11 watch slack s
 -- Returns {-1} for an unknown session, else {added, ad views, position}.
-local s = redis.call('HMGET', KEYS[1], 'viewer', 'pos', 't0', 'w', 'a')
+local s = redis.call('HMGET', KEYS[1], 'viewer', 'pos', 't0', 'w', 'a', 't')
 if not s[1] or s[1] ~= ARGV[1] then
   return {-1}
 end
 local now = tonumber(ARGV[3])
 local last = tonumber(s[2])
--- A session written before these fields existed gets no budget of its own.
-local started = tonumber(s[3]) or now
+-- A session played before t0 existed counts its age from its last report
+-- (its t), as the scripts of then did, and keeps that as its start.
+local started = tonumber(s[3]) or tonumber(s[6]) or now
 local watched = tonumber(s[4]) or 0
 local session_ads = tonumber(s[5]) or 0
 local position = math.min(tonumber(ARGV[2]), tonumber(ARGV[4]))
@@ -45,7 +47,10 @@ end
 if ads > 0 then
   redis.call('HINCRBY', KEYS[2], 'ads', ads)
 end
-redis.call('HSET', KEYS[1], 'pos', position, 'w', watched + added, 'a', session_ads + ads)
+-- t stays written while replicas running the scripts before t0 may share
+-- this Redis (a rolling deploy): they read it.
+redis.call('HSET', KEYS[1], 'pos', position, 't0', started, 'w', watched + added,
+  'a', session_ads + ads, 't', now)
 redis.call('PEXPIRE', KEYS[1], ARGV[8])
 redis.call('SET', KEYS[3], position, 'PX', ARGV[9])
 return {added, ads, position}

@@ -3,7 +3,7 @@
 -- KEYS[1] view dedupe  (string: until, Unix ms)
 -- KEYS[2] day counters (hash: views, watch, ads)
 -- KEYS[3] resume       (string: position, seconds)
--- KEYS[4] session      (hash: viewer, pos, t0, w, a; see pause.lua)
+-- KEYS[4] session      (hash: viewer, pos, t0, w, a, t; see pause.lua)
 -- ARGV: 1 owner (0|1), 2 now ms, 3 window ms, 4 duration s, 5 viewer key,
 --       6 session ttl ms
 -- Returns {reason ('' when counted, 'owner', 'duplicate'), resume position}.
@@ -24,6 +24,6 @@ else
     redis.call('HINCRBY', KEYS[2], 'views', 1)
   end
 end
-redis.call('HSET', KEYS[4], 'viewer', ARGV[5], 'pos', resume, 't0', now, 'w', 0, 'a', 0)
+redis.call('HSET', KEYS[4], 'viewer', ARGV[5], 'pos', resume, 't0', now, 'w', 0, 'a', 0, 't', now)
 redis.call('PEXPIRE', KEYS[4], ARGV[6])
 return {reason, resume}
