@@ -392,6 +392,11 @@ pub struct Tokens {
 }
 
 impl TestApp {
+    /// Where the embedded default keeps its files (SQLite runs).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -515,3 +515,81 @@ async fn metrics_are_served_apart_from_the_api() {
     let text = r.text().await.unwrap();
     assert!(text.contains("gateway_http_requests_total"), "{text}");
 }
+
+/// Finding 6, cancellation: an import whose deadline passes stops after
+/// its last whole batch and writes nothing more. On the embedded database,
+/// where each batch is followed by a pause as long, 90,000 rows take several
+/// times the 2 s deadline.
+#[tokio::test]
+async fn an_import_past_its_deadline_stops_after_whole_batches() {
+    use common::auth::Role;
+    use proto::streaming::v1::{
+        ImportDailyCountsRequest, streaming_service_client::StreamingServiceClient,
+    };
+    use sea_orm::{ConnectionTrait, Database, Statement};
+    use secrecy::ExposeSecret;
+
+    let app = spawn_app_with(Options {
+        store: Store::Sqlite,
+        ..Options::default()
+    })
+    .await;
+    let creator = app.signed_in("ada@example.com", "creator").await.access;
+    let video = app.video(&creator, 600).await;
+    let first = NaiveDate::from_ymd_opt(1800, 1, 1).unwrap();
+    let mut csv = String::from("video_id,day,views,watch_seconds,ad_views\n");
+    for d in first.iter_days().take(90_000) {
+        csv.push_str(&format!("{video},{d},1,1,0\n"));
+    }
+    let mut client = StreamingServiceClient::connect(app.streaming_url.clone())
+        .await
+        .unwrap()
+        .max_decoding_message_size(32 << 20);
+    let mut request = tonic::Request::new(ImportDailyCountsRequest { csv });
+    request.set_timeout(Duration::from_millis(2_000));
+    let metadata = request.metadata_mut();
+    metadata.insert(
+        common::grpc::SERVICE_CREDENTIAL,
+        app.credential.expose_secret().parse().unwrap(),
+    );
+    let token = app.sign(&app.claims(1, Role::Admin));
+    metadata.insert(
+        common::grpc::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    let status = client.import_daily_counts(request).await.unwrap_err();
+    assert!(
+        matches!(
+            status.code(),
+            tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+        ),
+        "{status:?}"
+    );
+
+    let db = Database::connect(format!(
+        "sqlite://{}/streaming.db?mode=ro",
+        app.data_dir().display()
+    ))
+    .await
+    .unwrap();
+    let count = || async {
+        let row = db
+            .query_one(Statement::from_string(
+                db.get_database_backend(),
+                format!("SELECT COUNT(*) AS n FROM daily_counts WHERE video_id = {video}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    };
+    let written = count().await;
+    eprintln!("{written} rows written before the deadline");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(count().await, written, "nothing written after the deadline");
+    assert!(
+        written > 0 && written < 90_000,
+        "stopped part-way: {written} rows"
+    );
+    assert_eq!(written % 1_000, 0, "whole batches only: {written} rows");
+}
