@@ -1,0 +1,289 @@
+//! Settlement runs (SPEC §6): queue a day, claim it under a per-day lease
+//! (so two runs of a day never interleave, across replicas), pull its
+//! counts from the streaming service through a circuit breaker with
+//! timeouts and bounded retries that resume after the last video received,
+//! price them with the rate card in effect on the day, and replace the
+//! day's rows in one transaction.
+//!
+//! By job: this module queues and executes runs; [`lease`] keeps the
+//! per-day lease; [`pull`] calls the streaming service (breaker, deadlines,
+//! the one retry policy); [`write`] prices and writes a day.
+
+mod lease;
+mod pull;
+mod write;
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use common::time::PlatformTime;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder,
+};
+use secrecy::SecretString;
+use tokio::sync::Notify;
+use tonic::transport::Channel;
+
+pub use pull::{Breaker, breaker};
+
+use crate::{cache::ReportCache, entity::settlement_run, error::RevenueError, sql::stmt};
+
+/// A run's status (SPEC §7).
+pub mod status {
+    /// Waiting for a worker.
+    pub const QUEUED: &str = "queued";
+    /// Being settled.
+    pub const RUNNING: &str = "running";
+    /// Done; the day's rows are in place.
+    pub const SUCCEEDED: &str = "succeeded";
+    /// Stopped with an error; the day's earlier rows are untouched.
+    pub const FAILED: &str = "failed";
+}
+
+/// Why a run did not succeed.
+#[derive(Debug)]
+enum SettleError {
+    /// The day's counts are not all written back: the run stays queued with
+    /// this reason and is tried again after [`WAIT_RETRY`].
+    Waiting(String),
+    /// The run failed with this message.
+    Failed(String),
+}
+
+impl From<String> for SettleError {
+    fn from(message: String) -> Self {
+        Self::Failed(message)
+    }
+}
+
+/// How long a run that found its day not written back waits before it looks
+/// at the watermark again.
+pub const WAIT_RETRY: Duration = Duration::from_secs(1);
+
+/// Limits of a run.
+#[derive(Debug, Clone, Copy)]
+pub struct RunLimits {
+    /// Longest wait for one call or one row.
+    pub call_timeout: Duration,
+    /// Attempts after a failed pull.
+    pub retries: u32,
+    /// A lease lasts this long unless renewed.
+    pub lease: Duration,
+}
+
+/// Queues and executes settlement runs.
+#[derive(Clone)]
+pub struct Settler {
+    db: DatabaseConnection,
+    streaming: Channel,
+    credential: SecretString,
+    breaker: Breaker,
+    time: PlatformTime,
+    limits: RunLimits,
+    holder: String,
+    wake: Arc<Notify>,
+    cache: ReportCache,
+}
+
+impl Settler {
+    /// A settler writing to `db` and pulling over `streaming`.
+    pub fn new(
+        db: DatabaseConnection,
+        streaming: Channel,
+        credential: SecretString,
+        breaker: Breaker,
+        time: PlatformTime,
+        limits: RunLimits,
+        cache: ReportCache,
+    ) -> Self {
+        Self {
+            cache,
+            db,
+            streaming,
+            credential,
+            breaker,
+            time,
+            limits,
+            holder: uuid::Uuid::new_v4().simple().to_string(),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The platform calendar.
+    pub fn time(&self) -> PlatformTime {
+        self.time
+    }
+
+    /// Queues one run per day of `days` and wakes the worker.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn enqueue(&self, days: &[NaiveDate]) -> Result<Vec<i64>, RevenueError> {
+        let mut ids = Vec::with_capacity(days.len());
+        for &day in days {
+            let run = settlement_run::Entity::insert(settlement_run::ActiveModel {
+                day: Set(day),
+                status: Set(status::QUEUED.to_owned()),
+                created_at: Set(Utc::now()),
+                rows: Set(0),
+                ..Default::default()
+            })
+            .exec_with_returning(&self.db)
+            .await?;
+            ids.push(run.id);
+        }
+        self.wake.notify_one();
+        Ok(ids)
+    }
+
+    /// Claims and executes queued runs (and runs whose holder died) until
+    /// `stop` resolves.
+    pub async fn run_worker(self, stop: impl std::future::Future<Output = ()> + Send) {
+        tokio::pin!(stop);
+        loop {
+            match self.run_next().await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "settlement worker"),
+            }
+            tokio::select! {
+                () = &mut stop => break,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+        }
+    }
+
+    /// Claims one runnable run and executes it; `false` when there was none
+    /// (or each was another holder's day).
+    ///
+    /// # Errors
+    /// Database failures while claiming.
+    pub async fn run_next(&self) -> Result<bool, RevenueError> {
+        let now = Utc::now();
+        let stale = now - self.lease_chrono();
+        // A queued run that found its day not written back records when it
+        // looked (`heartbeat_at`) and is looked at again after WAIT_RETRY.
+        let waited = now - chrono::Duration::from_std(WAIT_RETRY).unwrap_or_default();
+        let candidates = settlement_run::Entity::find()
+            .filter(
+                settlement_run::Column::Status
+                    .eq(status::QUEUED)
+                    .and(
+                        settlement_run::Column::HeartbeatAt
+                            .is_null()
+                            .or(settlement_run::Column::HeartbeatAt.lt(waited)),
+                    )
+                    .or(settlement_run::Column::Status
+                        .eq(status::RUNNING)
+                        .and(settlement_run::Column::HeartbeatAt.lt(stale))),
+            )
+            .order_by_asc(settlement_run::Column::Id)
+            .all(&self.db)
+            .await?;
+        // Runs that waited for the write-back are claimed again only once
+        // the watermark (read once per pass) has passed their day.
+        let mut watermark: Option<Option<DateTime<Utc>>> = None;
+        for run in candidates {
+            if run.status == status::QUEUED && run.heartbeat_at.is_some() {
+                let mark = match watermark {
+                    Some(mark) => mark,
+                    None => *watermark.insert(self.watermark().await.ok()),
+                };
+                if mark.is_some_and(|mark| mark < self.time.end_of(run.day)) {
+                    continue;
+                }
+            }
+            if !self.acquire_lease(run.day).await? {
+                continue;
+            }
+            let claimed = self
+                .db
+                .execute(stmt(
+                    self.db.get_database_backend(),
+                    "UPDATE settlement_runs SET status = 'running', started_at = $1, heartbeat_at = $1, error = NULL \
+                     WHERE id = $2 AND (status = 'queued' OR (status = 'running' AND heartbeat_at < $3))",
+                    vec![Utc::now().into(), run.id.into(), stale.into()],
+                ))
+                .await?
+                .rows_affected()
+                == 1;
+            if claimed {
+                let finished = self.execute(run.id, run.day).await;
+                self.release_lease(run.day).await?;
+                if finished {
+                    return Ok(true);
+                }
+                continue;
+            }
+            self.release_lease(run.day).await?;
+        }
+        Ok(false)
+    }
+
+    /// Executes a claimed run and records its outcome; `false` when the day
+    /// is not all written back yet and the run went back to the queue.
+    async fn execute(&self, run_id: i64, day: NaiveDate) -> bool {
+        tracing::info!(run_id, %day, "settlement run started");
+        let heartbeat = {
+            let this = self.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(this.limits.lease / 3).await;
+                    let _ = this.acquire_lease(day).await;
+                    let _ = this
+                        .db
+                        .execute(stmt(
+                            this.db.get_database_backend(),
+                            "UPDATE settlement_runs SET heartbeat_at = $1 WHERE id = $2",
+                            vec![Utc::now().into(), run_id.into()],
+                        ))
+                        .await;
+                }
+            })
+        };
+        let outcome = self.settle(day).await;
+        heartbeat.abort();
+        let update = match &outcome {
+            Err(SettleError::Waiting(reason)) => {
+                tracing::info!(run_id, %day, reason = %reason, "settlement run waits for the write-back");
+                settlement_run::ActiveModel {
+                    id: Set(run_id),
+                    status: Set(status::QUEUED.to_owned()),
+                    heartbeat_at: Set(Some(Utc::now())),
+                    error: Set(Some(reason.clone())),
+                    ..Default::default()
+                }
+            }
+            Ok(s) => {
+                tracing::info!(run_id, %day, rows = s.rows, total = s.total_amount, "settlement run succeeded");
+                settlement_run::ActiveModel {
+                    id: Set(run_id),
+                    status: Set(status::SUCCEEDED.to_owned()),
+                    finished_at: Set(Some(Utc::now())),
+                    rows: Set(s.rows),
+                    rate_card_version: Set(Some(s.rate_card_version)),
+                    total_amount: Set(Some(s.total_amount)),
+                    previous_total_amount: Set(s.previous_total_amount),
+                    error: Set(None),
+                    ..Default::default()
+                }
+            }
+            Err(SettleError::Failed(e)) => {
+                tracing::warn!(run_id, %day, error = %e, "settlement run failed");
+                settlement_run::ActiveModel {
+                    id: Set(run_id),
+                    status: Set(status::FAILED.to_owned()),
+                    finished_at: Set(Some(Utc::now())),
+                    error: Set(Some(e.clone())),
+                    ..Default::default()
+                }
+            }
+        };
+        if let Err(e) = settlement_run::Entity::update(update).exec(&self.db).await {
+            tracing::error!(run_id, error = %e, "recording the run failed");
+        }
+        !matches!(outcome, Err(SettleError::Waiting(_)))
+    }
+}
