@@ -9,7 +9,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use secrecy::SecretString;
-use tokio::sync::watch;
+use stack::{Settings, Stack};
 
 #[derive(Parser)]
 #[command(
@@ -72,7 +72,7 @@ async fn main() -> anyhow::Result<()> {
     }
     match cli.command {
         Command::Up => {
-            let stack = Stack::build(|_| {}).await?;
+            let stack = Stack::build(all_in_one_settings()?).await?;
             println!("gateway listening on http://{}", stack.gateway_addr);
             common::shutdown::signal().await;
             stack.stop().await
@@ -89,125 +89,23 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// Settings of every service, before the stack wires them together.
-struct AllSettings {
-    users: user_service::Settings,
-    streaming: streaming_service::Settings,
-    revenue: revenue_service::Settings,
-    gateway: gateway::Settings,
-}
-
-/// The four services running in this process.
-struct Stack {
-    gateway_addr: std::net::SocketAddr,
-    stop: watch::Sender<bool>,
-    tasks: Vec<(&'static str, tokio::task::JoinHandle<anyhow::Result<()>>)>,
-}
-
-impl Stack {
-    /// Loads every service's settings from the environment, lets `adjust`
-    /// change them, and starts the services wired to each other.
-    async fn build(adjust: impl FnOnce(&mut AllSettings)) -> anyhow::Result<Self> {
-        let mut all = AllSettings {
-            users: common::config::load().context("user-service settings")?,
-            streaming: common::config::load().context("streaming-service settings")?,
-            revenue: common::config::load().context("revenue-service settings")?,
-            gateway: common::config::load().context("gateway settings")?,
-        };
-        adjust(&mut all);
-        // One process wires its services to each other directly: no Consul.
-        for discovery in [
-            &mut all.users.discovery,
-            &mut all.streaming.discovery,
-            &mut all.revenue.discovery,
-            &mut all.gateway.discovery,
-        ] {
-            discovery.consul_http_addr = None;
-        }
-        let AllSettings {
-            mut users,
-            mut streaming,
-            mut revenue,
-            mut gateway,
-        } = all;
-        let credential = users.service_credential.clone().unwrap_or_else(|| {
-            SecretString::from(format!(
-                "{}{}",
-                uuid::Uuid::new_v4().simple(),
-                uuid::Uuid::new_v4().simple()
-            ))
-        });
-        let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-        users.service_credential = Some(credential.clone());
-        users.user_generate_signing_key = true;
-        if std::env::var_os("USER_GRPC_ADDR").is_none() {
-            users.user_grpc_addr = any_port;
-        }
-        let user_app = user_service::Application::build(users).await?;
-        let user_url = format!("http://{}", user_app.local_addr());
-        streaming.service_credential = Some(credential.clone());
-        streaming.streaming_user_service_url = user_url.clone();
-        if std::env::var_os("STREAMING_GRPC_ADDR").is_none() {
-            streaming.streaming_grpc_addr = any_port;
-        }
-        let streaming_app = streaming_service::Application::build(streaming).await?;
-        let streaming_url = format!("http://{}", streaming_app.local_addr());
-        revenue.service_credential = Some(credential.clone());
-        revenue.revenue_user_service_url = user_url.clone();
-        revenue.revenue_streaming_service_url = streaming_url.clone();
-        if std::env::var_os("REVENUE_GRPC_ADDR").is_none() {
-            revenue.revenue_grpc_addr = any_port;
-        }
-        let revenue_app = revenue_service::Application::build(revenue).await?;
-        gateway.service_credential = Some(credential);
-        gateway.gateway_user_service_url = user_url;
-        gateway.gateway_streaming_service_url = streaming_url;
-        gateway.gateway_revenue_service_url = format!("http://{}", revenue_app.local_addr());
-        let gateway_app = gateway::Application::build(gateway).await?;
-        let gateway_addr = gateway_app.local_addr();
-        tracing::info!(user_service = %user_app.local_addr(), streaming_service = %streaming_app.local_addr(),
-            revenue_service = %revenue_app.local_addr(), gateway = %gateway_addr, "services listening");
-        let (stop, stop_rx) = watch::channel(false);
-        let stopped = |mut rx: watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
-        // Stopped in this order: the edge first, the user service last.
-        let tasks = vec![
-            (
-                "gateway",
-                tokio::spawn(gateway_app.run_until(stopped(stop_rx.clone()))),
-            ),
-            (
-                "revenue-service",
-                tokio::spawn(revenue_app.run_until(stopped(stop_rx.clone()))),
-            ),
-            (
-                "streaming-service",
-                tokio::spawn(streaming_app.run_until(stopped(stop_rx.clone()))),
-            ),
-            (
-                "user-service",
-                tokio::spawn(user_app.run_until(stopped(stop_rx))),
-            ),
-        ];
-        Ok(Self {
-            gateway_addr,
-            stop,
-            tasks,
-        })
+/// The environment's settings with the all-in-one defaults: the signing
+/// key generated under `DATA_DIR` on first start, and each gRPC service on
+/// any free port unless its address is set.
+fn all_in_one_settings() -> anyhow::Result<Settings> {
+    let mut all = Settings::load()?;
+    all.users.user_generate_signing_key = true;
+    let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    if std::env::var_os("USER_GRPC_ADDR").is_none() {
+        all.users.user_grpc_addr = any_port;
     }
-
-    /// Stops every service gracefully (the streaming service writes its
-    /// counters back).
-    async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(true);
-        for (name, task) in self.tasks {
-            task.await
-                .with_context(|| format!("{name} panicked"))?
-                .with_context(|| format!("{name} failed"))?;
-        }
-        Ok(())
+    if std::env::var_os("STREAMING_GRPC_ADDR").is_none() {
+        all.streaming.streaming_grpc_addr = any_port;
     }
+    if std::env::var_os("REVENUE_GRPC_ADDR").is_none() {
+        all.revenue.revenue_grpc_addr = any_port;
+    }
+    Ok(all)
 }
 
 /// The demo (see [`Command::Demo`]). Its data lives in `DATA_DIR/demo`,
@@ -218,56 +116,49 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         "--day-seconds must be 10 to 86,400"
     );
     let speed = 86_400 / args.day_seconds;
-    let time = common::time::PlatformTime::default();
-    let mut zone = time.zone();
-    let mut data_dir = std::path::PathBuf::from("./data");
+    let mut all = all_in_one_settings()?;
+    let zone = all.streaming.platform_time.zone();
+    let data_dir = all.users.data_dir.join("demo");
+    let _ = std::fs::remove_dir_all(&data_dir);
     let admin_email = "demo-admin@example.com".to_owned();
     let admin_password = format!("{}", uuid::Uuid::new_v4().simple());
     // A 5-minute dedupe window: at this speed the default 30 s would be a
     // few milliseconds of wall-clock time, less than a request takes.
     let dedupe_window_seconds = 300;
     let now = chrono::Utc::now();
-    let mut dev_clock = None;
-    let stack = Stack::build(|all| {
-        zone = all.streaming.platform_time.zone();
-        data_dir = all.users.data_dir.join("demo");
-        let _ = std::fs::remove_dir_all(&data_dir);
-        let yesterday = all.streaming.platform_time.day_of(now) - chrono::Duration::days(1);
-        // The clock reaches yesterday's midnight ten seconds from now: time
-        // enough for the sign-ups and uploads.
-        let clock = streaming_service::clock::DevClock {
-            start: all.streaming.platform_time.start_of(yesterday)
-                - chrono::Duration::seconds(10 * i64::from(speed)),
-            anchor: now,
-            speed,
-        };
-        dev_clock = Some((clock, yesterday));
-        for dir in [
-            &mut all.users.data_dir,
-            &mut all.streaming.data_dir,
-            &mut all.revenue.data_dir,
-        ] {
-            dir.clone_from(&data_dir);
-        }
-        all.users.user_database_url = None;
-        all.streaming.streaming_database_url = None;
-        all.revenue.revenue_database_url = None;
-        all.streaming.streaming_redis_url = None;
-        all.revenue.revenue_redis_url = None;
-        all.users.admin_email = Some(admin_email.clone());
-        all.users.admin_password = Some(SecretString::from(admin_password.clone()));
-        all.streaming.dev_clock = Some(clock);
-        all.streaming.dedupe_window_seconds = dedupe_window_seconds;
-        all.streaming.writeback_interval_seconds = 1;
-        all.streaming.counter_event_lag_seconds = 2 * u64::from(speed);
-        all.revenue.settlement_watermark_poll_seconds = 1;
-        all.gateway.gateway_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-        all.gateway.gateway_metrics_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-        all.gateway.gateway_trusted_proxies = vec![std::net::IpAddr::from([127, 0, 0, 1])];
-        all.gateway.auth_rate_limit_per_minute = 0;
-    })
-    .await?;
-    let (clock, day) = dev_clock.context("the demo clock")?;
+    let day = all.streaming.platform_time.day_of(now) - chrono::Duration::days(1);
+    // The clock reaches yesterday's midnight ten seconds from now: time
+    // enough for the sign-ups and uploads.
+    let clock = streaming_service::clock::DevClock {
+        start: all.streaming.platform_time.start_of(day)
+            - chrono::Duration::seconds(10 * i64::from(speed)),
+        anchor: now,
+        speed,
+    };
+    for dir in [
+        &mut all.users.data_dir,
+        &mut all.streaming.data_dir,
+        &mut all.revenue.data_dir,
+    ] {
+        dir.clone_from(&data_dir);
+    }
+    all.users.user_database_url = None;
+    all.streaming.streaming_database_url = None;
+    all.revenue.revenue_database_url = None;
+    all.streaming.streaming_redis_url = None;
+    all.revenue.revenue_redis_url = None;
+    all.users.admin_email = Some(admin_email.clone());
+    all.users.admin_password = Some(SecretString::from(admin_password.clone()));
+    all.streaming.dev_clock = Some(clock);
+    all.streaming.dedupe_window_seconds = dedupe_window_seconds;
+    all.streaming.writeback_interval_seconds = 1;
+    all.streaming.counter_event_lag_seconds = 2 * u64::from(speed);
+    all.revenue.settlement_watermark_poll_seconds = 1;
+    all.gateway.gateway_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    all.gateway.gateway_metrics_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    all.gateway.gateway_trusted_proxies = vec![std::net::IpAddr::from([127, 0, 0, 1])];
+    all.gateway.auth_rate_limit_per_minute = 0;
+    let stack = Stack::build(all).await?;
     println!(
         "Demo: all services on the embedded default under {}; gateway on http://{}",
         data_dir.display(),

@@ -1,5 +1,6 @@
-//! `spawn_app()`: a user service and a gateway on port 0 over a fresh
-//! database, and an HTTP client for them.
+//! `spawn_app()`: the platform started through `stack::Stack::build` (the
+//! path the `stack` binary takes) on port 0 over fresh databases, and an
+//! HTTP client for it.
 
 use std::time::Duration;
 
@@ -10,7 +11,6 @@ use reqwest::{Response, StatusCode};
 use sea_orm::{ConnectionTrait, Database};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use tokio::{sync::watch, task::JoinHandle};
 use user_service::tokens::keys::SigningKey;
 
 /// PostgreSQL server for tests (`TEST_DATABASE_URL`), trust auth.
@@ -181,15 +181,8 @@ pub struct TestApp {
     pub revenue_db_url: Option<String>,
     /// The streaming service's write-back, to run by hand.
     pub writeback: streaming_service::counting::writeback::Writeback,
-    user_stop: watch::Sender<bool>,
-    user_task: Option<JoinHandle<anyhow::Result<()>>>,
-    streaming_stop: watch::Sender<bool>,
-    streaming_task: Option<JoinHandle<anyhow::Result<()>>>,
-    streaming_settings: streaming_service::Settings,
-    revenue_stop: watch::Sender<bool>,
-    revenue_task: JoinHandle<anyhow::Result<()>>,
-    revenue_settings: revenue_service::Settings,
-    gateway_stop: watch::Sender<bool>,
+    /// The platform, started as the `stack` binary starts it.
+    stack: stack::Stack,
     // Dropped in this order: keys, then databases, then files.
     _redis: Option<RedisKeys>,
     _dbs: Vec<TestDb>,
@@ -239,13 +232,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     }
     let issuer = users.jwt_issuer.clone();
     let audience = users.jwt_audience.clone();
-    let user_app = user_service::Application::build(users)
-        .await
-        .expect("user-service builds");
-    let user_url = format!("http://{}", user_app.local_addr());
-
+    // Stack::build points every downstream URL at the services it starts.
     let mut streaming =
-        streaming_service::Settings::with_defaults(credential.clone(), user_url.clone());
+        streaming_service::Settings::with_defaults(credential.clone(), String::new());
     streaming.data_dir = dir.path().to_path_buf();
     streaming.streaming_grpc_addr = "127.0.0.1:0".parse().expect("addr");
     streaming.dedupe_window_seconds = options.dedupe_window_seconds;
@@ -270,19 +259,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     } else {
         None
     };
-    let mut streaming_settings = streaming.clone();
-    let streaming_app = streaming_service::Application::build(streaming)
-        .await
-        .expect("streaming-service builds");
-    streaming_settings.streaming_grpc_addr = streaming_app.local_addr();
-    let streaming_url = format!("http://{}", streaming_app.local_addr());
-    let writeback = streaming_app.writeback();
-
-    let mut revenue = revenue_service::Settings::with_defaults(
-        credential.clone(),
-        user_url.clone(),
-        streaming_url.clone(),
-    );
+    let mut revenue =
+        revenue_service::Settings::with_defaults(credential.clone(), String::new(), String::new());
     revenue.data_dir = dir.path().to_path_buf();
     revenue.revenue_grpc_addr = "127.0.0.1:0".parse().expect("addr");
     revenue.settlement_breaker_open_seconds = 1;
@@ -305,16 +283,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         revenue.revenue_database_max_connections = 5;
         dbs.push(db);
     }
-    let mut revenue_settings = revenue.clone();
-    let revenue_app = revenue_service::Application::build(revenue)
-        .await
-        .expect("revenue-service builds");
-    revenue_settings.revenue_grpc_addr = revenue_app.local_addr();
-    let revenue_url = format!("http://{}", revenue_app.local_addr());
-
-    let mut gw = gateway::Settings::with_defaults(credential.clone(), user_url.clone());
-    gw.gateway_streaming_service_url = streaming_url.clone();
-    gw.gateway_revenue_service_url = revenue_url;
+    let mut gw = gateway::Settings::with_defaults(credential.clone(), String::new());
     gw.gateway_trusted_proxies = options.trusted_proxies.clone();
     // Generous on a loaded 2-core CI machine (1,000 concurrent plays).
     gw.gateway_request_timeout_ms = 20_000;
@@ -323,24 +292,20 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     gw.gateway_workers = Some(1);
     gw.gateway_metrics_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     gw.auth_rate_limit_per_minute = options.rate_limit_per_minute;
-    let gateway_app = gateway::Application::build(gw)
-        .await
-        .expect("gateway builds");
-    let address = format!("http://{}", gateway_app.local_addr());
-    let metrics_address = format!("http://{}", gateway_app.metrics_addr());
-
-    let (user_stop, user_rx) = watch::channel(false);
-    let (gateway_stop, gateway_rx) = watch::channel(false);
-    let (streaming_stop, streaming_rx) = watch::channel(false);
-    let user_task = tokio::spawn(user_app.run_until(stopped(user_rx)));
-    let streaming_task = tokio::spawn(streaming_app.run_until(stopped(streaming_rx)));
-    let (revenue_stop, revenue_rx) = watch::channel(false);
-    let revenue_task = tokio::spawn(revenue_app.run_until(stopped(revenue_rx)));
-    tokio::spawn(gateway_app.run_until(stopped(gateway_rx)));
+    let stack = stack::Stack::build(stack::Settings {
+        users,
+        streaming,
+        revenue,
+        gateway: gw,
+    })
+    .await
+    .expect("the platform builds");
+    let user_url = format!("http://{}", stack.users.settings.user_grpc_addr);
+    let streaming_url = format!("http://{}", stack.streaming.settings.streaming_grpc_addr);
 
     TestApp {
-        address,
-        metrics_address,
+        address: format!("http://{}", stack.gateway_addr),
+        metrics_address: format!("http://{}", stack.metrics_addr),
         client: reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(30))
@@ -356,32 +321,17 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         user_db_url,
         streaming_db_url,
         revenue_db_url,
-        writeback,
-        user_stop,
-        user_task: Some(user_task),
-        streaming_stop,
-        streaming_task: Some(streaming_task),
-        streaming_settings,
-        revenue_stop,
-        revenue_task,
-        revenue_settings,
-        gateway_stop,
+        writeback: stack.writeback.clone(),
+        stack,
         _redis: redis_keys,
         _dbs: dbs,
         _dir: dir,
     }
 }
 
-async fn stopped(mut rx: watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
-}
-
 impl Drop for TestApp {
     fn drop(&mut self) {
-        let _ = self.gateway_stop.send(true);
-        let _ = self.streaming_stop.send(true);
-        let _ = self.revenue_stop.send(true);
-        let _ = self.user_stop.send(true);
+        self.stack.stop_now();
     }
 }
 
@@ -499,38 +449,31 @@ impl TestApp {
     /// Stops the streaming service gracefully (its last write-back runs)
     /// and waits until it is gone.
     pub async fn stop_streaming_service(&mut self) {
-        let _ = self.streaming_stop.send(true);
-        if let Some(task) = self.streaming_task.take() {
-            let done = tokio::time::timeout(Duration::from_secs(15), task).await;
-            assert!(
-                matches!(done, Ok(Ok(Ok(())))),
-                "streaming-service stopped cleanly"
-            );
-        }
+        let stopped = self.stack.streaming.stop(Duration::from_secs(15)).await;
+        assert!(
+            stopped.is_ok(),
+            "streaming-service stopped cleanly: {stopped:?}"
+        );
     }
 
     /// Kills the revenue service (its task is aborted mid-whatever, as a
     /// crash would: its connections drop, its transaction rolls back), then
     /// starts a new one on the same address and database.
     pub async fn kill_and_restart_revenue_service(&mut self) {
-        self.revenue_task.abort();
-        let _ = (&mut self.revenue_task).await;
-        let app = revenue_service::Application::build(self.revenue_settings.clone())
+        self.stack.revenue.kill().await;
+        self.stack
+            .restart_revenue()
             .await
             .expect("revenue-service builds again");
-        let (stop, rx) = watch::channel(false);
-        self.revenue_stop = stop;
-        self.revenue_task = tokio::spawn(app.run_until(stopped(rx)));
     }
 
     /// Starts the streaming service again on the address it had.
     pub async fn restart_streaming_service(&mut self) {
-        let app = streaming_service::Application::build(self.streaming_settings.clone())
+        self.stack
+            .restart_streaming()
             .await
             .expect("streaming-service builds again");
-        let (stop, rx) = watch::channel(false);
-        self.streaming_stop = stop;
-        self.streaming_task = Some(tokio::spawn(app.run_until(stopped(rx))));
+        self.writeback = self.stack.writeback.clone();
     }
 
     pub async fn post_auth(&self, path: &str, token: &str, body: &Value) -> Response {
@@ -545,10 +488,7 @@ impl TestApp {
 
     /// Stops the user service and waits until it is gone.
     pub async fn stop_user_service(&mut self) {
-        let _ = self.user_stop.send(true);
-        if let Some(task) = self.user_task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
-        }
+        let _ = self.stack.users.stop(Duration::from_secs(15)).await;
     }
 }
 
