@@ -13,7 +13,6 @@ use proto::revenue::v1::revenue_service_server::RevenueServiceServer;
 use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
 use tokio::{net::TcpListener, sync::watch};
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Endpoint;
 
 use crate::{
@@ -133,17 +132,11 @@ impl Application {
     /// # Errors
     /// Server failures.
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-        let (reporter, health) = tonic_health::server::health_reporter();
-        reporter
-            .set_serving::<RevenueServiceServer<RevenueApi>>()
-            .await;
-        let (reflection, reflection_v1alpha) = common::grpc::reflection_services()?;
-        let credential = common::grpc::RequireServiceCredential::new(
-            self.settings
-                .service_credential
-                .clone()
-                .context("SERVICE_CREDENTIAL is required")?,
-        );
+        let credential = self
+            .settings
+            .service_credential
+            .clone()
+            .context("SERVICE_CREDENTIAL is required")?;
         let (stopped_tx, stopped_rx) = watch::channel(false);
         let until_stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
@@ -157,13 +150,13 @@ impl Application {
             self.schedule
                 .run(self.settler.clone(), until_stopped(stopped_rx)),
         );
-        let served = tonic::transport::Server::builder()
-            .add_service(health)
-            .add_service(reflection)
-            .add_service(reflection_v1alpha)
-            .add_service(RevenueServiceServer::with_interceptor(self.api, credential))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), stop)
-            .await;
+        let served = common::grpc::serve(
+            self.listener,
+            credential,
+            RevenueServiceServer::new(self.api),
+            stop,
+        )
+        .await;
         let _ = stopped_tx.send(true);
         let _ = worker.await;
         let _ = schedule.await;

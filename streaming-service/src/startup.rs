@@ -10,7 +10,6 @@ use proto::streaming::v1::streaming_service_server::StreamingServiceServer;
 use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
 use tokio::{net::TcpListener, sync::watch};
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::{
     catalog::Catalog,
@@ -125,34 +124,25 @@ impl Application {
     /// # Errors
     /// Server failures.
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-        let (reporter, health) = tonic_health::server::health_reporter();
-        reporter
-            .set_serving::<StreamingServiceServer<StreamingApi>>()
-            .await;
-        let (reflection, reflection_v1alpha) = common::grpc::reflection_services()?;
-        let credential = common::grpc::RequireServiceCredential::new(
-            self.settings
-                .service_credential
-                .clone()
-                .context("SERVICE_CREDENTIAL is required")?,
-        );
+        let credential = self
+            .settings
+            .service_credential
+            .clone()
+            .context("SERVICE_CREDENTIAL is required")?;
         let (stopped_tx, mut stopped_rx) = watch::channel(false);
         let interval = Duration::from_secs(self.settings.writeback_interval_seconds.max(1));
         let writeback = tokio::spawn(self.writeback.run_every(interval, async move {
             let _ = stopped_rx.wait_for(|s| *s).await;
         }));
-        let served = tonic::transport::Server::builder()
-            .add_service(health)
-            .add_service(reflection)
-            .add_service(reflection_v1alpha)
-            .add_service(tonic::service::interceptor::InterceptedService::new(
-                StreamingServiceServer::new(self.api).max_decoding_message_size(
-                    common::grpc::MAX_IMPORT_BYTES + common::grpc::MESSAGE_OVERHEAD_BYTES,
-                ),
-                credential,
-            ))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), stop)
-            .await;
+        let served = common::grpc::serve(
+            self.listener,
+            credential,
+            StreamingServiceServer::new(self.api).max_decoding_message_size(
+                common::grpc::MAX_IMPORT_BYTES + common::grpc::MESSAGE_OVERHEAD_BYTES,
+            ),
+            stop,
+        )
+        .await;
         // Calls have drained: the last write-back sees every count.
         let _ = stopped_tx.send(true);
         writeback.await.context("the write-back task")?;

@@ -8,7 +8,6 @@ use proto::user::v1::user_service_server::UserServiceServer;
 use sea_orm_migration::MigratorTrait;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::{
     accounts::{AccountStore, password::Hasher},
@@ -104,22 +103,17 @@ impl Application {
     /// # Errors
     /// Server failures.
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-        let (reporter, health) = tonic_health::server::health_reporter();
-        reporter.set_serving::<UserServiceServer<UserApi>>().await;
-        let (reflection, reflection_v1alpha) = common::grpc::reflection_services()?;
-        let credential = common::grpc::RequireServiceCredential::new(
-            self.settings
-                .service_credential
-                .clone()
-                .context("SERVICE_CREDENTIAL is required")?,
-        );
-        tonic::transport::Server::builder()
-            .add_service(health)
-            .add_service(reflection)
-            .add_service(reflection_v1alpha)
-            .add_service(UserServiceServer::with_interceptor(self.api, credential))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), stop)
-            .await?;
-        Ok(())
+        let credential = self
+            .settings
+            .service_credential
+            .clone()
+            .context("SERVICE_CREDENTIAL is required")?;
+        common::grpc::serve(
+            self.listener,
+            credential,
+            UserServiceServer::new(self.api),
+            stop,
+        )
+        .await
     }
 }
