@@ -26,7 +26,7 @@
 #                    and the revenue service balance over all of them (a
 #                    static list; no Consul here)
 #   ADMIN_EMAIL, ADMIN_PASSWORD   the operator-made admin (defaults below)
-# Any other service setting (README, Configuration) passes through.
+# Any other service setting (docs/configuration.md) passes through.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,5 +1,5 @@
 //! `user-service`: runs the user service on its own, configured by environment
-//! variables (see README.md); registers itself in Consul when
+//! variables (see docs/configuration.md); registers itself in Consul when
 //! `CONSUL_HTTP_ADDR` is set and deregisters on Ctrl-C or SIGTERM.
 
 use common::discovery::{
