@@ -1,30 +1,23 @@
-//! Reading and importing `daily_counts`: the per-day rows the settlement
-//! pulls (SPEC §9) and the CSV import of historical counts (SPEC §6).
+//! The CSV import of historical counts (SPEC §6, §8): parsed and checked
+//! whole first ([`parse_import`], no I/O), then applied in batches that
+//! refresh the cumulative counts of their videos.
 
 use std::collections::HashSet;
 
 use chrono::NaiveDate;
+use common::error::excerpt;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
-    Statement, TransactionTrait,
+    TransactionTrait,
     sea_query::{OnConflict, Query},
 };
 
-use common::error::excerpt;
-
+use super::refresh_cumulative;
 use crate::{
     entity::{daily_count, video},
     error::StreamingError,
 };
 
-/// Rows fetched per query while streaming a day.
-pub const PAGE_ROWS: usize = 5_000;
-/// Pages of a day read at once while streaming it, each on its own
-/// database connection.
-pub const PAGES_IN_FLIGHT: usize = 2;
-/// Rows per `DailyCountPage` message of the stream (SPEC §9): at most
-/// ≈ 900 bytes a row, so a message stays under gRPC's 4 MiB default limit.
-pub const MESSAGE_ROWS: usize = 1_000;
 /// The most rows one import may hold.
 pub const MAX_IMPORT_ROWS: usize = 100_000;
 /// Import rows written per transaction.
@@ -33,237 +26,6 @@ pub const IMPORT_BATCH_ROWS: usize = 1_000;
 /// most 10¹²): a video's whole history of such days (years 0001–9999,
 /// 3.65 × 10¹⁸) still sums inside `i64`, and a day's money fits too.
 pub const MAX_IMPORT_COUNT: i64 = 1_000_000_000_000;
-
-/// One video's counts of a day with its cumulative counts before it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DayRow {
-    /// The video.
-    pub video_id: i64,
-    /// Its creator.
-    pub creator_id: i64,
-    /// Views of the day.
-    pub views: i64,
-    /// Watch seconds of the day.
-    pub watch_seconds: i64,
-    /// Ad views of the day.
-    pub ad_views: i64,
-    /// Views of every earlier day.
-    pub cumulative_views_before: i64,
-    /// Ad views of every earlier day.
-    pub cumulative_ad_views_before: i64,
-    /// The video's title.
-    pub title: String,
-}
-
-impl From<DayRow> for proto::streaming::v1::DailyCount {
-    fn from(row: DayRow) -> Self {
-        Self {
-            video_id: row.video_id,
-            creator_id: row.creator_id,
-            views: row.views,
-            watch_seconds: row.watch_seconds,
-            ad_views: row.ad_views,
-            cumulative_views_before: row.cumulative_views_before,
-            cumulative_ad_views_before: row.cumulative_ad_views_before,
-            title: row.title,
-        }
-    }
-}
-
-/// `rows` as stream messages of at most [`MESSAGE_ROWS`] rows each, in
-/// order; no rows, no messages.
-pub fn messages(rows: Vec<DayRow>) -> impl Iterator<Item = proto::streaming::v1::DailyCountPage> {
-    let mut rows = rows.into_iter().map(Into::into).peekable();
-    std::iter::from_fn(move || {
-        rows.peek()?;
-        Some(proto::streaming::v1::DailyCountPage {
-            rows: rows.by_ref().take(MESSAGE_ROWS).collect(),
-        })
-    })
-}
-
-/// Where the page after `after_video_id` ends: the id of the
-/// [`PAGE_ROWS`]th video with counts on `day` after it, or `None` when
-/// fewer are left (the last page). An index-only walk of
-/// `(day, video_id)`, much cheaper than reading the page, so the stream can
-/// read the next pages while this one is still being read.
-///
-/// # Errors
-/// Database failures.
-async fn page_end(
-    db: &DatabaseConnection,
-    day: NaiveDate,
-    after_video_id: i64,
-) -> Result<Option<i64>, StreamingError> {
-    let backend = db.get_database_backend();
-    let (day_p, after_p) = placeholders(backend);
-    let offset = PAGE_ROWS - 1;
-    let sql = format!(
-        "SELECT video_id FROM daily_counts WHERE day = {day_p} AND video_id > {after_p} \
-         ORDER BY video_id LIMIT 1 OFFSET {offset}"
-    );
-    let row = db
-        .query_one(day_after_statement(backend, sql, day, after_video_id))
-        .await?;
-    Ok(row.map(|r| r.try_get_by_index(0)).transpose()?)
-}
-
-/// The rows of `day` for videos in `(after_video_id, last_video_id]`
-/// (no upper bound when `last_video_id` is `None`), ascending.
-///
-/// # Errors
-/// Database failures.
-async fn page(
-    db: &DatabaseConnection,
-    day: NaiveDate,
-    after_video_id: i64,
-    last_video_id: Option<i64>,
-) -> Result<Vec<DayRow>, StreamingError> {
-    let backend = db.get_database_backend();
-    let (day_p, after_p) = placeholders(backend);
-    // The bounds on `v.id` as well as on `d.video_id`: otherwise the merge
-    // join scans the videos from the first one on every page. The upper
-    // bound is written into the text (an integer, no injection possible),
-    // so that PostgreSQL plans each page for its real, small range instead
-    // of a generic plan that looks expensive enough to JIT-compile.
-    let upper = last_video_id
-        .map(|last| format!(" AND d.video_id <= {last} AND v.id <= {last}"))
-        .unwrap_or_default();
-    let sql = format!(
-        "SELECT d.video_id, v.creator_id, v.title, d.views, d.watch_seconds, d.ad_views, \
-           d.views_before, d.ad_views_before \
-         FROM daily_counts d JOIN videos v ON v.id = d.video_id \
-         WHERE d.day = {day_p} AND d.video_id > {after_p} AND v.id > {after_p}{upper} \
-         ORDER BY d.video_id"
-    );
-    let rows = db
-        .query_all(day_after_statement(backend, sql, day, after_video_id))
-        .await?;
-    // By position, in the SELECT's order (no lookup of each column by name).
-    rows.iter()
-        .map(|r| {
-            Ok(DayRow {
-                video_id: r.try_get_by_index(0)?,
-                creator_id: r.try_get_by_index(1)?,
-                title: r.try_get_by_index(2)?,
-                views: r.try_get_by_index(3)?,
-                watch_seconds: r.try_get_by_index(4)?,
-                ad_views: r.try_get_by_index(5)?,
-                cumulative_views_before: r.try_get_by_index(6)?,
-                cumulative_ad_views_before: r.try_get_by_index(7)?,
-            })
-        })
-        .collect::<Result<_, sea_orm::DbErr>>()
-        .map_err(Into::into)
-}
-
-/// The day's rows after `after_video_id` in ascending video id order, one
-/// page (about [`PAGE_ROWS`] rows) at a time, reading up to
-/// [`PAGES_IN_FLIGHT`] pages at once on separate connections. Ends after
-/// the last page, or after the first error.
-pub fn pages(
-    db: DatabaseConnection,
-    day: NaiveDate,
-    after_video_id: i64,
-) -> impl futures::Stream<Item = Result<Vec<DayRow>, StreamingError>> {
-    use futures::TryStreamExt;
-    // (after, last) of each page: `last` is `None` for the final one.
-    let bounds = futures::stream::try_unfold(Some(after_video_id), {
-        let db = db.clone();
-        move |after| {
-            let db = db.clone();
-            async move {
-                let Some(after) = after else {
-                    return Ok(None);
-                };
-                let last = page_end(&db, day, after).await?;
-                Ok(Some(((after, last), last)))
-            }
-        }
-    });
-    bounds
-        .map_ok(move |(after, last)| {
-            // A task of its own: the read goes on while the caller is busy
-            // sending the page before it.
-            let read = tokio::spawn({
-                let db = db.clone();
-                async move { page(&db, day, after, last).await }
-            });
-            async move {
-                read.await
-                    .map_err(|e| StreamingError::Internal(anyhow::anyhow!("page read: {e}")))?
-            }
-        })
-        .try_buffered(PAGES_IN_FLIGHT)
-}
-
-/// `sql` with `day` bound to its first placeholder and `after_video_id` to
-/// its second (see [`placeholders`]).
-fn day_after_statement(
-    backend: sea_orm::DatabaseBackend,
-    sql: String,
-    day: NaiveDate,
-    after_video_id: i64,
-) -> Statement {
-    Statement::from_sql_and_values(backend, sql, [day.into(), after_video_id.into()])
-}
-
-/// The first and second bind placeholders in `backend`'s SQL dialect.
-fn placeholders(backend: sea_orm::DatabaseBackend) -> (&'static str, &'static str) {
-    match backend {
-        sea_orm::DatabaseBackend::Postgres => ("$1", "$2"),
-        _ => ("?1", "?2"),
-    }
-}
-
-/// Recomputes `views_before` and `ad_views_before` of the rows of
-/// `videos` from `from_day` on, after their counts changed on `from_day`
-/// or later. Derived values only: running it twice changes nothing.
-///
-/// One pass per video: a running sum (a window function) over its days in
-/// order, linear in its history, writing only the rows whose sums changed
-/// (a per-row correlated `SUM` was quadratic: 90,000 days held the
-/// embedded database's write lock for minutes).
-///
-/// # Errors
-/// Database failures.
-pub async fn refresh_cumulative<C: ConnectionTrait>(
-    db: &C,
-    videos: &[i64],
-    from_day: NaiveDate,
-) -> Result<(), sea_orm::DbErr> {
-    if videos.is_empty() {
-        return Ok(());
-    }
-    let backend = db.get_database_backend();
-    let (day_p, _) = placeholders(backend);
-    // Ids are integers: written into the text, no injection possible.
-    let ids = videos
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
-    let sql = format!(
-        "UPDATE daily_counts SET views_before = w.views_before, ad_views_before = w.ad_views_before \
-         FROM (SELECT video_id, day, \
-                 COALESCE(SUM(views) OVER running, 0) AS views_before, \
-                 COALESCE(SUM(ad_views) OVER running, 0) AS ad_views_before \
-               FROM daily_counts WHERE video_id IN ({ids}) \
-               WINDOW running AS (PARTITION BY video_id ORDER BY day \
-                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) AS w \
-         WHERE daily_counts.video_id IN ({ids}) AND daily_counts.day >= {day_p} \
-           AND daily_counts.video_id = w.video_id AND daily_counts.day = w.day \
-           AND (daily_counts.views_before <> w.views_before \
-                OR daily_counts.ad_views_before <> w.ad_views_before)"
-    );
-    db.execute(Statement::from_sql_and_values(
-        backend,
-        sql,
-        [from_day.into()],
-    ))
-    .await?;
-    Ok(())
-}
 
 /// One refused CSV line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -544,47 +306,5 @@ mod tests {
         for r in bad {
             assert!(parse_record(&r).is_err(), "{r:?} accepted");
         }
-    }
-
-    fn day_row(video_id: i64) -> DayRow {
-        DayRow {
-            video_id,
-            creator_id: 7,
-            views: video_id * 2,
-            watch_seconds: video_id * 60,
-            ad_views: 1,
-            cumulative_views_before: 10,
-            cumulative_ad_views_before: 3,
-            title: format!("Video {video_id}"),
-        }
-    }
-
-    #[test]
-    fn rows_go_out_in_order_in_messages_of_at_most_message_rows() {
-        let rows: Vec<DayRow> = (1..=2_500).map(day_row).collect();
-        let sent: Vec<_> = messages(rows).collect();
-        let sizes: Vec<usize> = sent.iter().map(|m| m.rows.len()).collect();
-        assert_eq!(sizes, [MESSAGE_ROWS, MESSAGE_ROWS, 500]);
-        let ids: Vec<i64> = sent
-            .iter()
-            .flat_map(|m| &m.rows)
-            .map(|r| r.video_id)
-            .collect();
-        assert_eq!(ids, (1..=2_500).collect::<Vec<_>>());
-        let last = sent.last().and_then(|m| m.rows.last()).expect("a row");
-        assert_eq!(
-            (
-                last.views,
-                last.watch_seconds,
-                last.cumulative_views_before,
-                last.title.as_str()
-            ),
-            (5_000, 150_000, 10, "Video 2500")
-        );
-        assert_eq!(messages(Vec::new()).count(), 0);
-        assert_eq!(
-            messages((1..=MESSAGE_ROWS as i64).map(day_row).collect()).count(),
-            1
-        );
     }
 }
