@@ -81,11 +81,13 @@ impl Application {
                 jwks: jwks.clone(),
                 limits: limits.clone(),
             });
+            // The last `wrap` is the outermost: the request id is assigned
+            // first, so the access log and every error envelope name it.
             App::new()
                 .wrap(from_fn(crate::http_errors::middleware))
-                .wrap(from_fn(request_id::middleware))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<request_id::RequestSpan>::new())
                 .wrap(metrics.clone())
+                .wrap(from_fn(request_id::middleware))
                 .app_data(state)
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(
