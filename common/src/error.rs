@@ -101,7 +101,7 @@ pub fn default_code(code: Code) -> &'static str {
         Code::NotFound => "not_found",
         Code::AlreadyExists | Code::Aborted => "conflict",
         Code::FailedPrecondition => "failed_precondition",
-        Code::ResourceExhausted => "rate_limited",
+        Code::ResourceExhausted => "overloaded",
         Code::Unavailable => "service_unavailable",
         Code::DeadlineExceeded => "upstream_timeout",
         _ => "internal_error",

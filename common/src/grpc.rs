@@ -112,11 +112,47 @@ impl tonic::service::Interceptor for RequireServiceCredential {
     }
 }
 
+/// How much work a gRPC server takes on at once (`GRPC_*` settings, the
+/// same names in every service).
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+pub struct ServeLimits {
+    /// `GRPC_MAX_CONCURRENT_CALLS`: calls in progress at once in this
+    /// process (default 4,096: a burst of a thousand plays at once still
+    /// queues on the database pool rather than being shed). A call beyond them is refused at once with
+    /// `RESOURCE_EXHAUSTED` (load shedding; the gateway answers 503 with
+    /// `retry-after`) instead of queueing until its deadline.
+    #[serde(default = "default_max_concurrent_calls")]
+    pub grpc_max_concurrent_calls: usize,
+    /// `GRPC_CALL_TIMEOUT_SECONDS`: the longest any call may run, whatever
+    /// deadline its caller sent (default 300).
+    #[serde(default = "default_call_timeout")]
+    pub grpc_call_timeout_seconds: u64,
+}
+
+fn default_max_concurrent_calls() -> usize {
+    4_096
+}
+fn default_call_timeout() -> u64 {
+    300
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        Self {
+            grpc_max_concurrent_calls: default_max_concurrent_calls(),
+            grpc_call_timeout_seconds: default_call_timeout(),
+        }
+    }
+}
+
 /// Serves `service` behind the service-credential check
 /// ([`RequireServiceCredential`]), beside `grpc.health.v1` (reporting it
 /// SERVING) and server reflection, on `listener` until `stop` resolves;
 /// then finishes the calls in flight (SPEC §9). The one gRPC server set-up
-/// of the three services.
+/// of the three services: its tower layers shed load past
+/// `limits.grpc_max_concurrent_calls` calls at once (health and reflection
+/// count too, so a saturated instance also reports itself busy to
+/// discovery) and bound every call by `limits.grpc_call_timeout_seconds`.
 ///
 /// # Errors
 /// A reflection descriptor that does not decode; the server fails.
@@ -124,6 +160,7 @@ pub async fn serve<S>(
     listener: tokio::net::TcpListener,
     credential: SecretString,
     service: S,
+    limits: ServeLimits,
     stop: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()>
 where
@@ -142,7 +179,14 @@ where
     reporter.set_serving::<S>().await;
     let (reflection, reflection_v1alpha) = reflection_services()?;
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let shed = tower::ServiceBuilder::new().load_shed().layer(
+        tower::limit::GlobalConcurrencyLimitLayer::new(limits.grpc_max_concurrent_calls.max(1)),
+    );
     tonic::transport::Server::builder()
+        .timeout(std::time::Duration::from_secs(
+            limits.grpc_call_timeout_seconds.max(1),
+        ))
+        .layer(shed)
         .add_service(health)
         .add_service(reflection)
         .add_service(reflection_v1alpha)

@@ -85,8 +85,10 @@ pub fn http_status(code: Code) -> StatusCode {
         Code::PermissionDenied => StatusCode::FORBIDDEN,
         Code::NotFound => StatusCode::NOT_FOUND,
         Code::AlreadyExists | Code::Aborted | Code::FailedPrecondition => StatusCode::CONFLICT,
-        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        // A downstream shedding load (its concurrency limit reached): like
+        // a downstream down, try again shortly. The gateway's own rate
+        // limits answer 429 themselves.
+        Code::Unavailable | Code::ResourceExhausted => StatusCode::SERVICE_UNAVAILABLE,
         Code::DeadlineExceeded | Code::Cancelled => StatusCode::GATEWAY_TIMEOUT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -100,6 +102,9 @@ impl From<tonic::Status> for ApiError {
             Code::Unavailable => {
                 "a downstream service is unavailable; try again shortly".to_owned()
             }
+            Code::ResourceExhausted => {
+                "a downstream service is overloaded; try again shortly".to_owned()
+            }
             Code::DeadlineExceeded | Code::Cancelled => "a downstream service timed out".to_owned(),
             Code::Internal | Code::Unknown | Code::DataLoss | Code::Unimplemented => {
                 tracing::error!(grpc_code = ?status.code(), message = status.message(), "downstream failure");
@@ -110,6 +115,7 @@ impl From<tonic::Status> for ApiError {
         let code = match status.code() {
             // Transport failures carry no ErrorInfo; keep the codes stable.
             Code::Unavailable => "service_unavailable".to_owned(),
+            Code::ResourceExhausted => "service_overloaded".to_owned(),
             Code::DeadlineExceeded | Code::Cancelled => "upstream_timeout".to_owned(),
             _ => code,
         };
@@ -162,7 +168,7 @@ mod tests {
         assert_eq!(http_status(Code::AlreadyExists), StatusCode::CONFLICT);
         assert_eq!(
             http_status(Code::ResourceExhausted),
-            StatusCode::TOO_MANY_REQUESTS
+            StatusCode::SERVICE_UNAVAILABLE
         );
         assert_eq!(
             http_status(Code::Unavailable),

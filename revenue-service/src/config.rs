@@ -91,6 +91,10 @@ pub struct Settings {
     /// [`common::discovery::DiscoverySettings`]).
     #[serde(flatten)]
     pub discovery: common::discovery::DiscoverySettings,
+    /// Load shedding and the longest call (`GRPC_*`; see
+    /// [`common::grpc::ServeLimits`]).
+    #[serde(flatten)]
+    pub grpc: common::grpc::ServeLimits,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -167,6 +171,7 @@ impl Settings {
             jwt_audience: default_audience(),
             service_credential: Some(service_credential),
             discovery: common::discovery::DiscoverySettings::default(),
+            grpc: common::grpc::ServeLimits::default(),
         }
     }
 }

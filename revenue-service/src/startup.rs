@@ -154,6 +154,7 @@ impl Application {
             self.listener,
             credential,
             RevenueServiceServer::new(self.api),
+            self.settings.grpc,
             stop,
         )
         .await;

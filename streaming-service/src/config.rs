@@ -93,6 +93,10 @@ pub struct Settings {
     /// [`common::discovery::DiscoverySettings`]).
     #[serde(flatten)]
     pub discovery: common::discovery::DiscoverySettings,
+    /// Load shedding and the longest call (`GRPC_*`; see
+    /// [`common::grpc::ServeLimits`]).
+    #[serde(flatten)]
+    pub grpc: common::grpc::ServeLimits,
     /// Not a setting: a compressed clock for development (see
     /// [`crate::clock`]). No environment variable or file sets it; only the
     /// development commands `stack demo` and `stack dev-streaming` do.
@@ -164,6 +168,7 @@ impl Settings {
             jwt_audience: default_audience(),
             service_credential: Some(service_credential),
             discovery: common::discovery::DiscoverySettings::default(),
+            grpc: common::grpc::ServeLimits::default(),
             dev_clock: None,
         }
     }

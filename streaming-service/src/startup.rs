@@ -140,6 +140,7 @@ impl Application {
             StreamingServiceServer::new(self.api).max_decoding_message_size(
                 common::grpc::MAX_IMPORT_BYTES + common::grpc::MESSAGE_OVERHEAD_BYTES,
             ),
+            self.settings.grpc,
             stop,
         )
         .await;

@@ -64,6 +64,10 @@ pub struct Settings {
     /// [`common::discovery::DiscoverySettings`]).
     #[serde(flatten)]
     pub discovery: common::discovery::DiscoverySettings,
+    /// Load shedding and the longest call (`GRPC_*`; see
+    /// [`common::grpc::ServeLimits`]).
+    #[serde(flatten)]
+    pub grpc: common::grpc::ServeLimits,
     /// `OAUTH_REDIRECT_BASE_URL`: the gateway's public base URL, e.g.
     /// `https://api.example.com`; providers send the browser back to
     /// `{base}/api/v1/auth/oauth/{provider}/callback` (SPEC §3). Required
@@ -162,6 +166,7 @@ impl Settings {
             admin_password: None,
             service_credential: Some(service_credential),
             discovery: common::discovery::DiscoverySettings::default(),
+            grpc: common::grpc::ServeLimits::default(),
             oauth_redirect_base_url: None,
             oauth_state_ttl_seconds: default_state_ttl(),
             oauth_google_client_id: None,

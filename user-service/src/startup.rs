@@ -112,6 +112,7 @@ impl Application {
             self.listener,
             credential,
             UserServiceServer::new(self.api),
+            self.settings.grpc,
             stop,
         )
         .await

@@ -190,3 +190,66 @@ async fn openapi_document_covers_the_routes() {
     assert_eq!(docs.status(), StatusCode::OK);
     assert!(docs.text().await.unwrap().contains("openapi"));
 }
+
+/// A service at its concurrency limit sheds load: a call beyond it is
+/// refused at once with `RESOURCE_EXHAUSTED`, which the gateway answers as
+/// 503 with `retry-after`, instead of queueing until its deadline.
+#[tokio::test]
+async fn a_saturated_service_sheds_load_with_503_at_once() {
+    let app = spawn_app_with(Options {
+        store: crate::helpers::Store::Sqlite,
+        admin: Some(("admin@example.com", "admin-password-1")),
+        streaming_max_concurrent_calls: Some(1),
+        ..Options::default()
+    })
+    .await;
+    let admin = app
+        .login_tokens("admin@example.com", "admin-password-1")
+        .await
+        .access;
+    let creator = app.signed_in("ada@example.com", "creator").await.access;
+    let video = app.video(&creator, 600).await;
+    // A long import holds the streaming service's one call.
+    let first = chrono::NaiveDate::from_ymd_opt(1800, 1, 1).unwrap();
+    let mut csv = String::from("video_id,day,views,watch_seconds,ad_views\n");
+    for d in first.iter_days().take(90_000) {
+        csv.push_str(&format!("{video},{d},1,1,0\n"));
+    }
+    let importing = {
+        let client = app.client.clone();
+        let url = app.url("/api/v1/admin/imports/daily-counts");
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(admin)
+                .header("content-type", "text/csv")
+                .body(csv)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert!(!importing.is_finished(), "the import is still running");
+    let started = Instant::now();
+    let r = app
+        .client
+        .get(app.url(&format!("/api/v1/videos/{video}")))
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(r.headers().contains_key("retry-after"));
+    assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "service_overloaded").await;
+    assert!(took < Duration::from_secs(1), "answered in {took:?}");
+    assert_eq!(importing.await.unwrap(), StatusCode::OK);
+    // Free again.
+    let r = app
+        .client
+        .get(app.url(&format!("/api/v1/videos/{video}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}

@@ -44,6 +44,9 @@ pub struct Options {
     /// The streaming service's `COUNTER_EVENT_LAG_SECONDS`, when not the
     /// default.
     pub counter_event_lag_seconds: Option<u64>,
+    /// The streaming service's `GRPC_MAX_CONCURRENT_CALLS`, when not the
+    /// default.
+    pub streaming_max_concurrent_calls: Option<usize>,
 }
 
 /// The user service's generic OpenID Connect provider.
@@ -75,6 +78,7 @@ impl Default for Options {
             gateway_port: None,
             oidc: None,
             counter_event_lag_seconds: None,
+            streaming_max_concurrent_calls: None,
         }
     }
 }
@@ -236,6 +240,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     streaming.writeback_interval_seconds = 3_600;
     if let Some(lag) = options.counter_event_lag_seconds {
         streaming.counter_event_lag_seconds = lag;
+    }
+    if let Some(calls) = options.streaming_max_concurrent_calls {
+        streaming.grpc.grpc_max_concurrent_calls = calls;
     }
     let mut streaming_db_url = None;
     let mut redis_prefix = None;
