@@ -211,10 +211,7 @@ async fn a_saturated_service_sheds_load_with_503_at_once() {
     let video = app.video(&creator, 600).await;
     // A long import holds the streaming service's one call.
     let first = chrono::NaiveDate::from_ymd_opt(1800, 1, 1).unwrap();
-    let mut csv = String::from("video_id,day,views,watch_seconds,ad_views\n");
-    for d in first.iter_days().take(90_000) {
-        csv.push_str(&format!("{video},{d},1,1,0\n"));
-    }
+    let csv = crate::helpers::history_csv(video, first, 90_000);
     let importing = {
         let client = app.client.clone();
         let url = app.url("/api/v1/admin/imports/daily-counts");

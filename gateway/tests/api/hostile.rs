@@ -9,7 +9,9 @@ use common::time::PlatformTime;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, Store, TestApp, assert_error, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Options, Store, TestApp, assert_error, history_csv, spawn_app, spawn_app_with,
+};
 
 const ADMIN: (&str, &str) = ("admin@example.com", "admin-password-1");
 
@@ -212,10 +214,7 @@ async fn a_long_import_does_not_hold_the_write_lock() {
     let video = app.video(&creator, 600).await;
     let first = NaiveDate::from_ymd_opt(1950, 1, 1).unwrap();
     let days = 30_000;
-    let mut csv = String::from("video_id,day,views,watch_seconds,ad_views\n");
-    for d in first.iter_days().take(days) {
-        csv.push_str(&format!("{video},{d},1,1,0\n"));
-    }
+    let csv = history_csv(video, first, days);
     let importing = {
         let client = app.client.clone();
         let url = app.url("/api/v1/admin/imports/daily-counts");
@@ -537,10 +536,7 @@ async fn an_import_past_its_deadline_stops_after_whole_batches() {
     let creator = app.signed_in("ada@example.com", "creator").await.access;
     let video = app.video(&creator, 600).await;
     let first = NaiveDate::from_ymd_opt(1800, 1, 1).unwrap();
-    let mut csv = String::from("video_id,day,views,watch_seconds,ad_views\n");
-    for d in first.iter_days().take(90_000) {
-        csv.push_str(&format!("{video},{d},1,1,0\n"));
-    }
+    let csv = history_csv(video, first, 90_000);
     let mut client = StreamingServiceClient::connect(app.streaming_url.clone())
         .await
         .unwrap()

@@ -8,6 +8,16 @@ use serde_json::{Value, json};
 
 use super::TestApp;
 
+/// An import CSV of `days` consecutive days of `video_id` from `first`,
+/// each with 1 view, 1 watch second and no ad view.
+pub fn history_csv(video_id: i64, first: chrono::NaiveDate, days: usize) -> String {
+    let mut csv = String::from("video_id,day,views,watch_seconds,ad_views\n");
+    for day in first.iter_days().take(days) {
+        csv.push_str(&format!("{video_id},{day},1,1,0\n"));
+    }
+    csv
+}
+
 /// Calls on the streaming API, as a frontend makes them.
 impl TestApp {
     /// `POST /api/v1/videos` as `token`.

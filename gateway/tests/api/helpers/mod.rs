@@ -12,3 +12,4 @@ mod fixtures;
 pub use app::*;
 pub use client::*;
 pub use faults::*;
+pub use fixtures::history_csv;
