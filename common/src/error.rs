@@ -7,12 +7,119 @@
 //! an [`ErrorEnvelope`].
 
 use serde::{Deserialize, Serialize};
+use strum::{EnumString, IntoStaticStr};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 use utoipa::ToSchema;
 
 /// `ErrorInfo.domain` of every platform error.
 pub const ERROR_DOMAIN: &str = "streaming-settlement-platform";
+
+/// Every error code of the platform: the envelope's `code` and the
+/// `google.rpc.ErrorInfo.reason` a service puts on its gRPC status (SPEC
+/// §8). Stable; serialized snake_case (`InvalidField` is `invalid_field`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    EnumString,
+    IntoStaticStr,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ErrorCode {
+    /// A field is missing or invalid; `details` names it (400).
+    InvalidField,
+    /// The request is invalid as a whole (400).
+    InvalidRequest,
+    /// The request could not be read (400).
+    BadRequest,
+    /// The body could not be read (400).
+    BadBody,
+    /// The JSON body is malformed, not an object, or has trailing data;
+    /// `details` names the field (400).
+    MalformedJson,
+    /// Missing, malformed, expired or forged access token (401).
+    InvalidToken,
+    /// Authentication failed without a more precise reason (401).
+    Unauthenticated,
+    /// Wrong e-mail or password (401).
+    InvalidCredentials,
+    /// The refresh token is unknown, expired or already used (401).
+    InvalidRefreshToken,
+    /// The provider's ID token did not verify (401).
+    InvalidIdToken,
+    /// The caller's role or ownership does not allow this (403).
+    Forbidden,
+    /// No such resource (404).
+    NotFound,
+    /// No such user (404).
+    UserNotFound,
+    /// No such video (404).
+    VideoNotFound,
+    /// No such play session, or it expired (404).
+    SessionNotFound,
+    /// No such settlement run (404).
+    RunNotFound,
+    /// No such social-login provider (404).
+    OauthProviderNotFound,
+    /// The e-mail address has an account already (409).
+    EmailTaken,
+    /// The provider did not verify the e-mail address of an existing
+    /// account (409).
+    EmailUnverified,
+    /// The request conflicts with the resource's state (409).
+    Conflict,
+    /// The resource is not in a state that allows this (409).
+    FailedPrecondition,
+    /// The user denied the social login (400).
+    OauthDenied,
+    /// The authorization code could not be exchanged (400).
+    OauthExchangeFailed,
+    /// The social-login provider cannot be reached (503).
+    OauthProviderUnavailable,
+    /// The method is not allowed on this path (405).
+    MethodNotAllowed,
+    /// The body is over the size limit (413).
+    PayloadTooLarge,
+    /// The content type is not accepted (415).
+    UnsupportedMediaType,
+    /// Too many or too large request headers (431).
+    RequestHeaderFieldsTooLarge,
+    /// Too many requests from this client; see `retry-after` (429).
+    RateLimited,
+    /// The service is at capacity for this kind of work (503).
+    Busy,
+    /// A downstream is not ready yet (503).
+    NotReady,
+    /// A downstream service is unavailable (503).
+    ServiceUnavailable,
+    /// A downstream service shed the call under load (503).
+    ServiceOverloaded,
+    /// A downstream service timed out (504).
+    UpstreamTimeout,
+    /// Anything else; never details (500).
+    InternalError,
+}
+
+impl ErrorCode {
+    /// The snake_case code.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One bad input field: which (`field`, e.g. `"email"`) and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -44,7 +151,7 @@ pub struct ErrorEnvelope {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// Stable, machine-readable, snake_case (e.g. `invalid_field`).
-    pub code: String,
+    pub code: ErrorCode,
     /// For people; never a secret or a stack trace.
     pub message: String,
     /// The request's `x-request-id`.
@@ -56,12 +163,12 @@ pub struct ErrorBody {
 /// Encodes a service error as a gRPC status.
 pub fn to_status(
     code: Code,
-    reason: &str,
+    reason: ErrorCode,
     message: impl Into<String>,
     violations: &[FieldViolation],
 ) -> Status {
     let mut details = ErrorDetails::with_error_info(
-        reason,
+        reason.as_str(),
         ERROR_DOMAIN,
         std::collections::HashMap::<String, String>::new(),
     );
@@ -73,13 +180,12 @@ pub fn to_status(
 
 /// What a gRPC status says in envelope terms: the snake_case code (from
 /// `ErrorInfo`, else derived from the gRPC code) and the bad fields.
-pub fn from_status(status: &Status) -> (String, Vec<FieldViolation>) {
+pub fn from_status(status: &Status) -> (ErrorCode, Vec<FieldViolation>) {
     let details = status.get_error_details();
     let code = details
         .error_info()
-        .map(|info| info.reason.clone())
-        .filter(|r| !r.is_empty())
-        .unwrap_or_else(|| default_code(status.code()).to_owned());
+        .and_then(|info| info.reason.parse::<ErrorCode>().ok())
+        .unwrap_or_else(|| default_code(status.code()));
     let violations = details
         .bad_request()
         .map(|br| {
@@ -92,19 +198,20 @@ pub fn from_status(status: &Status) -> (String, Vec<FieldViolation>) {
     (code, violations)
 }
 
-/// The envelope code for a gRPC code without `ErrorInfo`.
-pub fn default_code(code: Code) -> &'static str {
+/// The envelope code for a gRPC code without `ErrorInfo` (or with a
+/// reason this build does not know).
+pub fn default_code(code: Code) -> ErrorCode {
     match code {
-        Code::InvalidArgument | Code::OutOfRange => "invalid_request",
-        Code::Unauthenticated => "unauthenticated",
-        Code::PermissionDenied => "forbidden",
-        Code::NotFound => "not_found",
-        Code::AlreadyExists | Code::Aborted => "conflict",
-        Code::FailedPrecondition => "failed_precondition",
-        Code::ResourceExhausted => "overloaded",
-        Code::Unavailable => "service_unavailable",
-        Code::DeadlineExceeded => "upstream_timeout",
-        _ => "internal_error",
+        Code::InvalidArgument | Code::OutOfRange => ErrorCode::InvalidRequest,
+        Code::Unauthenticated => ErrorCode::Unauthenticated,
+        Code::PermissionDenied => ErrorCode::Forbidden,
+        Code::NotFound => ErrorCode::NotFound,
+        Code::AlreadyExists | Code::Aborted => ErrorCode::Conflict,
+        Code::FailedPrecondition => ErrorCode::FailedPrecondition,
+        Code::ResourceExhausted => ErrorCode::ServiceOverloaded,
+        Code::Unavailable => ErrorCode::ServiceUnavailable,
+        Code::DeadlineExceeded => ErrorCode::UpstreamTimeout,
+        _ => ErrorCode::InternalError,
     }
 }
 
@@ -135,12 +242,16 @@ mod tests {
     fn status_round_trips_code_and_fields() {
         let status = to_status(
             Code::InvalidArgument,
-            "invalid_field",
+            ErrorCode::InvalidField,
             "bad email",
             &[FieldViolation::new("email", "not an email address")],
         );
         let (code, fields) = from_status(&status);
-        assert_eq!(code, "invalid_field");
+        assert_eq!(code, ErrorCode::InvalidField);
+        assert_eq!(
+            serde_json::to_string(&code).ok(),
+            Some("\"invalid_field\"".to_owned())
+        );
         assert_eq!(
             fields,
             vec![FieldViolation::new("email", "not an email address")]
@@ -151,7 +262,7 @@ mod tests {
     #[test]
     fn plain_status_gets_a_code_from_the_grpc_code() {
         let (code, fields) = from_status(&Status::unavailable("down"));
-        assert_eq!(code, "service_unavailable");
+        assert_eq!(code, ErrorCode::ServiceUnavailable);
         assert!(fields.is_empty());
     }
 }

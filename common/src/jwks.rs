@@ -11,9 +11,9 @@ use std::{
 };
 
 use proto::user::v1::{GetJwksRequest, user_service_client::UserServiceClient};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use tokio::sync::{Mutex, RwLock};
-use tonic::{metadata::MetadataValue, transport::Endpoint};
+use tonic::transport::Endpoint;
 
 use crate::auth::{AccessClaims, JwkSet, TokenError, TokenVerifier};
 
@@ -142,18 +142,12 @@ impl KeyCache {
             }),
         )?
         .channel();
+        let channel = crate::grpc::client(channel, &credential)?;
         let fetch = move || -> FetchFuture {
             let mut client = UserServiceClient::new(channel.clone());
-            let credential = credential.clone();
             Box::pin(async move {
-                let mut request = tonic::Request::new(GetJwksRequest {});
-                let value = MetadataValue::try_from(credential.expose_secret())
-                    .map_err(|e| e.to_string())?;
-                request
-                    .metadata_mut()
-                    .insert(crate::grpc::SERVICE_CREDENTIAL, value);
                 let response = client
-                    .get_jwks(request)
+                    .get_jwks(GetJwksRequest {})
                     .await
                     .map_err(|s| s.code().to_string())?;
                 serde_json::from_str(&response.into_inner().jwks_json)

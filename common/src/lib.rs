@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod database;
 pub mod discovery;
+pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod jwks;

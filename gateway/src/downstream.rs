@@ -1,16 +1,17 @@
 //! Channels to the gRPC services and the metadata every call carries: the
-//! caller's token, the request id, the client IP and the service credential
-//! (SPEC §9).
+//! caller's token, the request id and the client IP per call; the service
+//! credential and the trace context by the outbound tower layers every
+//! channel is built with ([`common::grpc::client`]) (SPEC §9).
 
 use std::{net::IpAddr, time::Duration};
 
 use common::discovery::{ConfigureEndpoint, Downstream, names};
+use common::grpc::{PlatformChannel, layers::OutboundLayer};
 use proto::{
     revenue::v1::revenue_service_client::RevenueServiceClient,
     streaming::v1::streaming_service_client::StreamingServiceClient,
     user::v1::user_service_client::UserServiceClient,
 };
-use secrecy::{ExposeSecret, SecretString};
 use tonic::{
     metadata::MetadataValue,
     transport::{Channel, Endpoint},
@@ -38,13 +39,15 @@ pub struct DownstreamConfig {
     user: Downstream,
     streaming: Downstream,
     revenue: Downstream,
-    credential: SecretString,
+    /// Puts the service credential and the trace context on every call.
+    outbound: OutboundLayer,
     request_timeout: Duration,
 }
 
 impl DownstreamConfig {
     /// # Errors
-    /// A malformed service URL or Consul address; no service credential.
+    /// A malformed service URL or Consul address; no service credential,
+    /// or one that is not a valid header value.
     pub fn new(settings: &Settings) -> anyhow::Result<Self> {
         let configure = endpoint_settings(settings);
         let downstream = |name: &str, urls: &str| {
@@ -54,10 +57,12 @@ impl DownstreamConfig {
             user: downstream(names::USER, &settings.gateway_user_service_url)?,
             streaming: downstream(names::STREAMING, &settings.gateway_streaming_service_url)?,
             revenue: downstream(names::REVENUE, &settings.gateway_revenue_service_url)?,
-            credential: settings
-                .service_credential
-                .clone()
-                .ok_or_else(|| anyhow::anyhow!("SERVICE_CREDENTIAL is required"))?,
+            outbound: OutboundLayer::new(
+                settings
+                    .service_credential
+                    .as_ref()
+                    .ok_or_else(|| anyhow::anyhow!("SERVICE_CREDENTIAL is required"))?,
+            )?,
             request_timeout: Duration::from_millis(settings.gateway_request_timeout_ms),
         })
     }
@@ -68,48 +73,58 @@ impl DownstreamConfig {
     /// each HTTP worker connects for itself and a call never leaves its
     /// worker thread.
     pub fn connect_lazy(&self) -> Downstreams {
+        let raw = [&self.user, &self.streaming, &self.revenue].map(Downstream::channel);
+        let [user, streaming, revenue] = raw.clone().map(|c| self.outbound.channel(c));
         Downstreams {
-            user_channel: self.user.channel(),
-            streaming_channel: self.streaming.channel(),
-            revenue_channel: self.revenue.channel(),
-            credential: self.credential.clone(),
+            user,
+            streaming,
+            revenue,
+            raw,
             request_timeout: self.request_timeout,
         }
     }
 }
 
+/// The largest response the gateway reads from the revenue service: a
+/// creator's earnings list every video of the period (64 MiB is about two
+/// million videos; tonic's default, 4 MiB, is about 140,000).
+pub const MAX_REPORT_BYTES: usize = 64 * 1024 * 1024;
+
 /// The gateway's downstream clients.
 #[derive(Clone)]
 pub struct Downstreams {
-    user_channel: Channel,
-    streaming_channel: Channel,
-    revenue_channel: Channel,
-    credential: SecretString,
+    user: PlatformChannel,
+    streaming: PlatformChannel,
+    revenue: PlatformChannel,
+    /// The same channels without the layers, for `grpc.health.v1` checks.
+    raw: [Channel; 3],
     request_timeout: Duration,
 }
 
 impl Downstreams {
     /// A client of `user.v1.UserService`.
-    pub fn users(&self) -> UserServiceClient<Channel> {
-        UserServiceClient::new(self.user_channel.clone())
+    pub fn users(&self) -> UserServiceClient<PlatformChannel> {
+        UserServiceClient::new(self.user.clone())
     }
 
     /// A client of `streaming.v1.StreamingService`.
-    pub fn streaming(&self) -> StreamingServiceClient<Channel> {
-        StreamingServiceClient::new(self.streaming_channel.clone())
+    pub fn streaming(&self) -> StreamingServiceClient<PlatformChannel> {
+        StreamingServiceClient::new(self.streaming.clone())
     }
 
-    /// A client of `revenue.v1.RevenueService`.
-    pub fn revenue(&self) -> RevenueServiceClient<Channel> {
-        RevenueServiceClient::new(self.revenue_channel.clone())
+    /// A client of `revenue.v1.RevenueService`, reading reports of up to
+    /// [`MAX_REPORT_BYTES`].
+    pub fn revenue(&self) -> RevenueServiceClient<PlatformChannel> {
+        RevenueServiceClient::new(self.revenue.clone()).max_decoding_message_size(MAX_REPORT_BYTES)
     }
 
     /// Each downstream's name and raw channel (for health checks).
     pub fn channels(&self) -> [(&'static str, Channel); 3] {
+        let [user, streaming, revenue] = self.raw.clone();
         [
-            ("user_service", self.user_channel.clone()),
-            ("streaming_service", self.streaming_channel.clone()),
-            ("revenue_service", self.revenue_channel.clone()),
+            ("user_service", user),
+            ("streaming_service", streaming),
+            ("revenue_service", revenue),
         ]
     }
 
@@ -141,9 +156,6 @@ impl Downstreams {
             && let Ok(v) = MetadataValue::try_from(format!("Bearer {token}"))
         {
             md.insert(common::grpc::AUTHORIZATION, v);
-        }
-        if let Ok(v) = MetadataValue::try_from(self.credential.expose_secret()) {
-            md.insert(common::grpc::SERVICE_CREDENTIAL, v);
         }
         request
     }

@@ -2,7 +2,7 @@
 //! HTTP statuses (SPEC §8).
 
 use actix_web::{HttpResponse, ResponseError, http::StatusCode};
-use common::error::{ErrorBody, ErrorEnvelope, FieldViolation};
+use common::error::{ErrorBody, ErrorCode, ErrorEnvelope, FieldViolation};
 use tonic::Code;
 
 /// An error answered to the client as the JSON envelope.
@@ -12,7 +12,7 @@ pub struct ApiError {
     /// HTTP status.
     pub status: StatusCode,
     /// Stable snake_case code.
-    pub code: String,
+    pub code: ErrorCode,
     /// Safe to show.
     pub message: String,
     /// Bad fields, for 400.
@@ -23,10 +23,10 @@ pub struct ApiError {
 
 impl ApiError {
     /// An error with no details.
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
-            code: code.to_owned(),
+            code,
             message: message.into(),
             details: Vec::new(),
             retry_after: None,
@@ -38,7 +38,7 @@ impl ApiError {
         let description = description.into();
         let mut e = Self::new(
             StatusCode::BAD_REQUEST,
-            "invalid_field",
+            ErrorCode::InvalidField,
             format!("{field}: {description}"),
         );
         e.details.push(FieldViolation::new(field, description));
@@ -49,21 +49,21 @@ impl ApiError {
     pub fn unauthenticated() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "invalid_token",
+            ErrorCode::InvalidToken,
             "missing, malformed, expired or forged access token",
         )
     }
 
     /// 403.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
     }
 
     /// 503 with `retry-after`.
     pub fn unavailable(message: impl Into<String>) -> Self {
         let mut e = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "service_unavailable",
+            ErrorCode::ServiceUnavailable,
             message,
         );
         e.retry_after = Some(1);
@@ -114,9 +114,9 @@ impl From<tonic::Status> for ApiError {
         };
         let code = match status.code() {
             // Transport failures carry no ErrorInfo; keep the codes stable.
-            Code::Unavailable => "service_unavailable".to_owned(),
-            Code::ResourceExhausted => "service_overloaded".to_owned(),
-            Code::DeadlineExceeded | Code::Cancelled => "upstream_timeout".to_owned(),
+            Code::Unavailable => ErrorCode::ServiceUnavailable,
+            Code::ResourceExhausted => ErrorCode::ServiceOverloaded,
+            Code::DeadlineExceeded | Code::Cancelled => ErrorCode::UpstreamTimeout,
             _ => code,
         };
         let retry_after =
@@ -146,7 +146,7 @@ impl ResponseError for ApiError {
         }
         builder.json(ErrorEnvelope {
             error: ErrorBody {
-                code: self.code.clone(),
+                code: self.code,
                 message: self.message.clone(),
                 request_id: crate::request_id::current(),
                 details: self.details.clone(),

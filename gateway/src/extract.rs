@@ -11,6 +11,8 @@ use actix_web::{
 };
 use serde::de::DeserializeOwned;
 
+use common::error::ErrorCode;
+
 use crate::error::ApiError;
 
 /// A JSON body of type `T`. An empty body reads as `{}`; any other must be
@@ -43,7 +45,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             } else {
                 let mut e = ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
+                    ErrorCode::UnsupportedMediaType,
                     "the body must be sent as content-type: application/json",
                 );
                 e.details.push(common::error::FieldViolation::new(
@@ -74,7 +76,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
 /// 400 `malformed_json` naming `field`.
 fn malformed(field: &str, description: String) -> ApiError {
     let mut err = ApiError::bad_field(field, description);
-    err.code = "malformed_json".to_owned();
+    err.code = ErrorCode::MalformedJson;
     err
 }
 
@@ -90,13 +92,13 @@ fn body_error(e: actix_web::Error) -> ApiError {
     if too_large || e.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             "request body over the size limit",
         )
     } else {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "bad_body",
+            ErrorCode::BadBody,
             "the request body could not be read",
         )
     }

@@ -16,6 +16,8 @@ use actix_web::{
     middleware::Next,
 };
 
+use common::error::ErrorCode;
+
 use crate::error::ApiError;
 
 /// The most bytes of header names and values a request may carry.
@@ -40,7 +42,7 @@ pub async fn middleware(
     if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
         let error = ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "request_header_fields_too_large",
+            ErrorCode::RequestHeaderFieldsTooLarge,
             format!("request headers over {MAX_HEADERS} fields or {MAX_HEADER_BYTES} bytes"),
         );
         return Ok(req.into_response(error.error_response().map_into_right_body()));
@@ -69,14 +71,17 @@ pub async fn middleware(
 /// The envelope of a bare error status.
 fn envelope_for(status: StatusCode) -> ApiError {
     let (code, message) = match status {
-        StatusCode::NOT_FOUND => ("not_found", "no such resource"),
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed here"),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body over the size limit"),
+        StatusCode::NOT_FOUND => (ErrorCode::NotFound, "no such resource"),
+        StatusCode::METHOD_NOT_ALLOWED => (ErrorCode::MethodNotAllowed, "method not allowed here"),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            ErrorCode::PayloadTooLarge,
+            "request body over the size limit",
+        ),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            ("unsupported_media_type", "unsupported content type")
+            (ErrorCode::UnsupportedMediaType, "unsupported content type")
         }
-        s if s.is_server_error() => ("internal", "internal error"),
-        _ => ("bad_request", "the request could not be read"),
+        s if s.is_server_error() => (ErrorCode::InternalError, "internal error"),
+        _ => (ErrorCode::BadRequest, "the request could not be read"),
     };
     ApiError::new(status, code, message)
 }

@@ -7,6 +7,8 @@ use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
 use actix_web::http::StatusCode;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter, clock::Clock};
 
+use common::error::ErrorCode;
+
 use crate::error::ApiError;
 
 /// One keyed limiter, or none when the limit is 0.
@@ -37,7 +39,7 @@ impl IpRateLimit {
             let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                ErrorCode::RateLimited,
                 "too many requests; slow down",
             )
             .retry_after(seconds.max(1))

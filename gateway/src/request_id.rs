@@ -39,7 +39,9 @@ fn acceptable(v: &HeaderValue) -> Option<String> {
 }
 
 /// The access log's root span, named by our request id (the one echoed in
-/// `x-request-id` and forwarded downstream), not by an id of its own.
+/// `x-request-id` and forwarded downstream), not by an id of its own, and
+/// continuing the caller's trace (W3C `traceparent`) when tracing export
+/// is on.
 /// [`middleware`] must wrap `TracingLogger`, so that the id is assigned
 /// before the span starts.
 pub struct RequestSpan;
@@ -51,7 +53,7 @@ impl tracing_actix_web::RootSpanBuilder for RequestSpan {
             .get::<RequestId>()
             .map(|r| r.0.clone())
             .unwrap_or_default();
-        tracing::info_span!(
+        let span = tracing::info_span!(
             "HTTP request",
             http.method = %request.method(),
             http.target = %request.path(),
@@ -60,7 +62,12 @@ impl tracing_actix_web::RootSpanBuilder for RequestSpan {
             exception.message = tracing::field::Empty,
             exception.details = tracing::field::Empty,
             request_id = %id,
-        )
+        );
+        // A `traceparent` the client sent: this request continues its trace.
+        common::telemetry::continue_trace(&span, |name| {
+            request.headers().get(name).and_then(|v| v.to_str().ok())
+        });
+        span
     }
 
     fn on_request_end<B: MessageBody>(

@@ -195,7 +195,7 @@ fn metrics_server(
 async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::new(
         StatusCode::NOT_FOUND,
-        "not_found",
+        common::error::ErrorCode::NotFound,
         format!("no route for {} {}", req.method(), req.path()),
     ))
 }

@@ -24,6 +24,7 @@ pub mod rate_card {
 
 /// `daily_stats`: one video's settled day (SPEC §6); amounts in whole won.
 pub mod daily_stat {
+    use common::domain::{CreatorId, VideoId, Won};
     use sea_orm::entity::prelude::*;
 
     /// One (day, video).
@@ -33,15 +34,15 @@ pub mod daily_stat {
         #[sea_orm(primary_key, auto_increment = false)]
         pub day: Date,
         #[sea_orm(primary_key, auto_increment = false)]
-        pub video_id: i64,
-        pub creator_id: i64,
+        pub video_id: VideoId,
+        pub creator_id: CreatorId,
         pub title: String,
         pub views: i64,
         pub watch_seconds: i64,
         pub ad_views: i64,
-        pub video_amount: i64,
-        pub ad_amount: i64,
-        pub total_amount: i64,
+        pub video_amount: Won,
+        pub ad_amount: Won,
+        pub total_amount: Won,
         pub rate_card_version: i32,
     }
 
@@ -53,6 +54,7 @@ pub mod daily_stat {
 
 /// `settlement_runs`: one run of one day (SPEC §6), its status and totals.
 pub mod settlement_run {
+    use common::domain::{RunErrorCode, RunStatus, Won};
     use sea_orm::entity::prelude::*;
 
     /// One run.
@@ -62,16 +64,17 @@ pub mod settlement_run {
         #[sea_orm(primary_key)]
         pub id: i64,
         pub day: Date,
-        pub status: String,
+        pub status: RunStatus,
         pub created_at: DateTimeUtc,
         pub started_at: Option<DateTimeUtc>,
         pub finished_at: Option<DateTimeUtc>,
         pub heartbeat_at: Option<DateTimeUtc>,
         pub rows: i64,
         pub rate_card_version: Option<i32>,
-        pub total_amount: Option<i64>,
-        pub previous_total_amount: Option<i64>,
+        pub total_amount: Option<Won>,
+        pub previous_total_amount: Option<Won>,
         pub error: Option<String>,
+        pub error_code: Option<RunErrorCode>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,7 +1,7 @@
 //! The one error type of the revenue service's boundary, and its gRPC form
 //! (SPEC §8).
 
-use common::error::{FieldViolation, to_status};
+use common::error::{ErrorCode, FieldViolation, to_status};
 use tonic::{Code, Status};
 
 /// Everything a `revenue.v1` call can fail with.
@@ -16,9 +16,9 @@ pub enum RevenueError {
     /// The caller's role or ownership does not allow this (403).
     #[error("{0}")]
     Forbidden(&'static str),
-    /// No such run or video (404).
+    /// No such run or video (404): what was looked for, and its code.
     #[error("{0} not found")]
-    NotFound(&'static str),
+    NotFound(&'static str, ErrorCode),
     /// A dependency cannot be reached (503).
     #[error("{0} is unavailable; try again shortly")]
     Unavailable(&'static str),
@@ -44,24 +44,33 @@ impl From<RevenueError> for Status {
     fn from(e: RevenueError) -> Self {
         let message = e.to_string();
         match e {
-            RevenueError::InvalidFields(fields) => {
-                to_status(Code::InvalidArgument, "invalid_field", message, &fields)
-            }
+            RevenueError::InvalidFields(fields) => to_status(
+                Code::InvalidArgument,
+                ErrorCode::InvalidField,
+                message,
+                &fields,
+            ),
             RevenueError::InvalidAccessToken => {
-                to_status(Code::Unauthenticated, "invalid_token", message, &[])
+                to_status(Code::Unauthenticated, ErrorCode::InvalidToken, message, &[])
             }
             RevenueError::Forbidden(_) => {
-                to_status(Code::PermissionDenied, "forbidden", message, &[])
+                to_status(Code::PermissionDenied, ErrorCode::Forbidden, message, &[])
             }
-            RevenueError::NotFound(what) => {
-                to_status(Code::NotFound, &format!("{what}_not_found"), message, &[])
-            }
-            RevenueError::Unavailable(_) => {
-                to_status(Code::Unavailable, "service_unavailable", message, &[])
-            }
+            RevenueError::NotFound(_, code) => to_status(Code::NotFound, code, message, &[]),
+            RevenueError::Unavailable(_) => to_status(
+                Code::Unavailable,
+                ErrorCode::ServiceUnavailable,
+                message,
+                &[],
+            ),
             RevenueError::Internal(err) => {
                 tracing::error!(error = ?err, "internal error");
-                to_status(Code::Internal, "internal_error", "internal error", &[])
+                to_status(
+                    Code::Internal,
+                    ErrorCode::InternalError,
+                    "internal error",
+                    &[],
+                )
             }
         }
     }

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use common::{
     auth::{AccessClaims, Role},
+    domain::{CreatorId, Metric, Period, Tally, Unspecified, VideoId},
+    error::ErrorCode,
     jwks::{KeyCache, VerifyError},
     paging::{decode_cursor, encode_cursor, page_size},
 };
@@ -15,12 +17,7 @@ use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use crate::{
-    cache::ReportCache,
-    entity::settlement_run,
-    error::RevenueError,
-    periods::Period,
-    reports::{self, Metric},
-    settlement::Settler,
+    cache::ReportCache, entity::settlement_run, error::RevenueError, reports, settlement::Settler,
 };
 
 /// The most days one backfill may queue.
@@ -43,23 +40,38 @@ fn run_to_proto(r: settlement_run::Model) -> pb::Run {
     pb::Run {
         run_id: r.id,
         day: day_text(r.day),
-        status: r.status,
+        status: pb::RunStatus::from(r.status).into(),
         started_at: r.started_at.map(common::grpc::timestamp),
         finished_at: r.finished_at.map(common::grpc::timestamp),
         rows: r.rows,
         rate_card_version: r.rate_card_version.unwrap_or(0),
-        total_amount: r.total_amount.unwrap_or(0),
-        previous_total_amount: r.previous_total_amount,
+        total_amount: r.total_amount.unwrap_or_default().0,
+        previous_total_amount: r.previous_total_amount.map(|w| w.0),
         error: r.error.unwrap_or_default(),
+        error_code: r
+            .error_code
+            .map_or(pb::RunErrorCode::Unspecified, pb::RunErrorCode::from)
+            .into(),
     }
+}
+
+/// A required protobuf enum field, or a field violation naming it.
+fn required<T, P>(value: P) -> Result<T, RevenueError>
+where
+    T: TryFrom<P, Error = Unspecified>,
+{
+    T::try_from(value).map_err(|Unspecified(field)| RevenueError::field(field, "must be set"))
 }
 
 fn parse_day(field: &str, text: &str) -> Result<NaiveDate, RevenueError> {
     common::time::parse_day(text).map_err(|e| RevenueError::field(field, e))
 }
 
-fn period_of(period: &str, date: &str) -> Result<(Period, (NaiveDate, NaiveDate)), RevenueError> {
-    let p = Period::parse(period).map_err(|e| RevenueError::field("period", e))?;
+fn period_of(
+    period: pb::Period,
+    date: &str,
+) -> Result<(Period, (NaiveDate, NaiveDate)), RevenueError> {
+    let p: Period = required(period)?;
     let d = parse_day("date", date)?;
     Ok((p, p.range(d)))
 }
@@ -125,7 +137,9 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
         }
         let days: Vec<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
         let run_ids = self.settler.enqueue(&days).await?;
-        Ok(Response::new(pb::SettleDaysResponse { run_ids }))
+        Ok(Response::new(pb::SettleDaysResponse {
+            run_ids: run_ids.into_iter().map(|id| id.0).collect(),
+        }))
     }
 
     async fn list_runs(
@@ -168,7 +182,7 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
             .one(&self.db)
             .await
             .map_err(RevenueError::from)?
-            .ok_or(RevenueError::NotFound("run"))?;
+            .ok_or(RevenueError::NotFound("run", ErrorCode::RunNotFound))?;
         Ok(Response::new(run_to_proto(run)))
     }
 
@@ -177,25 +191,25 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
         request: Request<pb::TopVideosRequest>,
     ) -> Result<Response<pb::TopVideosResponse>, Status> {
         let r = request.into_inner();
-        let metric = Metric::parse(&r.metric).map_err(|e| RevenueError::field("metric", e))?;
-        let (period, range) = period_of(&r.period, &r.date)?;
+        let metric: Metric = required(r.metric())?;
+        let (period, range) = period_of(r.period(), &r.date)?;
         let limit = match r.limit {
             0 => 5,
             n if n <= 100 => n,
             _ => return Err(RevenueError::field("limit", "must be between 1 and 100").into()),
         };
-        let creator = (r.creator_id != 0).then_some(r.creator_id);
+        let creator = (r.creator_id != 0).then_some(CreatorId(r.creator_id));
         let key = format!(
-            "top:{}:{}:{}:{limit}:{}",
-            r.metric, range.0, range.1, r.creator_id
+            "top:{metric}:{}:{}:{limit}:{}",
+            range.0, range.1, r.creator_id
         );
         let report = self
             .cache
             .get_or_compute(&key, || async {
                 let rows = reports::top(&self.db, metric, range, limit, creator).await?;
                 Ok(pb::TopVideosResponse {
-                    metric: r.metric,
-                    period: period.as_str().to_owned(),
+                    metric: pb::Metric::from(metric).into(),
+                    period: pb::Period::from(period).into(),
                     start: day_text(range.0),
                     end: day_text(range.1),
                     items: rows
@@ -203,9 +217,9 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
                         .zip(1..)
                         .map(|(row, rank)| pb::TopVideo {
                             rank,
-                            video_id: row.video_id,
+                            video_id: row.video_id.0,
                             title: row.title,
-                            creator_id: row.creator_id,
+                            creator_id: row.creator_id.0,
                             value: row.value,
                         })
                         .collect(),
@@ -221,36 +235,34 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
     ) -> Result<Response<pb::VideoStatsResponse>, Status> {
         let claims = self.caller(&request).await?;
         let r = request.into_inner();
-        let (period, range) = period_of(&r.period, &r.date)?;
+        let (period, range) = period_of(r.period(), &r.date)?;
+        let video_id = VideoId(r.video_id);
         if claims.role != Role::Admin {
-            let owner = reports::creator_of(&self.db, r.video_id).await?;
+            let owner = reports::creator_of(&self.db, video_id).await?;
             match owner {
-                Some(owner) if claims.user_id().ok() == Some(owner) => {}
+                Some(owner) if claims.user_id().ok() == Some(owner.0) => {}
                 Some(_) => {
                     return Err(RevenueError::Forbidden(
                         "only the owner or an admin may see a video's stats",
                     )
                     .into());
                 }
-                None => return Err(RevenueError::NotFound("video").into()),
+                None => {
+                    return Err(RevenueError::NotFound("video", ErrorCode::VideoNotFound).into());
+                }
             }
         }
-        let days = reports::video_days(&self.db, r.video_id, range).await?;
+        let days = reports::video_days(&self.db, video_id, range).await?;
         Ok(Response::new(pb::VideoStatsResponse {
-            video_id: r.video_id,
-            period: period.as_str().to_owned(),
+            video_id: video_id.0,
+            period: pb::Period::from(period).into(),
             start: day_text(range.0),
             end: day_text(range.1),
             days: days
                 .into_iter()
                 .map(|d| pb::VideoDay {
                     day: day_text(d.day),
-                    views: d.views,
-                    watch_seconds: d.watch_seconds,
-                    ad_views: d.ad_views,
-                    video_amount: d.video_amount,
-                    ad_amount: d.ad_amount,
-                    total_amount: d.total_amount,
+                    tally: Some(d.tally.into()),
                 })
                 .collect(),
         }))
@@ -283,42 +295,34 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
                 );
             }
         };
-        let (period, range) = period_of(&r.period, &r.date)?;
+        let (period, range) = period_of(r.period(), &r.date)?;
+        let creator_id = CreatorId(creator_id);
         let key = format!("revenues:{creator_id}:{}:{}", range.0, range.1);
         let report = self
             .cache
             .get_or_compute(&key, || async {
                 let videos = reports::earnings(&self.db, creator_id, range).await?;
                 // SPEC §8: every money sum is checked.
-                let sum = |f: fn(&reports::VideoEarnings) -> i64| {
-                    videos
-                        .iter()
-                        .try_fold(0_i64, |total, v| total.checked_add(f(v)))
-                        .ok_or_else(|| {
-                            RevenueError::Internal(anyhow::anyhow!(
-                                "creator {creator_id}'s earnings do not fit in 64 bits"
-                            ))
-                        })
-                };
+                let totals = videos
+                    .iter()
+                    .try_fold(Tally::default(), |sum, v| sum.checked_add(&v.tally))
+                    .ok_or_else(|| {
+                        RevenueError::Internal(anyhow::anyhow!(
+                            "creator {creator_id}'s earnings do not fit in 64 bits"
+                        ))
+                    })?;
                 Ok(pb::RevenuesResponse {
-                    creator_id,
-                    period: period.as_str().to_owned(),
+                    creator_id: creator_id.0,
+                    period: pb::Period::from(period).into(),
                     start: day_text(range.0),
                     end: day_text(range.1),
-                    total_amount: sum(|v| v.total_amount)?,
-                    video_amount: sum(|v| v.video_amount)?,
-                    ad_amount: sum(|v| v.ad_amount)?,
+                    totals: Some(totals.into()),
                     videos: videos
                         .into_iter()
                         .map(|v| pb::VideoRevenue {
-                            video_id: v.video_id,
+                            video_id: v.video_id.0,
                             title: v.title,
-                            views: v.views,
-                            watch_seconds: v.watch_seconds,
-                            ad_views: v.ad_views,
-                            video_amount: v.video_amount,
-                            ad_amount: v.ad_amount,
-                            total_amount: v.total_amount,
+                            tally: Some(v.tally.into()),
                         })
                         .collect(),
                 })

@@ -18,7 +18,6 @@ pub mod error;
 pub mod grpc;
 pub mod migration;
 pub mod money;
-pub mod periods;
 pub mod reports;
 pub mod schedule;
 pub mod settlement;

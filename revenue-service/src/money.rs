@@ -2,6 +2,7 @@
 //! computed exactly in decimal and truncated to whole won. Pure functions;
 //! no floating point anywhere.
 
+use common::domain::Won;
 use rust_decimal::{Decimal, prelude::ToPrimitive};
 use serde::{Deserialize, Serialize};
 
@@ -79,22 +80,25 @@ pub fn exact_amount(tiers: &[Tier], before: i64, count: i64) -> Option<Decimal> 
 
 /// [`exact_amount`] truncated to whole won (SPEC §6); `None` when it does
 /// not fit in `i64` won.
-pub fn amount(tiers: &[Tier], before: i64, count: i64) -> Option<i64> {
-    exact_amount(tiers, before, count)?.trunc().to_i64()
+pub fn amount(tiers: &[Tier], before: i64, count: i64) -> Option<Won> {
+    exact_amount(tiers, before, count)?
+        .trunc()
+        .to_i64()
+        .map(Won)
 }
 
 /// A video's money for one day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct DayAmounts {
     /// Views, truncated won.
-    pub video_amount: i64,
+    pub video_amount: Won,
     /// Ad views, truncated won.
-    pub ad_amount: i64,
+    pub ad_amount: Won,
 }
 
 impl DayAmounts {
     /// `video_amount + ad_amount`; `None` when it overflows.
-    pub fn total(&self) -> Option<i64> {
+    pub fn total(&self) -> Option<Won> {
         self.video_amount.checked_add(self.ad_amount)
     }
 }
@@ -123,11 +127,11 @@ mod tests {
     use super::*;
 
     fn views(before: i64, count: i64) -> i64 {
-        amount(&RateCard::spec_v1().video_tiers, before, count).unwrap_or(-1)
+        amount(&RateCard::spec_v1().video_tiers, before, count).map_or(-1, |w| w.0)
     }
 
     fn ads(before: i64, count: i64) -> i64 {
-        amount(&RateCard::spec_v1().ad_tiers, before, count).unwrap_or(-1)
+        amount(&RateCard::spec_v1().ad_tiers, before, count).map_or(-1, |w| w.0)
     }
 
     #[test]
@@ -139,14 +143,14 @@ mod tests {
         assert!(day_amounts(&card, 0, i64::MAX, 0, 0).is_none());
         // Each amount fits, their sum does not.
         let big = DayAmounts {
-            video_amount: i64::MAX,
-            ad_amount: 1,
+            video_amount: Won(i64::MAX),
+            ad_amount: Won(1),
         };
         assert_eq!(big.total(), None);
         // The import's largest count (10^12 a field) still prices.
         assert_eq!(
             day_amounts(&card, 0, 1_000_000_000_000, 0, 1_000_000_000_000).map(|a| a.total()),
-            Some(Some(1_499_999_690_000 + 19_999_993_300_000))
+            Some(Some(Won(1_499_999_690_000 + 19_999_993_300_000)))
         );
     }
 
@@ -192,7 +196,7 @@ mod tests {
     fn exact_amounts_keep_the_fraction_until_truncation() {
         let tiers = RateCard::spec_v1().video_tiers;
         assert_eq!(exact_amount(&tiers, 100_000, 3), Some(Decimal::new(33, 1)));
-        assert_eq!(amount(&tiers, 100_000, 3), Some(3));
+        assert_eq!(amount(&tiers, 100_000, 3), Some(Won(3)));
     }
 
     proptest! {

@@ -4,40 +4,16 @@
 //! equal the sum of their days.
 
 use chrono::NaiveDate;
+use common::domain::{CreatorId, Metric, Tally, VideoId};
 use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Value};
 
 use crate::{error::RevenueError, sql::stmt};
 
-/// What a ranking ranks by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Metric {
-    /// Views.
-    Views,
-    /// Watch seconds.
-    WatchTime,
-}
-
-impl Metric {
-    /// Parses `views` or `watch_time`.
-    ///
-    /// # Errors
-    /// Anything else.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        match text {
-            "views" => Ok(Metric::Views),
-            "watch_time" => Ok(Metric::WatchTime),
-            _ => Err(format!(
-                "{} is not one of views, watch_time",
-                common::error::excerpt(text)
-            )),
-        }
-    }
-
-    fn column(self) -> &'static str {
-        match self {
-            Metric::Views => "views",
-            Metric::WatchTime => "watch_seconds",
-        }
+/// The `daily_stats` column a ranking by `metric` sums.
+fn column(metric: Metric) -> &'static str {
+    match metric {
+        Metric::Views => "views",
+        Metric::WatchTime => "watch_seconds",
     }
 }
 
@@ -45,11 +21,11 @@ impl Metric {
 #[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
 pub struct TopRow {
     /// The video.
-    pub video_id: i64,
+    pub video_id: VideoId,
     /// Its title when last settled.
     pub title: String,
     /// Its creator.
-    pub creator_id: i64,
+    pub creator_id: CreatorId,
     /// Views or watch seconds over the period.
     pub value: i64,
 }
@@ -64,9 +40,9 @@ pub async fn top(
     metric: Metric,
     (start, end): (NaiveDate, NaiveDate),
     limit: u32,
-    creator_id: Option<i64>,
+    creator_id: Option<CreatorId>,
 ) -> Result<Vec<TopRow>, RevenueError> {
-    let column = metric.column();
+    let column = column(metric);
     let mut values: Vec<Value> = vec![start.into(), end.into(), i64::from(limit).into()];
     let creator = match creator_id {
         Some(id) => {
@@ -87,40 +63,14 @@ pub async fn top(
     )
 }
 
-/// Counts and amounts, summed over some rows.
-#[derive(Debug, Clone, PartialEq, Eq, Default, FromQueryResult)]
-pub struct Sums {
-    /// Views.
-    pub views: i64,
-    /// Watch seconds.
-    pub watch_seconds: i64,
-    /// Ad views.
-    pub ad_views: i64,
-    /// Won.
-    pub video_amount: i64,
-    /// Won.
-    pub ad_amount: i64,
-    /// Won.
-    pub total_amount: i64,
-}
-
 /// One settled day of a video.
 #[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
 pub struct VideoDayRow {
     /// The day.
     pub day: NaiveDate,
-    /// Views.
-    pub views: i64,
-    /// Watch seconds.
-    pub watch_seconds: i64,
-    /// Ad views.
-    pub ad_views: i64,
-    /// Won.
-    pub video_amount: i64,
-    /// Won.
-    pub ad_amount: i64,
-    /// Won.
-    pub total_amount: i64,
+    /// Its counts and amounts.
+    #[sea_orm(nested)]
+    pub tally: Tally,
 }
 
 /// The settled days of `video_id` from `start` to `end`.
@@ -129,7 +79,7 @@ pub struct VideoDayRow {
 /// Database failures.
 pub async fn video_days(
     db: &DatabaseConnection,
-    video_id: i64,
+    video_id: VideoId,
     (start, end): (NaiveDate, NaiveDate),
 ) -> Result<Vec<VideoDayRow>, RevenueError> {
     Ok(VideoDayRow::find_by_statement(stmt(
@@ -148,8 +98,8 @@ pub async fn video_days(
 /// Database failures.
 pub async fn creator_of(
     db: &DatabaseConnection,
-    video_id: i64,
-) -> Result<Option<i64>, RevenueError> {
+    video_id: VideoId,
+) -> Result<Option<CreatorId>, RevenueError> {
     let row = db
         .query_one(stmt(
             db.get_database_backend(),
@@ -167,21 +117,12 @@ pub async fn creator_of(
 #[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
 pub struct VideoEarnings {
     /// The video.
-    pub video_id: i64,
+    pub video_id: VideoId,
     /// Its title when last settled.
     pub title: String,
-    /// Views.
-    pub views: i64,
-    /// Watch seconds.
-    pub watch_seconds: i64,
-    /// Ad views.
-    pub ad_views: i64,
-    /// Won.
-    pub video_amount: i64,
-    /// Won.
-    pub ad_amount: i64,
-    /// Won.
-    pub total_amount: i64,
+    /// Its counts and amounts summed over the period.
+    #[sea_orm(nested)]
+    pub tally: Tally,
 }
 
 /// `creator_id`'s videos with their sums from `start` to `end`, by id.
@@ -190,7 +131,7 @@ pub struct VideoEarnings {
 /// Database failures.
 pub async fn earnings(
     db: &DatabaseConnection,
-    creator_id: i64,
+    creator_id: CreatorId,
     (start, end): (NaiveDate, NaiveDate),
 ) -> Result<Vec<VideoEarnings>, RevenueError> {
     Ok(VideoEarnings::find_by_statement(stmt(

@@ -74,6 +74,7 @@ impl Application {
             Arc::new(|e: Endpoint| e.connect_timeout(Duration::from_secs(1)).tcp_nodelay(true)),
         )?
         .channel();
+        let streaming = common::grpc::client(streaming, &credential)?;
         let limits = RunLimits {
             call_timeout: Duration::from_secs(settings.settlement_call_timeout_seconds.max(1)),
             retries: settings.settlement_retries,
@@ -90,7 +91,6 @@ impl Application {
         let settler = Settler::new(
             db.clone(),
             streaming,
-            credential,
             breaker(Duration::from_secs(
                 settings.settlement_breaker_open_seconds.max(1),
             )),

@@ -58,14 +58,41 @@ pub struct Run {
     pub run_id: i64,
     /// Day settled.
     pub day: String,
-    /// `queued`, `running`, `succeeded` or `failed`.
-    pub status: String,
+    /// Where it is.
+    pub status: RunStatus,
     /// Rows written.
     pub rows: Option<i64>,
     /// Sum of the day's amounts, won.
     pub total_amount: Option<i64>,
-    /// Why it failed.
+    /// Why it failed (or waits), for people.
     pub error: Option<String>,
+    /// The same, for programs.
+    pub error_code: Option<RunErrorCode>,
+}
+
+/// A run's `status` (SPEC §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Waiting for a worker, or for the day's write-back.
+    Queued,
+    /// Being settled.
+    Running,
+    /// Done.
+    Succeeded,
+    /// Stopped with an error.
+    Failed,
+}
+
+/// A run's `error_code`: the one the simulator acts on, and the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunErrorCode {
+    /// The day's counts are not all written back yet.
+    NotWrittenBack,
+    /// Any other reason (the message says which).
+    #[serde(other)]
+    Other,
 }
 
 /// A non-2xx answer, with the envelope's code.

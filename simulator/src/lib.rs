@@ -422,7 +422,8 @@ async fn import_history(
 }
 
 /// Queues the day's settlement and waits for it: a run that fails because
-/// the day is not all written back yet is queued again.
+/// the day is not all written back yet (`error_code` `not_written_back`) is
+/// queued again.
 async fn settle(
     gateway: &Gateway,
     admin: &str,
@@ -436,12 +437,13 @@ async fn settle(
         loop {
             tokio::time::sleep(Duration::from_millis(250)).await;
             let run = gateway.run(admin, run_id).await?;
-            match run.status.as_str() {
-                "succeeded" => return Ok(run),
-                "failed" => {
+            match run.status {
+                client::RunStatus::Succeeded => return Ok(run),
+                client::RunStatus::Failed => {
                     let error = run.error.clone().unwrap_or_default();
                     anyhow::ensure!(
-                        error.contains("written back") && std::time::Instant::now() < deadline,
+                        run.error_code == Some(client::RunErrorCode::NotWrittenBack)
+                            && std::time::Instant::now() < deadline,
                         "settlement run {run_id} of {day} failed: {error}"
                     );
                     tracing::info!(%day, "waiting for the write-back to pass the day's end");
@@ -450,7 +452,7 @@ async fn settle(
                 }
                 _ => anyhow::ensure!(
                     std::time::Instant::now() < deadline,
-                    "settlement run {run_id} of {day} still {} after {timeout:?}",
+                    "settlement run {run_id} of {day} still {:?} after {timeout:?}",
                     run.status
                 ),
             }

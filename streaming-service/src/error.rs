@@ -1,7 +1,7 @@
 //! The one error type of the streaming service's boundary, and its gRPC
 //! form (SPEC §8).
 
-use common::error::{FieldViolation, to_status};
+use common::error::{ErrorCode, FieldViolation, to_status};
 use tonic::{Code, Status};
 
 /// Everything a `streaming.v1` call can fail with.
@@ -50,27 +50,38 @@ impl From<StreamingError> for Status {
     fn from(e: StreamingError) -> Self {
         let message = e.to_string();
         match e {
-            StreamingError::InvalidFields(fields) => {
-                to_status(Code::InvalidArgument, "invalid_field", message, &fields)
-            }
+            StreamingError::InvalidFields(fields) => to_status(
+                Code::InvalidArgument,
+                ErrorCode::InvalidField,
+                message,
+                &fields,
+            ),
             StreamingError::InvalidAccessToken | StreamingError::SignInRequired => {
-                to_status(Code::Unauthenticated, "invalid_token", message, &[])
+                to_status(Code::Unauthenticated, ErrorCode::InvalidToken, message, &[])
             }
             StreamingError::Forbidden(_) => {
-                to_status(Code::PermissionDenied, "forbidden", message, &[])
+                to_status(Code::PermissionDenied, ErrorCode::Forbidden, message, &[])
             }
             StreamingError::VideoNotFound => {
-                to_status(Code::NotFound, "video_not_found", message, &[])
+                to_status(Code::NotFound, ErrorCode::VideoNotFound, message, &[])
             }
             StreamingError::SessionNotFound => {
-                to_status(Code::NotFound, "session_not_found", message, &[])
+                to_status(Code::NotFound, ErrorCode::SessionNotFound, message, &[])
             }
-            StreamingError::Unavailable(_) => {
-                to_status(Code::Unavailable, "service_unavailable", message, &[])
-            }
+            StreamingError::Unavailable(_) => to_status(
+                Code::Unavailable,
+                ErrorCode::ServiceUnavailable,
+                message,
+                &[],
+            ),
             StreamingError::Internal(err) => {
                 tracing::error!(error = ?err, "internal error");
-                to_status(Code::Internal, "internal_error", "internal error", &[])
+                to_status(
+                    Code::Internal,
+                    ErrorCode::InternalError,
+                    "internal error",
+                    &[],
+                )
             }
         }
     }

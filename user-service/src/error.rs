@@ -1,6 +1,6 @@
 //! The one error type of the user service's boundary, and its gRPC form.
 
-use common::error::{FieldViolation, to_status};
+use common::error::{ErrorCode, FieldViolation, to_status};
 use tonic::{Code, Status};
 
 /// Everything a `user.v1` call can fail with.
@@ -76,49 +76,81 @@ impl From<UserError> for Status {
     fn from(e: UserError) -> Self {
         let message = e.to_string();
         match e {
-            UserError::InvalidFields(fields) => {
-                to_status(Code::InvalidArgument, "invalid_field", message, &fields)
+            UserError::InvalidFields(fields) => to_status(
+                Code::InvalidArgument,
+                ErrorCode::InvalidField,
+                message,
+                &fields,
+            ),
+            UserError::EmailTaken => {
+                to_status(Code::AlreadyExists, ErrorCode::EmailTaken, message, &[])
             }
-            UserError::EmailTaken => to_status(Code::AlreadyExists, "email_taken", message, &[]),
-            UserError::InvalidCredentials => {
-                to_status(Code::Unauthenticated, "invalid_credentials", message, &[])
-            }
-            UserError::InvalidRefreshToken => {
-                to_status(Code::Unauthenticated, "invalid_refresh_token", message, &[])
-            }
+            UserError::InvalidCredentials => to_status(
+                Code::Unauthenticated,
+                ErrorCode::InvalidCredentials,
+                message,
+                &[],
+            ),
+            UserError::InvalidRefreshToken => to_status(
+                Code::Unauthenticated,
+                ErrorCode::InvalidRefreshToken,
+                message,
+                &[],
+            ),
             UserError::InvalidAccessToken => {
-                to_status(Code::Unauthenticated, "invalid_token", message, &[])
+                to_status(Code::Unauthenticated, ErrorCode::InvalidToken, message, &[])
             }
-            UserError::Forbidden(_) => to_status(Code::PermissionDenied, "forbidden", message, &[]),
-            UserError::UserNotFound => to_status(Code::NotFound, "user_not_found", message, &[]),
-            UserError::OAuthProviderNotFound(_) => {
-                to_status(Code::NotFound, "oauth_provider_not_found", message, &[])
+            UserError::Forbidden(_) => {
+                to_status(Code::PermissionDenied, ErrorCode::Forbidden, message, &[])
             }
+            UserError::UserNotFound => {
+                to_status(Code::NotFound, ErrorCode::UserNotFound, message, &[])
+            }
+            UserError::OAuthProviderNotFound(_) => to_status(
+                Code::NotFound,
+                ErrorCode::OauthProviderNotFound,
+                message,
+                &[],
+            ),
             UserError::OAuthProvider(detail) => {
                 tracing::warn!(%detail, "sign-in provider failed");
                 to_status(
                     Code::Unavailable,
-                    "oauth_provider_unavailable",
+                    ErrorCode::OauthProviderUnavailable,
                     message,
                     &[],
                 )
             }
             UserError::OAuthDenied(_) => {
-                to_status(Code::InvalidArgument, "oauth_denied", message, &[])
+                to_status(Code::InvalidArgument, ErrorCode::OauthDenied, message, &[])
             }
-            UserError::OAuthExchange(_) => {
-                to_status(Code::InvalidArgument, "oauth_exchange_failed", message, &[])
-            }
-            UserError::InvalidIdToken(_) => {
-                to_status(Code::Unauthenticated, "invalid_id_token", message, &[])
-            }
-            UserError::EmailUnverified => {
-                to_status(Code::AlreadyExists, "email_unverified", message, &[])
-            }
-            UserError::Busy => to_status(Code::Unavailable, "busy", message, &[]),
+            UserError::OAuthExchange(_) => to_status(
+                Code::InvalidArgument,
+                ErrorCode::OauthExchangeFailed,
+                message,
+                &[],
+            ),
+            UserError::InvalidIdToken(_) => to_status(
+                Code::Unauthenticated,
+                ErrorCode::InvalidIdToken,
+                message,
+                &[],
+            ),
+            UserError::EmailUnverified => to_status(
+                Code::AlreadyExists,
+                ErrorCode::EmailUnverified,
+                message,
+                &[],
+            ),
+            UserError::Busy => to_status(Code::Unavailable, ErrorCode::Busy, message, &[]),
             UserError::Internal(err) => {
                 tracing::error!(error = ?err, "internal error");
-                to_status(Code::Internal, "internal_error", "internal error", &[])
+                to_status(
+                    Code::Internal,
+                    ErrorCode::InternalError,
+                    "internal error",
+                    &[],
+                )
             }
         }
     }

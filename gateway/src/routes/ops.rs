@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use actix_web::{HttpResponse, get, http::StatusCode, web};
-use common::{auth::JwkSet, error::FieldViolation};
+use common::{
+    auth::JwkSet,
+    error::{ErrorCode, FieldViolation},
+};
 use serde::Serialize;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
@@ -94,7 +97,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, 
     let names: Vec<&str> = down.iter().map(|d| d.field.as_str()).collect();
     let mut err = ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
-        "not_ready",
+        ErrorCode::NotReady,
         format!("down: {}", names.join(", ")),
     );
     err.details = down;

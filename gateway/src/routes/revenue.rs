@@ -2,7 +2,10 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
-use common::auth::Role;
+use common::{
+    auth::Role,
+    domain::{Metric, Period, RunErrorCode, RunStatus, Tally, Unspecified, Won},
+};
 use proto::revenue::v1 as pb;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -42,7 +45,7 @@ pub struct RunResponse {
     /// The settled day.
     pub day: String,
     /// `queued`, `running`, `succeeded` or `failed`.
-    pub status: String,
+    pub status: RunStatus,
     /// When a worker took it.
     pub started_at: Option<DateTime<Utc>>,
     /// When it ended.
@@ -55,14 +58,27 @@ pub struct RunResponse {
     pub total_amount: Option<i64>,
     /// The day's total before this run replaced it, won.
     pub previous_total_amount: Option<i64>,
-    /// Why it failed.
+    /// Why it failed (or, on a queued run, why it waits), for people.
     pub error: Option<String>,
+    /// The same, for programs: `not_written_back` (queued, tried again),
+    /// `streaming_unavailable`, `rate_card`, `amount_overflow` or
+    /// `database`.
+    pub error_code: Option<RunErrorCode>,
 }
 
-impl From<pb::Run> for RunResponse {
-    fn from(r: pb::Run) -> Self {
-        let done = r.status == "succeeded";
-        Self {
+/// A protobuf enum our own service left unspecified: a bug, answered 500.
+fn unspecified(e: Unspecified) -> ApiError {
+    ApiError::from(tonic::Status::internal(e.to_string()))
+}
+
+impl TryFrom<pb::Run> for RunResponse {
+    type Error = ApiError;
+
+    fn try_from(r: pb::Run) -> Result<Self, ApiError> {
+        let status = RunStatus::try_from(r.status()).map_err(unspecified)?;
+        let error_code = RunErrorCode::try_from(r.error_code()).ok();
+        let done = status == RunStatus::Succeeded;
+        Ok(Self {
             run_id: r.run_id,
             day: r.day,
             started_at: r.started_at.map(|t| crate::routes::time_of(Some(t))),
@@ -72,8 +88,9 @@ impl From<pb::Run> for RunResponse {
             total_amount: done.then_some(r.total_amount),
             previous_total_amount: r.previous_total_amount,
             error: Some(r.error).filter(|e| !e.is_empty()),
-            status: r.status,
-        }
+            error_code,
+            status,
+        })
     }
 }
 
@@ -142,7 +159,11 @@ pub async fn list_runs(
         .await?
         .into_inner();
     Ok(web::Json(RunPage {
-        items: r.runs.into_iter().map(RunResponse::from).collect(),
+        items: r
+            .runs
+            .into_iter()
+            .map(RunResponse::try_from)
+            .collect::<Result<_, _>>()?,
         next_cursor: Some(r.next_cursor).filter(|c| !c.is_empty()),
     }))
 }
@@ -173,7 +194,7 @@ pub async fn get_run(
         .revenue()
         .get_run(state.downstreams.request(message, &caller.ctx))
         .await?;
-    Ok(web::Json(r.into_inner().into()))
+    Ok(web::Json(r.into_inner().try_into()?))
 }
 
 /// `GET /api/v1/stats/top` parameters.
@@ -211,15 +232,21 @@ pub struct TopItem {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TopResponse {
     /// `views` or `watch_time`.
-    pub metric: String,
+    pub metric: Metric,
     /// `day`, `week` or `month`.
-    pub period: String,
+    pub period: Period,
     /// First day of the period.
     pub start: String,
     /// Last day of the period.
     pub end: String,
     /// Ranked, ties by smaller `video_id`.
     pub items: Vec<TopItem>,
+}
+
+/// `period` as a protobuf enum, or 400 naming the field.
+fn period_field(raw: &str) -> Result<i32, ApiError> {
+    let period = Period::parse(raw).map_err(|e| ApiError::bad_field("period", e))?;
+    Ok(pb::Period::from(period).into())
 }
 
 fn optional_id(field: &str, raw: Option<&str>) -> Result<i64, ApiError> {
@@ -253,9 +280,10 @@ pub async fn top(
             .filter(|n| (1..=100).contains(n))
             .ok_or_else(|| ApiError::bad_field("limit", "must be an integer from 1 to 100"))?,
     };
+    let metric = Metric::parse(&query.metric).map_err(|e| ApiError::bad_field("metric", e))?;
     let message = pb::TopVideosRequest {
-        metric: query.metric.clone(),
-        period: query.period.clone(),
+        metric: pb::Metric::from(metric).into(),
+        period: period_field(&query.period)?,
         date: query.date.clone(),
         limit,
         creator_id: optional_id("creator_id", query.creator_id.as_deref())?,
@@ -267,8 +295,8 @@ pub async fn top(
         .await?
         .into_inner();
     Ok(web::Json(TopResponse {
-        metric: r.metric,
-        period: r.period,
+        metric: Metric::try_from(r.metric()).map_err(unspecified)?,
+        period: Period::try_from(r.period()).map_err(unspecified)?,
         start: r.start,
         end: r.end,
         items: r
@@ -297,23 +325,14 @@ pub struct PeriodQuery {
     pub creator_id: Option<String>,
 }
 
-/// One day of a video.
+/// One day of a video: its counts and amounts.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct VideoDay {
     /// The day.
     pub day: String,
-    /// Views.
-    pub views: i64,
-    /// Watch seconds.
-    pub watch_seconds: i64,
-    /// Ad views.
-    pub ad_views: i64,
-    /// Won.
-    pub video_amount: i64,
-    /// Won.
-    pub ad_amount: i64,
-    /// Won.
-    pub total_amount: i64,
+    /// Views, watch seconds, ad views and their amounts in won.
+    #[serde(flatten)]
+    pub tally: Tally,
 }
 
 /// `GET /api/v1/videos/{id}/stats` response.
@@ -322,7 +341,7 @@ pub struct VideoStatsResponse {
     /// The video.
     pub video_id: i64,
     /// `day`, `week` or `month`.
-    pub period: String,
+    pub period: Period,
     /// First day.
     pub start: String,
     /// Last day.
@@ -354,7 +373,7 @@ pub async fn video_stats(
 ) -> Result<web::Json<VideoStatsResponse>, ApiError> {
     let message = pb::VideoStatsRequest {
         video_id: id.into_inner(),
-        period: query.period.clone(),
+        period: period_field(&query.period)?,
         date: query.date.clone(),
     };
     let r = state
@@ -365,7 +384,7 @@ pub async fn video_stats(
         .into_inner();
     Ok(web::Json(VideoStatsResponse {
         video_id: r.video_id,
-        period: r.period,
+        period: Period::try_from(r.period()).map_err(unspecified)?,
         start: r.start,
         end: r.end,
         currency: "KRW".to_owned(),
@@ -374,12 +393,7 @@ pub async fn video_stats(
             .into_iter()
             .map(|d| VideoDay {
                 day: d.day,
-                views: d.views,
-                watch_seconds: d.watch_seconds,
-                ad_views: d.ad_views,
-                video_amount: d.video_amount,
-                ad_amount: d.ad_amount,
-                total_amount: d.total_amount,
+                tally: d.tally.unwrap_or_default().into(),
             })
             .collect(),
     }))
@@ -392,18 +406,10 @@ pub struct VideoRevenue {
     pub video_id: i64,
     /// Its title.
     pub title: String,
-    /// Views.
-    pub views: i64,
-    /// Watch seconds.
-    pub watch_seconds: i64,
-    /// Ad views.
-    pub ad_views: i64,
-    /// Won.
-    pub video_amount: i64,
-    /// Won.
-    pub ad_amount: i64,
-    /// Won.
-    pub total_amount: i64,
+    /// Views, watch seconds, ad views and their amounts in won, summed
+    /// over the period.
+    #[serde(flatten)]
+    pub tally: Tally,
 }
 
 /// `GET /api/v1/revenues` response (SPEC §7).
@@ -412,7 +418,7 @@ pub struct RevenuesResponse {
     /// The creator.
     pub creator_id: i64,
     /// `day`, `week` or `month`.
-    pub period: String,
+    pub period: Period,
     /// First day.
     pub start: String,
     /// Last day.
@@ -420,11 +426,11 @@ pub struct RevenuesResponse {
     /// `KRW`.
     pub currency: String,
     /// Won.
-    pub total_amount: i64,
+    pub total_amount: Won,
     /// Won.
-    pub video_amount: i64,
+    pub video_amount: Won,
     /// Won.
-    pub ad_amount: i64,
+    pub ad_amount: Won,
     /// Per video, by id.
     pub videos: Vec<VideoRevenue>,
 }
@@ -451,7 +457,7 @@ pub async fn revenues(
 ) -> Result<HttpResponse, ApiError> {
     let message = pb::RevenuesRequest {
         creator_id: optional_id("creator_id", query.creator_id.as_deref())?,
-        period: query.period.clone(),
+        period: period_field(&query.period)?,
         date: query.date.clone(),
     };
     let r = state
@@ -460,27 +466,23 @@ pub async fn revenues(
         .revenues(state.downstreams.request(message, &caller.ctx))
         .await?
         .into_inner();
+    let totals = Tally::from(r.totals.unwrap_or_default());
     let body = RevenuesResponse {
         creator_id: r.creator_id,
-        period: r.period,
+        period: Period::try_from(r.period()).map_err(unspecified)?,
         start: r.start,
         end: r.end,
         currency: "KRW".to_owned(),
-        total_amount: r.total_amount,
-        video_amount: r.video_amount,
-        ad_amount: r.ad_amount,
+        total_amount: totals.total_amount,
+        video_amount: totals.video_amount,
+        ad_amount: totals.ad_amount,
         videos: r
             .videos
             .into_iter()
             .map(|v| VideoRevenue {
                 video_id: v.video_id,
                 title: v.title,
-                views: v.views,
-                watch_seconds: v.watch_seconds,
-                ad_views: v.ad_views,
-                video_amount: v.video_amount,
-                ad_amount: v.ad_amount,
-                total_amount: v.total_amount,
+                tally: v.tally.unwrap_or_default().into(),
             })
             .collect(),
     };
@@ -492,18 +494,7 @@ pub async fn revenues(
     if !wants_csv {
         return Ok(HttpResponse::Ok().json(body));
     }
-    let mut out = csv::Writer::from_writer(Vec::new());
-    let csv_error = |e: csv::Error| ApiError::from(tonic::Status::internal(e.to_string()));
-    for row in &body.videos {
-        let safe = VideoRevenue {
-            title: crate::csv_cell::neutralize(&row.title).into_owned(),
-            ..row.clone()
-        };
-        out.serialize(safe).map_err(csv_error)?;
-    }
-    let bytes = out
-        .into_inner()
-        .map_err(|e| ApiError::from(tonic::Status::internal(e.to_string())))?;
+    let bytes = revenues_csv(&body.videos)?;
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((
@@ -514,4 +505,45 @@ pub async fn revenues(
             ),
         ))
         .body(bytes))
+}
+
+/// The per-video rows as CSV, one header line, titles neutralised against
+/// spreadsheet formulas (SPEC §8).
+fn revenues_csv(videos: &[VideoRevenue]) -> Result<Vec<u8>, ApiError> {
+    const HEADER: [&str; 8] = [
+        "video_id",
+        "title",
+        "views",
+        "watch_seconds",
+        "ad_views",
+        "video_amount",
+        "ad_amount",
+        "total_amount",
+    ];
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let csv_error = |e: csv::Error| ApiError::from(tonic::Status::internal(e.to_string()));
+    out.write_record(HEADER).map_err(csv_error)?;
+    for row in videos {
+        let t = &row.tally;
+        let numbers = [
+            row.video_id,
+            t.views,
+            t.watch_seconds,
+            t.ad_views,
+            t.video_amount.0,
+            t.ad_amount.0,
+            t.total_amount.0,
+        ]
+        .map(|n| n.to_string());
+        let title = crate::csv_cell::neutralize(&row.title);
+        let [video_id, rest @ ..] = &numbers;
+        out.write_record(
+            [video_id.as_str(), &title]
+                .into_iter()
+                .chain(rest.iter().map(String::as_str)),
+        )
+        .map_err(csv_error)?;
+    }
+    out.into_inner()
+        .map_err(|e| ApiError::from(tonic::Status::internal(e.to_string())))
 }

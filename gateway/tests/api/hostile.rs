@@ -442,6 +442,7 @@ async fn a_fresh_stack_settles_at_once_and_a_pending_day_waits() {
     let admin = app.login_tokens(ADMIN.0, ADMIN.1).await.access;
     let run = queue_and_wait(&app, &admin, day, |run| run["error"].is_string()).await;
     assert_eq!(run["status"], "queued", "{run}");
+    assert_eq!(run["error_code"], "not_written_back", "{run}");
     assert!(
         run["error"]
             .as_str()

@@ -12,3 +12,4 @@ mod revenue;
 mod social_login;
 mod streaming;
 mod tokens;
+mod tracing;

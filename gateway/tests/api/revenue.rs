@@ -367,6 +367,7 @@ async fn a_run_fails_fast_while_the_streaming_service_is_down_and_reports_keep_a
     let started = std::time::Instant::now();
     let runs = settle(&app, &admin, day("2026-10-05"), day("2026-10-05")).await;
     assert_eq!(runs[0]["status"], "failed");
+    assert_eq!(runs[0]["error_code"], "streaming_unavailable");
     let error = runs[0]["error"].as_str().unwrap();
     assert!(
         error.contains("circuit open") || error.contains("Unavailable"),
@@ -606,5 +607,6 @@ async fn the_schedule_settles_yesterday_once_it_is_written_back() {
     }
     let run = settled.expect("the schedule queued and settled yesterday");
     assert_eq!(run["day"], yesterday.to_string());
+    assert!(run["error_code"].is_null(), "{run}");
     assert_eq!(run["total_amount"], 42);
 }

@@ -11,7 +11,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateRevenueTables)]
+        vec![Box::new(CreateRevenueTables), Box::new(AddRunErrorCode)]
     }
 }
 
@@ -55,6 +55,7 @@ enum SettlementRuns {
     TotalAmount,
     PreviousTotalAmount,
     Error,
+    ErrorCode,
 }
 
 #[derive(DeriveIden)]
@@ -205,5 +206,40 @@ impl MigrationTrait for CreateRevenueTables {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// `settlement_runs.error_code`: why a run failed or waits, for programs
+/// (`common::domain::RunErrorCode`'s snake_case names).
+struct AddRunErrorCode;
+
+impl MigrationName for AddRunErrorCode {
+    fn name(&self) -> &str {
+        "m20261129_000002_add_run_error_code"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddRunErrorCode {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(SettlementRuns::Table)
+                    .add_column(text_null(SettlementRuns::ErrorCode))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(SettlementRuns::Table)
+                    .drop_column(SettlementRuns::ErrorCode)
+                    .to_owned(),
+            )
+            .await
     }
 }

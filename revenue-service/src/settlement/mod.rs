@@ -16,44 +16,42 @@ mod write;
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use common::time::PlatformTime;
+use common::{
+    domain::{RunErrorCode, RunId, RunStatus},
+    grpc::PlatformChannel,
+    time::PlatformTime,
+};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder,
 };
-use secrecy::SecretString;
 use tokio::sync::Notify;
-use tonic::transport::Channel;
 
 pub use pull::{Breaker, breaker};
 
 use crate::{cache::ReportCache, entity::settlement_run, error::RevenueError, sql::stmt};
 
-/// A run's status (SPEC §7).
-pub mod status {
-    /// Waiting for a worker.
-    pub const QUEUED: &str = "queued";
-    /// Being settled.
-    pub const RUNNING: &str = "running";
-    /// Done; the day's rows are in place.
-    pub const SUCCEEDED: &str = "succeeded";
-    /// Stopped with an error; the day's earlier rows are untouched.
-    pub const FAILED: &str = "failed";
-}
-
-/// Why a run did not succeed.
+/// Why a run did not succeed: its code (recorded as the run's
+/// `error_code`) and a message for people (its `error`). A run whose code
+/// is [`RunErrorCode::NotWrittenBack`] stays queued and is tried again
+/// after [`WAIT_RETRY`]; any other code fails it.
 #[derive(Debug)]
-enum SettleError {
-    /// The day's counts are not all written back: the run stays queued with
-    /// this reason and is tried again after [`WAIT_RETRY`].
-    Waiting(String),
-    /// The run failed with this message.
-    Failed(String),
+struct SettleError {
+    code: RunErrorCode,
+    message: String,
 }
 
-impl From<String> for SettleError {
-    fn from(message: String) -> Self {
-        Self::Failed(message)
+impl SettleError {
+    fn new(code: RunErrorCode, message: impl std::fmt::Display) -> Self {
+        Self {
+            code,
+            message: message.to_string(),
+        }
+    }
+
+    /// A database failure.
+    fn database(e: impl std::fmt::Display) -> Self {
+        Self::new(RunErrorCode::Database, format!("database: {e}"))
     }
 }
 
@@ -76,8 +74,7 @@ pub struct RunLimits {
 #[derive(Clone)]
 pub struct Settler {
     db: DatabaseConnection,
-    streaming: Channel,
-    credential: SecretString,
+    streaming: PlatformChannel,
     breaker: Breaker,
     time: PlatformTime,
     limits: RunLimits,
@@ -87,11 +84,11 @@ pub struct Settler {
 }
 
 impl Settler {
-    /// A settler writing to `db` and pulling over `streaming`.
+    /// A settler writing to `db` and pulling over `streaming` (a channel
+    /// with the platform's outbound layers: the credential is on every call).
     pub fn new(
         db: DatabaseConnection,
-        streaming: Channel,
-        credential: SecretString,
+        streaming: PlatformChannel,
         breaker: Breaker,
         time: PlatformTime,
         limits: RunLimits,
@@ -101,7 +98,6 @@ impl Settler {
             cache,
             db,
             streaming,
-            credential,
             breaker,
             time,
             limits,
@@ -119,19 +115,19 @@ impl Settler {
     ///
     /// # Errors
     /// Database failures.
-    pub async fn enqueue(&self, days: &[NaiveDate]) -> Result<Vec<i64>, RevenueError> {
+    pub async fn enqueue(&self, days: &[NaiveDate]) -> Result<Vec<RunId>, RevenueError> {
         let mut ids = Vec::with_capacity(days.len());
         for &day in days {
             let run = settlement_run::Entity::insert(settlement_run::ActiveModel {
                 day: Set(day),
-                status: Set(status::QUEUED.to_owned()),
+                status: Set(RunStatus::Queued),
                 created_at: Set(Utc::now()),
                 rows: Set(0),
                 ..Default::default()
             })
             .exec_with_returning(&self.db)
             .await?;
-            ids.push(run.id);
+            ids.push(RunId(run.id));
         }
         self.wake.notify_one();
         Ok(ids)
@@ -169,14 +165,14 @@ impl Settler {
         let candidates = settlement_run::Entity::find()
             .filter(
                 settlement_run::Column::Status
-                    .eq(status::QUEUED)
+                    .eq(RunStatus::Queued)
                     .and(
                         settlement_run::Column::HeartbeatAt
                             .is_null()
                             .or(settlement_run::Column::HeartbeatAt.lt(waited)),
                     )
                     .or(settlement_run::Column::Status
-                        .eq(status::RUNNING)
+                        .eq(RunStatus::Running)
                         .and(settlement_run::Column::HeartbeatAt.lt(stale))),
             )
             .order_by_asc(settlement_run::Column::Id)
@@ -186,7 +182,7 @@ impl Settler {
         // the watermark (read once per pass) has passed their day.
         let mut watermark: Option<Option<DateTime<Utc>>> = None;
         for run in candidates {
-            if run.status == status::QUEUED && run.heartbeat_at.is_some() {
+            if run.status == RunStatus::Queued && run.heartbeat_at.is_some() {
                 let mark = match watermark {
                     Some(mark) => mark,
                     None => *watermark.insert(self.watermark().await.ok()),
@@ -202,9 +198,15 @@ impl Settler {
                 .db
                 .execute(stmt(
                     self.db.get_database_backend(),
-                    "UPDATE settlement_runs SET status = 'running', started_at = $1, heartbeat_at = $1, error = NULL \
-                     WHERE id = $2 AND (status = 'queued' OR (status = 'running' AND heartbeat_at < $3))",
-                    vec![Utc::now().into(), run.id.into(), stale.into()],
+                    "UPDATE settlement_runs SET status = $4, started_at = $1, heartbeat_at = $1, error = NULL, error_code = NULL \
+                     WHERE id = $2 AND (status = $5 OR (status = $4 AND heartbeat_at < $3))",
+                    vec![
+                        Utc::now().into(),
+                        run.id.into(),
+                        stale.into(),
+                        RunStatus::Running.as_str().into(),
+                        RunStatus::Queued.as_str().into(),
+                    ],
                 ))
                 .await?
                 .rows_affected()
@@ -246,37 +248,40 @@ impl Settler {
         let outcome = self.settle(day).await;
         heartbeat.abort();
         let update = match &outcome {
-            Err(SettleError::Waiting(reason)) => {
-                tracing::info!(run_id, %day, reason = %reason, "settlement run waits for the write-back");
+            Err(e) if e.code == RunErrorCode::NotWrittenBack => {
+                tracing::info!(run_id, %day, reason = %e.message, "settlement run waits for the write-back");
                 settlement_run::ActiveModel {
                     id: Set(run_id),
-                    status: Set(status::QUEUED.to_owned()),
+                    status: Set(RunStatus::Queued),
                     heartbeat_at: Set(Some(Utc::now())),
-                    error: Set(Some(reason.clone())),
+                    error: Set(Some(e.message.clone())),
+                    error_code: Set(Some(e.code)),
                     ..Default::default()
                 }
             }
             Ok(s) => {
-                tracing::info!(run_id, %day, rows = s.rows, total = s.total_amount, "settlement run succeeded");
+                tracing::info!(run_id, %day, rows = s.rows, total = s.total_amount.0, "settlement run succeeded");
                 settlement_run::ActiveModel {
                     id: Set(run_id),
-                    status: Set(status::SUCCEEDED.to_owned()),
+                    status: Set(RunStatus::Succeeded),
                     finished_at: Set(Some(Utc::now())),
                     rows: Set(s.rows),
                     rate_card_version: Set(Some(s.rate_card_version)),
                     total_amount: Set(Some(s.total_amount)),
                     previous_total_amount: Set(s.previous_total_amount),
                     error: Set(None),
+                    error_code: Set(None),
                     ..Default::default()
                 }
             }
-            Err(SettleError::Failed(e)) => {
-                tracing::warn!(run_id, %day, error = %e, "settlement run failed");
+            Err(e) => {
+                tracing::warn!(run_id, %day, error = %e.message, code = %e.code, "settlement run failed");
                 settlement_run::ActiveModel {
                     id: Set(run_id),
-                    status: Set(status::FAILED.to_owned()),
+                    status: Set(RunStatus::Failed),
                     finished_at: Set(Some(Utc::now())),
-                    error: Set(Some(e.clone())),
+                    error: Set(Some(e.message.clone())),
+                    error_code: Set(Some(e.code)),
                     ..Default::default()
                 }
             }
@@ -284,6 +289,6 @@ impl Settler {
         if let Err(e) = settlement_run::Entity::update(update).exec(&self.db).await {
             tracing::error!(run_id, error = %e, "recording the run failed");
         }
-        !matches!(outcome, Err(SettleError::Waiting(_)))
+        !matches!(&outcome, Err(e) if e.code == RunErrorCode::NotWrittenBack)
     }
 }

@@ -10,11 +10,11 @@ use proto::streaming::v1::{
     streaming_service_client::StreamingServiceClient,
 };
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
-use secrecy::ExposeSecret;
-use tonic::metadata::MetadataValue;
+
+use common::domain::{RunErrorCode, VideoId};
 
 use super::{
-    Settler,
+    SettleError, Settler,
     write::{Progress, write_rows},
 };
 use crate::money::RateCard;
@@ -49,7 +49,18 @@ pub(super) enum PullError {
     #[error(
         "the amount of video {0} does not fit in a 64-bit number of won; its counts need correcting"
     )]
-    AmountOverflow(i64),
+    AmountOverflow(VideoId),
+}
+
+impl From<PullError> for SettleError {
+    fn from(e: PullError) -> Self {
+        let code = match &e {
+            PullError::Open | PullError::Failed(_) => RunErrorCode::StreamingUnavailable,
+            PullError::Database(_) => RunErrorCode::Database,
+            PullError::AmountOverflow(_) => RunErrorCode::AmountOverflow,
+        };
+        SettleError::new(code, e)
+    }
 }
 
 /// Retries `call` while it fails with [`PullError::Failed`], at most
@@ -76,11 +87,6 @@ impl Settler {
     fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
         request.set_timeout(self.limits.call_timeout);
-        if let Ok(v) = MetadataValue::try_from(self.credential.expose_secret()) {
-            request
-                .metadata_mut()
-                .insert(common::grpc::SERVICE_CREDENTIAL, v);
-        }
         request
     }
 
@@ -128,7 +134,7 @@ impl Settler {
             _ => 2_000,
         };
         let (queue, mut batches) = tokio::sync::mpsc::channel::<Vec<DailyCount>>(4);
-        let after = progress.lock().await.last_video_id;
+        let after = progress.lock().await.last_video_id.0;
         let read = async move {
             let mut client = StreamingServiceClient::new(self.streaming.clone());
             let mut request = self.request(StreamDailyCountsRequest {

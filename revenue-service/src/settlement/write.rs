@@ -2,6 +2,7 @@
 //! written in one transaction that replaces the day's earlier rows.
 
 use chrono::NaiveDate;
+use common::domain::{RunErrorCode, VideoId, Won};
 use proto::streaming::v1::DailyCount;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
@@ -24,30 +25,29 @@ impl Settler {
         let retries = self.limits.retries;
         let watermark = retrying(retries, "watermark", || self.watermark())
             .await
-            .map_err(|e| SettleError::Failed(e.to_string()))?;
+            .map_err(SettleError::from)?;
         let end = self.time.end_of(day);
         if watermark < end {
-            return Err(SettleError::Waiting(format!(
-                "waiting: the counts of {day} are not all written back yet (watermark {watermark}, day ends {end})"
-            )));
+            return Err(SettleError::new(
+                RunErrorCode::NotWrittenBack,
+                format!(
+                    "waiting: the counts of {day} are not all written back yet (watermark {watermark}, day ends {end})"
+                ),
+            ));
         }
         let card = self
             .rate_card(day)
             .await
-            .map_err(|e| format!("rate card: {e}"))?;
-        let txn = self
-            .db
-            .begin()
-            .await
-            .map_err(|e| format!("database: {e}"))?;
+            .map_err(|e| SettleError::new(RunErrorCode::RateCard, format!("rate card: {e}")))?;
+        let txn = self.db.begin().await.map_err(SettleError::database)?;
         let previous = previous_total(&txn, day)
             .await
-            .map_err(|e| format!("database: {e}"))?;
+            .map_err(SettleError::database)?;
         daily_stat::Entity::delete_many()
             .filter(daily_stat::Column::Day.eq(day))
             .exec(&txn)
             .await
-            .map_err(|e| format!("database: {e}"))?;
+            .map_err(SettleError::database)?;
         // Each attempt resumes after the last video written by the ones
         // before it.
         let progress = tokio::sync::Mutex::new(Progress::default());
@@ -55,9 +55,9 @@ impl Settler {
             self.pull(&txn, day, &card, &progress)
         })
         .await
-        .map_err(|e| SettleError::Failed(e.to_string()))?;
+        .map_err(SettleError::from)?;
         let progress = progress.into_inner();
-        txn.commit().await.map_err(|e| format!("database: {e}"))?;
+        txn.commit().await.map_err(SettleError::database)?;
         self.cache.invalidate().await;
         Ok(Settled {
             rows: progress.rows,
@@ -91,23 +91,23 @@ impl Settler {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Settled {
     pub(super) rows: i64,
-    pub(super) total_amount: i64,
-    pub(super) previous_total_amount: Option<i64>,
+    pub(super) total_amount: Won,
+    pub(super) previous_total_amount: Option<Won>,
     pub(super) rate_card_version: i32,
 }
 
 /// How far a pull has got.
 #[derive(Debug, Default)]
 pub(super) struct Progress {
-    pub(super) last_video_id: i64,
+    pub(super) last_video_id: VideoId,
     rows: i64,
-    total_amount: i64,
+    total_amount: Won,
 }
 
 async fn previous_total(
     txn: &DatabaseTransaction,
     day: NaiveDate,
-) -> Result<Option<i64>, sea_orm::DbErr> {
+) -> Result<Option<Won>, sea_orm::DbErr> {
     let row = txn
         .query_one(stmt(
             txn.get_database_backend(),
@@ -120,7 +120,9 @@ async fn previous_total(
     if n == 0 {
         return Ok(None);
     }
-    Ok(Some(row.try_get::<Option<i64>>("", "total")?.unwrap_or(0)))
+    Ok(Some(Won(row
+        .try_get::<Option<i64>>("", "total")?
+        .unwrap_or(0))))
 }
 
 /// Prices `batch` and inserts it.
@@ -149,6 +151,7 @@ pub(super) async fn write_rows(
         daily_stat::Column::RateCardVersion,
     ]);
     for c in batch {
+        let video_id = VideoId(c.video_id);
         let (amounts, total) = day_amounts(
             card,
             c.cumulative_views_before,
@@ -157,7 +160,7 @@ pub(super) async fn write_rows(
             c.ad_views,
         )
         .and_then(|a| Some((a, a.total()?)))
-        .ok_or(PullError::AmountOverflow(c.video_id))?;
+        .ok_or(PullError::AmountOverflow(video_id))?;
         insert.values_panic([
             day.into(),
             c.video_id.into(),
@@ -175,8 +178,8 @@ pub(super) async fn write_rows(
         progress.total_amount = progress
             .total_amount
             .checked_add(total)
-            .ok_or(PullError::AmountOverflow(c.video_id))?;
-        progress.last_video_id = c.video_id;
+            .ok_or(PullError::AmountOverflow(video_id))?;
+        progress.last_video_id = video_id;
     }
     let backend = txn.get_database_backend();
     txn.execute(backend.build(&insert)).await?;

@@ -1,5 +1,10 @@
-//! Metadata that crosses service boundaries, and the service credential
-//! (SPEC §9).
+//! Metadata that crosses service boundaries, the service credential (SPEC
+//! §9), and the one set-up of gRPC servers ([`serve`]) and clients
+//! ([`client`]) with their tower layers ([`layers`]).
+
+pub mod layers;
+
+pub use layers::{PlatformChannel, client};
 
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
@@ -183,6 +188,7 @@ where
         tower::limit::GlobalConcurrencyLimitLayer::new(limits.grpc_max_concurrent_calls.max(1)),
     );
     tonic::transport::Server::builder()
+        .trace_fn(crate::telemetry::grpc_span)
         .timeout(std::time::Duration::from_secs(
             limits.grpc_call_timeout_seconds.max(1),
         ))
