@@ -7,7 +7,6 @@
 //! an [`ErrorEnvelope`].
 
 use serde::{Deserialize, Serialize};
-use strum::{EnumString, IntoStaticStr};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 use utoipa::ToSchema;
@@ -15,109 +14,83 @@ use utoipa::ToSchema;
 /// `ErrorInfo.domain` of every platform error.
 pub const ERROR_DOMAIN: &str = "streaming-settlement-platform";
 
-/// Every error code of the platform: the envelope's `code` and the
-/// `google.rpc.ErrorInfo.reason` a service puts on its gRPC status (SPEC
-/// §8). Stable; serialized snake_case (`InvalidField` is `invalid_field`).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    ToSchema,
-    EnumString,
-    IntoStaticStr,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-pub enum ErrorCode {
-    /// A field is missing or invalid; `details` names it (400).
-    InvalidField,
-    /// The request is invalid as a whole (400).
-    InvalidRequest,
-    /// The request could not be read (400).
-    BadRequest,
-    /// The body could not be read (400).
-    BadBody,
-    /// The JSON body is malformed, not an object, or has trailing data;
-    /// `details` names the field (400).
-    MalformedJson,
-    /// Missing, malformed, expired or forged access token (401).
-    InvalidToken,
-    /// Authentication failed without a more precise reason (401).
-    Unauthenticated,
-    /// Wrong e-mail or password (401).
-    InvalidCredentials,
-    /// The refresh token is unknown, expired or already used (401).
-    InvalidRefreshToken,
-    /// The provider's ID token did not verify (401).
-    InvalidIdToken,
-    /// The caller's role or ownership does not allow this (403).
-    Forbidden,
-    /// No such resource (404).
-    NotFound,
-    /// No such user (404).
-    UserNotFound,
-    /// No such video (404).
-    VideoNotFound,
-    /// No such play session, or it expired (404).
-    SessionNotFound,
-    /// No such settlement run (404).
-    RunNotFound,
-    /// No such social-login provider (404).
-    OauthProviderNotFound,
-    /// The e-mail address has an account already (409).
-    EmailTaken,
-    /// The provider did not verify the e-mail address of an existing
-    /// account (409).
-    EmailUnverified,
-    /// The request conflicts with the resource's state (409).
-    Conflict,
-    /// The resource is not in a state that allows this (409).
-    FailedPrecondition,
-    /// The user denied the social login (400).
-    OauthDenied,
-    /// The authorization code could not be exchanged (400).
-    OauthExchangeFailed,
-    /// The social-login provider cannot be reached (503).
-    OauthProviderUnavailable,
-    /// The method is not allowed on this path (405).
-    MethodNotAllowed,
-    /// The body is over the size limit (413).
-    PayloadTooLarge,
-    /// The content type is not accepted (415).
-    UnsupportedMediaType,
-    /// Too many or too large request headers (431).
-    RequestHeaderFieldsTooLarge,
-    /// Too many requests from this client; see `retry-after` (429).
-    RateLimited,
-    /// The service is at capacity for this kind of work (503).
-    Busy,
-    /// A downstream is not ready yet (503).
-    NotReady,
-    /// A downstream service is unavailable (503).
-    ServiceUnavailable,
-    /// A downstream service shed the call under load (503).
-    ServiceOverloaded,
-    /// A downstream service timed out (504).
-    UpstreamTimeout,
-    /// Anything else; never details (500).
-    InternalError,
-}
-
-impl ErrorCode {
-    /// The snake_case code.
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
-
-impl std::fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+crate::domain::text_enum! {
+    /// Every error code of the platform: the envelope's `code` and the
+    /// `google.rpc.ErrorInfo.reason` a service puts on its gRPC status (SPEC
+    /// §8). Stable; serialized snake_case (`InvalidField` is `invalid_field`).
+    pub enum ErrorCode {
+        /// A field is missing or invalid; `details` names it (400).
+        InvalidField,
+        /// The request is invalid as a whole (400).
+        InvalidRequest,
+        /// The request could not be read (400).
+        BadRequest,
+        /// The body could not be read (400).
+        BadBody,
+        /// The JSON body is malformed, not an object, or has trailing data;
+        /// `details` names the field (400).
+        MalformedJson,
+        /// Missing, malformed, expired or forged access token (401).
+        InvalidToken,
+        /// Authentication failed without a more precise reason (401).
+        Unauthenticated,
+        /// Wrong e-mail or password (401).
+        InvalidCredentials,
+        /// The refresh token is unknown, expired or already used (401).
+        InvalidRefreshToken,
+        /// The provider's ID token did not verify (401).
+        InvalidIdToken,
+        /// The caller's role or ownership does not allow this (403).
+        Forbidden,
+        /// No such resource (404).
+        NotFound,
+        /// No such user (404).
+        UserNotFound,
+        /// No such video (404).
+        VideoNotFound,
+        /// No such play session, or it expired (404).
+        SessionNotFound,
+        /// No such settlement run (404).
+        RunNotFound,
+        /// No such social-login provider (404).
+        OauthProviderNotFound,
+        /// The e-mail address has an account already (409).
+        EmailTaken,
+        /// The provider did not verify the e-mail address of an existing
+        /// account (409).
+        EmailUnverified,
+        /// The request conflicts with the resource's state (409).
+        Conflict,
+        /// The resource is not in a state that allows this (409).
+        FailedPrecondition,
+        /// The user denied the social login (400).
+        OauthDenied,
+        /// The authorization code could not be exchanged (400).
+        OauthExchangeFailed,
+        /// The social-login provider cannot be reached (503).
+        OauthProviderUnavailable,
+        /// The method is not allowed on this path (405).
+        MethodNotAllowed,
+        /// The body is over the size limit (413).
+        PayloadTooLarge,
+        /// The content type is not accepted (415).
+        UnsupportedMediaType,
+        /// Too many or too large request headers (431).
+        RequestHeaderFieldsTooLarge,
+        /// Too many requests from this client; see `retry-after` (429).
+        RateLimited,
+        /// The service is at capacity for this kind of work (503).
+        Busy,
+        /// A downstream is not ready yet (503).
+        NotReady,
+        /// A downstream service is unavailable (503).
+        ServiceUnavailable,
+        /// A downstream service shed the call under load (503).
+        ServiceOverloaded,
+        /// A downstream service timed out (504).
+        UpstreamTimeout,
+        /// Anything else; never details (500).
+        InternalError,
     }
 }
 

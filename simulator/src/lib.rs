@@ -9,17 +9,21 @@
 //! (`START@ANCHORxSPEED`, the same text the simulator is given) so that a
 //! day passes in minutes; the simulator computes the clock's reading itself.
 
+mod admin;
+mod check;
 pub mod client;
 pub mod plan;
 pub mod report;
 pub mod rules;
+mod session;
+mod setup;
+mod tiers;
 mod viewer;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use chrono::{NaiveDate, TimeZone};
-use futures::{StreamExt, TryStreamExt, stream};
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::sync::Mutex;
@@ -28,8 +32,9 @@ use tokio::sync::Semaphore;
 use crate::{
     client::Gateway,
     plan::{Plan, Scale, Who},
-    report::{Checked, Summary},
+    report::{Checked, Latency, Summary},
     rules::{Rules, SimClock, Tallies},
+    setup::{Accounts, Catalog},
 };
 
 /// How to run a simulation.
@@ -105,8 +110,6 @@ pub(crate) struct Shared {
     pub videos: Vec<Uploaded>,
 }
 
-const PASSWORD: &str = "simulated-password";
-
 /// Runs the whole day and checks it.
 ///
 /// # Errors
@@ -123,56 +126,22 @@ pub async fn run(options: Options) -> anyhow::Result<Outcome> {
     };
     let clock = options.clock;
     let day = options.day.unwrap_or_else(|| rules.day_of(clock.now_ms()));
-    let next = day.succ_opt().context("day out of range")?;
-    let midnight = |d: NaiveDate| -> i64 {
-        options
-            .zone
-            .from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
-            .earliest()
-            .map_or(0, |t| t.timestamp_millis())
-    };
-    let (day_start, day_end) = (midnight(day), midnight(next));
+    let (day_start, day_end) = day_bounds(options.zone, day)?;
     let setup_started = std::time::Instant::now();
-    let admin_ip = std::net::Ipv4Addr::new(192, 0, 2, 1);
-    let admin = gateway
-        .login(&options.admin_email, &options.admin_password, admin_ip)
-        .await
-        .context("logging in as the admin")?
-        .access_token;
-
-    // The catalog: ads running over the day (and one expired, one not yet
-    // started, which must never be served), creators and their videos.
-    let run_tag = chrono::Utc::now().timestamp_millis();
-    create_ads(&gateway, &admin, day).await?;
-    let scale = options.scale;
+    let admin = admin::login(&gateway, &options, "logging in as the admin").await?;
     let until = day_end + 30 * 60_000;
-    let mut plan = Plan::new(options.seed, scale, day_start, day_start, until)?;
-    let accounts = sign_up_all(&gateway, &plan, run_tag, options.concurrency).await?;
-    let videos = upload_all(&gateway, &plan, &accounts, options.concurrency).await?;
-    let before = if options.history {
-        import_history(&gateway, &admin, &videos, day).await?
-    } else {
-        HashMap::new()
-    };
+    let Catalog {
+        mut plan,
+        accounts,
+        videos,
+        before,
+    } = setup::catalog(&gateway, &admin, &options, day, day_start, until).await?;
     let setup = setup_started.elapsed();
 
     // The day's traffic, from now (or the day's start) to just past its end.
     plan.squeeze(day_start, clock.now_ms(), until);
     let guard = (2_000 * clock.speed()).max(60_000);
-    let progress = if options.progress {
-        ProgressBar::new(plan.planned_plays() as u64)
-    } else {
-        ProgressBar::with_draw_target(
-            Some(plan.planned_plays() as u64),
-            ProgressDrawTarget::hidden(),
-        )
-    };
-    progress.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {msg} [{bar:40}] {pos}/{len} plays ({per_sec}, eta {eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let progress = progress_bar(options.progress, plan.planned_plays());
     let shared = Arc::new(Shared {
         gateway: gateway.clone(),
         clock,
@@ -188,6 +157,75 @@ pub async fn run(options: Options) -> anyhow::Result<Outcome> {
         videos: videos.clone(),
     });
     let traffic_started = std::time::Instant::now();
+    let (tallies, mut summary, differences) = traffic(&shared, &plan, &accounts).await?;
+    summary.setup = setup;
+    summary.traffic = traffic_started.elapsed();
+    summary.play_latency = latency(&shared.play_latency);
+    summary.pause_latency = latency(&shared.pause_latency);
+
+    // The admin's access token has likely expired during a long day (SPEC
+    // §3: 15 minutes): sign in again.
+    let admin = admin::login(&gateway, &options, "logging in as the admin again").await?;
+    let settle_started = std::time::Instant::now();
+    let run = admin::settle(&gateway, &admin, day, options.settle_timeout).await?;
+    summary.settlement = settle_started.elapsed();
+    summary.run_id = run.run_id;
+    let mut checked = check::check(
+        &gateway,
+        &admin,
+        day,
+        &videos,
+        &accounts.creator_names(),
+        &tallies,
+        &before,
+        options.concurrency,
+    )
+    .await?;
+    checked.differences.splice(0..0, differences);
+    check_run_rows(&run, &mut checked);
+    Ok(Outcome {
+        day,
+        summary,
+        checked,
+    })
+}
+
+/// The midnights (Unix milliseconds) that start `day` and the day after in
+/// the platform time `zone` (SPEC §2).
+fn day_bounds(zone: chrono_tz::Tz, day: NaiveDate) -> anyhow::Result<(i64, i64)> {
+    let next = day.succ_opt().context("day out of range")?;
+    let midnight = |d: NaiveDate| -> i64 {
+        zone.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
+            .earliest()
+            .map_or(0, |t| t.timestamp_millis())
+    };
+    Ok((midnight(day), midnight(next)))
+}
+
+/// A bar of the planned plays, drawn on the terminal if `show`.
+fn progress_bar(show: bool, planned_plays: usize) -> ProgressBar {
+    let progress = if show {
+        ProgressBar::new(planned_plays as u64)
+    } else {
+        ProgressBar::with_draw_target(Some(planned_plays as u64), ProgressDrawTarget::hidden())
+    };
+    progress.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:40}] {pos}/{len} plays ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    progress
+}
+
+/// Plays the plan: one task per person, all at once, each waiting for its
+/// visits' times. Returns their tallies, their counts (in a summary) and
+/// the differences they found.
+async fn traffic(
+    shared: &Arc<Shared>,
+    plan: &Plan,
+    accounts: &Accounts,
+) -> anyhow::Result<(Tallies, Summary, Vec<String>)> {
     let mut tasks = tokio::task::JoinSet::new();
     for audience in plan.audience.clone() {
         let account = match audience.who {
@@ -209,253 +247,24 @@ pub async fn run(options: Options) -> anyhow::Result<Outcome> {
         differences.extend(done.differences);
     }
     shared.progress.finish_and_clear();
-    summary.setup = setup;
-    summary.traffic = traffic_started.elapsed();
-    summary.play_latency = shared
-        .play_latency
-        .lock()
-        .map(|h| report::Latency::of(&h))
-        .unwrap_or_default();
-    summary.pause_latency = shared
-        .pause_latency
-        .lock()
-        .map(|h| report::Latency::of(&h))
-        .unwrap_or_default();
+    Ok((tallies, summary, differences))
+}
 
-    // The admin's access token has likely expired during a long day (SPEC
-    // §3: 15 minutes): sign in again.
-    let admin = gateway
-        .login(&options.admin_email, &options.admin_password, admin_ip)
-        .await
-        .context("logging in as the admin again")?
-        .access_token;
-    let settle_started = std::time::Instant::now();
-    let run = settle(&gateway, &admin, day, options.settle_timeout).await?;
-    summary.settlement = settle_started.elapsed();
-    summary.run_id = run.run_id;
-    let mut checked = report::check(
-        &gateway,
-        &admin,
-        day,
-        &videos,
-        &accounts.creator_names(),
-        &tallies,
-        &before,
-        options.concurrency,
-    )
-    .await?;
-    checked.differences.splice(0..0, differences);
+/// The percentiles of a histogram of latencies (microseconds).
+fn latency(histogram: &Mutex<Histogram<u64>>) -> Latency {
+    histogram
+        .lock()
+        .map(|h| Latency::of(&h))
+        .unwrap_or_default()
+}
+
+/// The run must report at least a row for every video with settled rows.
+fn check_run_rows(run: &client::Run, checked: &mut Checked) {
     if run.rows.unwrap_or(0) < i64::try_from(checked.rows).unwrap_or(i64::MAX) {
         checked.differences.push(format!(
             "the run reports {} rows, but {} videos have settled rows",
             run.rows.unwrap_or(0),
             checked.rows
         ));
-    }
-    Ok(Outcome {
-        day,
-        summary,
-        checked,
-    })
-}
-
-/// Accounts made for the day.
-pub(crate) struct Accounts {
-    pub creators: Vec<Account>,
-    pub viewers: Vec<Account>,
-}
-
-impl Accounts {
-    fn creator_names(&self) -> Vec<(i64, String)> {
-        self.creators
-            .iter()
-            .enumerate()
-            .map(|(n, a)| (a.user_id, format!("creator {}", n + 1)))
-            .collect()
-    }
-}
-
-async fn create_ads(gateway: &Gateway, admin: &str, day: NaiveDate) -> anyhow::Result<()> {
-    let d = |days: i64| (day + chrono::Duration::days(days)).to_string();
-    let ads = [
-        ("Noodle brand, autumn", d(-1), d(2)),
-        ("Phone launch", d(-7), d(7)),
-        ("Bank app", d(-1), d(30)),
-        ("Last summer's sale (expired)", d(-60), d(-2)),
-        ("Next year's fair (not started)", d(30), d(60)),
-    ];
-    for (title, start, end) in ads {
-        let _: serde_json::Value = gateway
-            .call(
-                reqwest::Method::POST,
-                "/api/v1/ads",
-                Some(admin),
-                None,
-                Some(&serde_json::json!({
-                    "title": title, "duration_seconds": 15, "start_date": start, "end_date": end
-                })),
-            )
-            .await
-            .context("creating an ad")?;
-    }
-    Ok(())
-}
-
-async fn sign_up_all(
-    gateway: &Gateway,
-    plan: &Plan,
-    run_tag: i64,
-    concurrency: usize,
-) -> anyhow::Result<Accounts> {
-    let make = |role: &'static str, n: usize, ip: std::net::Ipv4Addr| {
-        let gateway = gateway.clone();
-        async move {
-            let email = format!("{role}{n}-{run_tag}@sim.example");
-            let name = format!("{role} {}", n + 1);
-            let user_id = gateway.sign_up(&email, PASSWORD, &name, role, ip).await?;
-            let tokens = gateway.login(&email, PASSWORD, ip).await?;
-            anyhow::Ok(Account {
-                user_id,
-                tokens,
-                obtained: std::time::Instant::now(),
-            })
-        }
-    };
-    let ip_of = |who: Who| {
-        plan.audience
-            .iter()
-            .find(|a| a.who == who)
-            .map_or(std::net::Ipv4Addr::LOCALHOST, |a| a.addresses[0])
-    };
-    let creators =
-        stream::iter((0..plan_creators(plan)).map(|n| make("creator", n, ip_of(Who::Creator(n)))))
-            .buffered(concurrency.clamp(1, 8))
-            .try_collect()
-            .await
-            .context("signing up creators")?;
-    let viewers =
-        stream::iter((0..plan_viewers(plan)).map(|n| make("viewer", n, ip_of(Who::Viewer(n)))))
-            .buffered(concurrency.clamp(1, 8))
-            .try_collect()
-            .await
-            .context("signing up viewers")?;
-    Ok(Accounts { creators, viewers })
-}
-
-fn plan_creators(plan: &Plan) -> usize {
-    plan.audience
-        .iter()
-        .filter(|a| matches!(a.who, Who::Creator(_)))
-        .count()
-}
-
-fn plan_viewers(plan: &Plan) -> usize {
-    plan.audience
-        .iter()
-        .filter(|a| matches!(a.who, Who::Viewer(_)))
-        .count()
-}
-
-async fn upload_all(
-    gateway: &Gateway,
-    plan: &Plan,
-    accounts: &Accounts,
-    concurrency: usize,
-) -> anyhow::Result<Vec<Uploaded>> {
-    stream::iter(plan.videos.iter().map(|v| {
-        let creator = &accounts.creators[v.creator];
-        let gateway = gateway.clone();
-        async move {
-            let video: serde_json::Value = gateway
-                .call(
-                    reqwest::Method::POST,
-                    "/api/v1/videos",
-                    Some(&creator.tokens.access_token),
-                    None,
-                    Some(&serde_json::json!({
-                        "title": v.title, "duration_seconds": v.duration_seconds,
-                        "description": "Uploaded by the traffic simulator."
-                    })),
-                )
-                .await?;
-            anyhow::Ok(Uploaded {
-                id: video["video_id"]
-                    .as_i64()
-                    .context("upload answered no video_id")?,
-                creator_user: creator.user_id,
-                duration: v.duration_seconds,
-            })
-        }
-    }))
-    .buffered(concurrency.clamp(1, 16))
-    .try_collect()
-    .await
-    .context("uploading videos")
-}
-
-/// Imports the day before for the three most popular videos, so that the
-/// day's views and ad views cross the 100,000, 500,000 and 1,000,000 tier
-/// boundaries. Returns (views, ad views) before the day per video id.
-async fn import_history(
-    gateway: &Gateway,
-    admin: &str,
-    videos: &[Uploaded],
-    day: NaiveDate,
-) -> anyhow::Result<HashMap<i64, (i64, i64)>> {
-    let before = day.pred_opt().context("day out of range")?;
-    let near = [(99_950, 99_990), (499_980, 499_995), (999_990, 999_999)];
-    let mut csv = String::from("video_id,day,views,watch_seconds,ad_views\n");
-    let mut history = HashMap::new();
-    for (video, (views, ads)) in videos.iter().zip(near) {
-        csv.push_str(&format!(
-            "{},{before},{views},{},{ads}\n",
-            video.id,
-            views * 300
-        ));
-        history.insert(video.id, (views, ads));
-    }
-    gateway
-        .import(admin, csv)
-        .await
-        .context("importing history")?;
-    Ok(history)
-}
-
-/// Queues the day's settlement and waits for it: a run that fails because
-/// the day is not all written back yet (`error_code` `not_written_back`) is
-/// queued again.
-async fn settle(
-    gateway: &Gateway,
-    admin: &str,
-    day: NaiveDate,
-    timeout: Duration,
-) -> anyhow::Result<client::Run> {
-    let deadline = std::time::Instant::now() + timeout;
-    let day = day.to_string();
-    loop {
-        let run_id = gateway.settle(admin, &day).await?;
-        loop {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            let run = gateway.run(admin, run_id).await?;
-            match run.status {
-                client::RunStatus::Succeeded => return Ok(run),
-                client::RunStatus::Failed => {
-                    let error = run.error.clone().unwrap_or_default();
-                    anyhow::ensure!(
-                        run.error_code == Some(client::RunErrorCode::NotWrittenBack)
-                            && std::time::Instant::now() < deadline,
-                        "settlement run {run_id} of {day} failed: {error}"
-                    );
-                    tracing::info!(%day, "waiting for the write-back to pass the day's end");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    break;
-                }
-                _ => anyhow::ensure!(
-                    std::time::Instant::now() < deadline,
-                    "settlement run {run_id} of {day} still {:?} after {timeout:?}",
-                    run.status
-                ),
-            }
-        }
     }
 }

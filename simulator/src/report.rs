@@ -1,19 +1,9 @@
-//! The check of a settled day against the simulator's tallies, and the
-//! tables and summary it prints.
+//! What a simulated day reports: the counts and timings, the settled day
+//! as checked against the tallies, and the tables and summary it prints.
 
-use std::{collections::HashMap, time::Duration};
+use std::time::Duration;
 
-use anyhow::Context;
-use chrono::NaiveDate;
 use comfy_table::{Cell, CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
-use futures::{StreamExt, TryStreamExt, stream};
-use serde::Deserialize;
-
-use crate::{
-    Uploaded,
-    client::Gateway,
-    rules::{DayTally, Tallies, ad_amount, video_amount},
-};
 
 /// Counts of what the simulator sent and what the answers said.
 #[derive(Debug, Clone, Default)]
@@ -186,223 +176,16 @@ pub struct Checked {
     pub top_creators: Table,
 }
 
-#[derive(Deserialize)]
-struct Revenue {
-    total_amount: i64,
-    videos: Vec<RevenueRow>,
-}
-
-#[derive(Deserialize)]
-struct RevenueRow {
-    video_id: i64,
-    views: i64,
-    watch_seconds: i64,
-    ad_views: i64,
-    video_amount: i64,
-    ad_amount: i64,
-    total_amount: i64,
-}
-
-#[derive(Deserialize)]
-struct Top {
-    items: Vec<TopItem>,
-}
-
-#[derive(Deserialize)]
-struct TopItem {
-    rank: i64,
-    video_id: i64,
-    title: String,
-    creator_id: i64,
-    value: i64,
-}
-
-/// Reads the settled day through the gateway and compares every video with
-/// the tallies: counts within what the rules allow (exact unless an event's
-/// stamp may fall on either side of a midnight), amounts exactly the SPEC
-/// §6 tiers over the settled counts, each creator's total the sum of its
-/// videos, and the day's top 5 by views and by watch time.
-///
-/// # Errors
-/// Requests that fail.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn check(
-    gateway: &Gateway,
-    admin: &str,
-    day: NaiveDate,
-    videos: &[Uploaded],
-    creators: &[(i64, String)],
-    tallies: &Tallies,
-    before: &HashMap<i64, (i64, i64)>,
-    concurrency: usize,
-) -> anyhow::Result<Checked> {
-    let mut checked = Checked::default();
-    let revenues: Vec<(i64, String, Revenue)> = stream::iter(creators.iter().cloned())
-        .map(|(creator, name)| async move {
-            let r = gateway
-                .get(
-                    &format!("/api/v1/revenues?period=day&date={day}&creator_id={creator}"),
-                    Some(admin),
-                )
-                .await?;
-            anyhow::Ok((
-                creator,
-                name,
-                serde_json::from_value(r).context("the revenues answer")?,
-            ))
-        })
-        .buffered(concurrency.clamp(1, 16))
-        .try_collect()
-        .await?;
-    let mut settled: HashMap<i64, &RevenueRow> = HashMap::new();
-    let mut earnings = Vec::new();
-    for (creator, name, revenue) in &revenues {
-        let sum: i64 = revenue.videos.iter().map(|v| v.total_amount).sum();
-        if sum != revenue.total_amount {
-            checked.differences.push(format!(
-                "{name}: total_amount {} is not the sum of the videos' {sum}",
-                revenue.total_amount
-            ));
-        }
-        for row in &revenue.videos {
-            settled.insert(row.video_id, row);
-        }
-        let views: i64 = revenue.videos.iter().map(|v| v.views).sum();
-        let ads: i64 = revenue.videos.iter().map(|v| v.ad_views).sum();
-        earnings.push((revenue.total_amount, *creator, name.clone(), views, ads));
-    }
-    checked.rows = settled.len();
-    checked.videos = videos.len();
-    let mut expected_rank = Vec::new();
-    for video in videos {
-        let want = tallies.get(&(video.id, day)).copied().unwrap_or_default();
-        let (views_before, ads_before) = before.get(&video.id).copied().unwrap_or((0, 0));
-        let got = settled.get(&video.id);
-        let (views, watch, ads) = got.map_or((0, 0, 0), |r| (r.views, r.watch_seconds, r.ad_views));
-        let mut wrong = Vec::new();
-        let within =
-            |got: i64, exact: i64, spanning: i64| (exact..=exact + spanning).contains(&got);
-        if !within(views, want.views, want.views_spanning) {
-            wrong.push(format!(
-                "views {views}, expected {}",
-                show(want.views, want.views_spanning)
-            ));
-        }
-        if !within(watch, want.watch_seconds, want.watch_spanning) {
-            wrong.push(format!(
-                "watch seconds {watch}, expected {}",
-                show(want.watch_seconds, want.watch_spanning)
-            ));
-        }
-        if !within(ads, want.ad_views, want.ads_spanning) {
-            wrong.push(format!(
-                "ad views {ads}, expected {}",
-                show(want.ad_views, want.ads_spanning)
-            ));
-        }
-        if let Some(r) = got {
-            let (va, aa) = (
-                video_amount(views_before, views),
-                ad_amount(ads_before, ads),
-            );
-            if (r.video_amount, r.ad_amount, r.total_amount) != (va, aa, va + aa) {
-                wrong.push(format!(
-                    "amounts {} + {} = {} won, expected {va} + {aa} = {} won",
-                    r.video_amount,
-                    r.ad_amount,
-                    r.total_amount,
-                    va + aa
-                ));
-            }
-        }
-        if !wrong.is_empty() {
-            checked
-                .differences
-                .push(format!("video {} on {day}: {}", video.id, wrong.join("; ")));
-        }
-        expected_rank.push((video.id, want));
-    }
-    let exact = expected_rank
-        .iter()
-        .all(|(_, t)| t.views_spanning == 0 && t.watch_spanning == 0);
-    for (metric, value) in [
-        ("views", (|t: &DayTally| t.views) as fn(&DayTally) -> i64),
-        ("watch_time", |t: &DayTally| t.watch_seconds),
-    ] {
-        let top: Top = serde_json::from_value(
-            gateway
-                .get(
-                    &format!("/api/v1/stats/top?metric={metric}&period=day&date={day}&limit=5"),
-                    None,
-                )
-                .await?,
-        )
-        .context("the top answer")?;
-        let mut want: Vec<(i64, i64)> = expected_rank
-            .iter()
-            .map(|(id, t)| (*id, value(t)))
-            .filter(|(_, v)| *v > 0)
-            .collect();
-        want.sort_by_key(|&(id, v)| (std::cmp::Reverse(v), id));
-        want.truncate(5);
-        let got: Vec<(i64, i64)> = top
-            .items
-            .iter()
-            .map(|i| (i.video_id, i.value))
-            .filter(|(_, v)| *v > 0)
-            .collect();
-        if exact && got != want {
-            checked
-                .differences
-                .push(format!("top 5 by {metric}: got {got:?}, expected {want:?}"));
-        }
-        let mut t = table(&["rank", "video", "title", "creator", metric]);
-        for i in &top.items {
-            t.add_row(vec![
-                right(i.rank.to_string()),
-                right(i.video_id.to_string()),
-                Cell::new(&i.title),
-                right(i.creator_id.to_string()),
-                right(thousands(i.value)),
-            ]);
-        }
-        if metric == "views" {
-            checked.top_views = t;
-        } else {
-            checked.top_watch = t;
-        }
-    }
-    earnings.sort_by_key(|e| (std::cmp::Reverse(e.0), e.1));
-    let mut t = table(&["rank", "creator", "views", "ad views", "earned (KRW)"]);
-    for (rank, (total, creator, name, views, ads)) in earnings.iter().take(5).enumerate() {
-        t.add_row(vec![
-            right((rank + 1).to_string()),
-            Cell::new(format!("{name} (user {creator})")),
-            right(thousands(*views)),
-            right(thousands(*ads)),
-            right(thousands(*total)),
-        ]);
-    }
-    checked.top_creators = t;
-    Ok(checked)
-}
-
-fn show(exact: i64, spanning: i64) -> String {
-    if spanning == 0 {
-        exact.to_string()
-    } else {
-        format!("{exact}..={}", exact + spanning)
-    }
-}
-
-fn table(header: &[&str]) -> Table {
+/// An empty table with `header`, in the style of every table printed.
+pub(crate) fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_header(header.to_vec());
     t
 }
 
-fn right(text: String) -> Cell {
+/// A right-aligned cell (numbers).
+pub(crate) fn right(text: String) -> Cell {
     Cell::new(text).set_alignment(CellAlignment::Right)
 }
 

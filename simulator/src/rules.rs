@@ -15,6 +15,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
+pub use crate::tiers::{ad_amount, video_amount};
+
 /// The development clock the streaming service runs on, in the text form
 /// `START@ANCHORxSPEED` (RFC 3339 instants): at wall-clock `anchor` it reads
 /// `start` and it runs `speed` times faster than the wall clock.
@@ -219,79 +221,6 @@ impl Rules {
     }
 }
 
-/// One tier of a rate card: counts up to `up_to` (cumulative, inclusive;
-/// `None` = no limit) earn `tenths` tenths of a won each.
-struct Tier {
-    up_to: Option<i64>,
-    tenths: i64,
-}
-
-const VIEW_TIERS: [Tier; 4] = [
-    Tier {
-        up_to: Some(100_000),
-        tenths: 10,
-    },
-    Tier {
-        up_to: Some(500_000),
-        tenths: 11,
-    },
-    Tier {
-        up_to: Some(1_000_000),
-        tenths: 13,
-    },
-    Tier {
-        up_to: None,
-        tenths: 15,
-    },
-];
-
-const AD_TIERS: [Tier; 4] = [
-    Tier {
-        up_to: Some(100_000),
-        tenths: 100,
-    },
-    Tier {
-        up_to: Some(500_000),
-        tenths: 120,
-    },
-    Tier {
-        up_to: Some(1_000_000),
-        tenths: 150,
-    },
-    Tier {
-        up_to: None,
-        tenths: 200,
-    },
-];
-
-/// The amount, in whole won (truncated), of `count` events after `before`
-/// earlier ones, each priced at the tier of its own ordinal.
-fn tiered(tiers: &[Tier], before: i64, count: i64) -> i64 {
-    let mut tenths = 0;
-    let mut floor = 0;
-    for tier in tiers {
-        let ceiling = tier.up_to.unwrap_or(i64::MAX);
-        // Ordinals before+1 ..= before+count that fall in (floor, ceiling].
-        let from = (before + 1).max(floor + 1);
-        let to = (before + count).min(ceiling);
-        if to >= from {
-            tenths += (to - from + 1) * tier.tenths;
-        }
-        floor = ceiling;
-    }
-    tenths / 10
-}
-
-/// SPEC §6 video amount in won: views of a day after `before` views.
-pub fn video_amount(before: i64, views: i64) -> i64 {
-    tiered(&VIEW_TIERS, before, views)
-}
-
-/// SPEC §6 ad amount in won: ad views of a day after `before` ad views.
-pub fn ad_amount(before: i64, ad_views: i64) -> i64 {
-    tiered(&AD_TIERS, before, ad_views)
-}
-
 /// What a video's day must add up to: counts the rules fixed, plus what
 /// events whose bracket spanned a midnight may have added (they belong to
 /// this day or the next; the guard around midnight keeps them rare).
@@ -368,17 +297,6 @@ mod tests {
             slack_seconds: 5,
             zone: chrono_tz::Asia::Seoul,
         }
-    }
-
-    #[test]
-    fn the_worked_example_and_the_tier_edges() {
-        // SPEC §6: 550,000 before, 600,000 on the day.
-        assert_eq!(video_amount(550_000, 600_000), 810_000);
-        assert_eq!(video_amount(0, 100_000), 100_000);
-        assert_eq!(video_amount(99_999, 2), 2); // 1 + 1.1, truncated
-        assert_eq!(video_amount(99_990, 20), 21); // 10 + 11
-        assert_eq!(ad_amount(99_999, 2), 22);
-        assert_eq!(ad_amount(999_999, 2), 35);
     }
 
     #[test]

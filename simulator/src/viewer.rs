@@ -5,9 +5,11 @@ use std::{collections::HashMap, future::Future, sync::Arc, time::Instant};
 
 use crate::{
     Account, Shared, Uploaded,
+    client::Paused,
     plan::{Audience, Step, Who},
     report::Stats,
     rules::{Bracket, Expect, Tallies, tally},
+    session::{KeyState, PauseExpectation, Session},
 };
 
 /// What one person's day produced.
@@ -15,29 +17,6 @@ pub(crate) struct Done {
     pub tallies: Tallies,
     pub stats: Stats,
     pub differences: Vec<String>,
-}
-
-/// The state the rules keep per viewer key and video (SPEC §4).
-#[derive(Default)]
-struct KeyState {
-    /// The last counted view.
-    last_view: Option<Bracket>,
-    /// The last counted ad view per slot position.
-    last_ad: HashMap<i64, Bracket>,
-    /// The saved position.
-    resume: i64,
-}
-
-struct Session {
-    id: String,
-    pos: i64,
-    /// The play's stamp.
-    started: Bracket,
-    /// The last play's or report's stamp.
-    reported: Bracket,
-    /// Watched seconds and ad views the service counted in it so far.
-    watched: i64,
-    ad_views: i64,
 }
 
 struct Person {
@@ -135,6 +114,11 @@ impl Person {
         Ok((Bracket { lo, hi }, answer))
     }
 
+    /// Whether `video` is the signed-in person's own.
+    fn owns(&self, video: Uploaded) -> bool {
+        self.account.as_ref().map(|a| a.user_id) == Some(video.creator_user)
+    }
+
     fn differ(&mut self, what: String) {
         self.done
             .differences
@@ -193,7 +177,7 @@ impl Person {
         let video_id = video.id;
         let token = self.token().await?;
         let ip = self.audience.addresses[address];
-        let owner = self.account.as_ref().map(|a| a.user_id) == Some(video.creator_user);
+        let owner = self.owns(video);
         let shared = self.shared.clone();
         let (at, played) = self
             .timed(
@@ -259,6 +243,8 @@ impl Person {
         })
     }
 
+    /// Reports `reported_position` (seconds) in `session` and checks what
+    /// the service added against the rules (SPEC §4).
     async fn pause(
         &mut self,
         address: usize,
@@ -269,7 +255,7 @@ impl Person {
         let video_id = video.id;
         let token = self.token().await?;
         let ip = self.audience.addresses[address];
-        let owner = self.account.as_ref().map(|a| a.user_id) == Some(video.creator_user);
+        let owner = self.owns(video);
         let shared = self.shared.clone();
         let (at, paused) = self
             .timed(
@@ -283,84 +269,75 @@ impl Person {
                 ),
             )
             .await?;
-        let rules = shared.rules;
         let position = reported_position.min(video.duration);
-        let last = session.pos;
-        let watch = if owner {
-            Expect::Exactly(0)
-        } else {
-            rules.watched_seconds(last, position, session.started, at, session.watched)
-        };
-        // One ad view at most, for the last slot crossed, unless the key
-        // counted that slot within the window or the session has had its
-        // share; the owner's never count (SPEC §4).
         let state = self.keys.entry((address, video_id)).or_default();
-        let crossed = if owner || position <= last {
-            0
-        } else {
-            rules.slots_crossed(last, position).count()
-        };
-        let slot = if owner {
-            None
-        } else {
-            rules.ad_slot(last, position)
-        };
-        let ads = match slot {
-            None => Expect::Exactly(false),
-            Some(slot) => {
-                let window = rules.outside_window(state.last_ad.get(&slot).copied(), at);
-                let room = rules.ad_room(session.started, at, session.ad_views);
-                match (window, room) {
-                    (Expect::Exactly(false), _) | (_, Expect::Exactly(false)) => {
-                        Expect::Exactly(false)
-                    }
-                    (Expect::Exactly(true), Expect::Exactly(true)) => Expect::Exactly(true),
-                    _ => Expect::OneOf(vec![false, true]),
-                }
-            }
-        };
-        let ad_counted = paused.ad_views_counted == 1;
-        if let (true, Some(slot)) = (ad_counted, slot) {
+        let expected = PauseExpectation::of(&shared.rules, state, session, owner, position, at);
+        if let (true, Some(slot)) = (paused.ad_views_counted == 1, expected.slot) {
             state.last_ad.insert(slot, at);
         }
         state.resume = paused.position_seconds;
-        let stats = &mut self.done.stats;
-        stats.pauses += 1;
-        stats.slots_crossed += crossed as u64;
-        stats.ad_views += u64::try_from(paused.ad_views_counted).unwrap_or(0);
-        stats.watch_seconds += u64::try_from(paused.watched_seconds_added).unwrap_or(0);
-        stats.clock_decided += u64::from(!watch.is_exact()) + u64::from(!ads.is_exact());
-        tally(
-            &rules,
-            &mut self.done.tallies,
-            video_id,
-            at,
-            0,
-            paused.watched_seconds_added,
-            paused.ad_views_counted,
-        );
-        if !watch.allows(&paused.watched_seconds_added) {
-            self.differ(format!(
-                "pause of video {video_id} from {last} to {position} s: expected {watch:?} watched seconds, got {}",
-                paused.watched_seconds_added
-            ));
-        }
-        if !(0..=1).contains(&paused.ad_views_counted) || !ads.allows(&ad_counted) {
-            self.differ(format!(
-                "pause of video {video_id} from {last} to {position} s: expected an ad view {ads:?}, got {}",
-                paused.ad_views_counted
-            ));
-        }
-        if paused.position_seconds != position {
-            self.differ(format!(
-                "pause of video {video_id}: expected the position saved at {position} s, got {}",
-                paused.position_seconds
-            ));
-        }
+        self.count_pause(&expected, &paused, video_id, at);
+        self.check_pause(&expected, &paused, video_id);
         session.pos = position;
         session.reported = at;
         session.watched += paused.watched_seconds_added;
         session.ad_views += paused.ad_views_counted;
         Ok(())
+    }
+
+    /// Adds a pause report's answer to the stats and the tallies.
+    fn count_pause(
+        &mut self,
+        expected: &PauseExpectation,
+        paused: &Paused,
+        video: i64,
+        at: Bracket,
+    ) {
+        let stats = &mut self.done.stats;
+        stats.pauses += 1;
+        stats.slots_crossed += expected.crossed as u64;
+        stats.ad_views += u64::try_from(paused.ad_views_counted).unwrap_or(0);
+        stats.watch_seconds += u64::try_from(paused.watched_seconds_added).unwrap_or(0);
+        stats.clock_decided +=
+            u64::from(!expected.watch.is_exact()) + u64::from(!expected.ads.is_exact());
+        tally(
+            &self.shared.rules,
+            &mut self.done.tallies,
+            video,
+            at,
+            0,
+            paused.watched_seconds_added,
+            paused.ad_views_counted,
+        );
+    }
+
+    /// Records where a pause report's answer differs from the expectation.
+    fn check_pause(&mut self, expected: &PauseExpectation, paused: &Paused, video: i64) {
+        let PauseExpectation {
+            last,
+            position,
+            watch,
+            ads,
+            ..
+        } = expected;
+        if !watch.allows(&paused.watched_seconds_added) {
+            self.differ(format!(
+                "pause of video {video} from {last} to {position} s: expected {watch:?} watched seconds, got {}",
+                paused.watched_seconds_added
+            ));
+        }
+        let ad_counted = paused.ad_views_counted == 1;
+        if !(0..=1).contains(&paused.ad_views_counted) || !ads.allows(&ad_counted) {
+            self.differ(format!(
+                "pause of video {video} from {last} to {position} s: expected an ad view {ads:?}, got {}",
+                paused.ad_views_counted
+            ));
+        }
+        if paused.position_seconds != *position {
+            self.differ(format!(
+                "pause of video {video}: expected the position saved at {position} s, got {}",
+                paused.position_seconds
+            ));
+        }
     }
 }

@@ -135,29 +135,13 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         anchor: now,
         speed,
     };
-    for dir in [
-        &mut all.users.data_dir,
-        &mut all.streaming.data_dir,
-        &mut all.revenue.data_dir,
-    ] {
-        dir.clone_from(&data_dir);
-    }
-    all.users.user_database_url = None;
-    all.streaming.streaming_database_url = None;
-    all.revenue.revenue_database_url = None;
-    all.streaming.streaming_redis_url = None;
-    all.revenue.revenue_redis_url = None;
-    all.users.admin_email = Some(admin_email.clone());
-    all.users.admin_password = Some(SecretString::from(admin_password.clone()));
-    all.streaming.dev_clock = Some(clock);
-    all.streaming.dedupe_window_seconds = dedupe_window_seconds;
-    all.streaming.writeback_interval_seconds = 1;
-    all.streaming.counter_event_lag_seconds = 2 * u64::from(speed);
-    all.revenue.settlement_watermark_poll_seconds = 1;
-    all.gateway.gateway_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    all.gateway.gateway_metrics_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    all.gateway.gateway_trusted_proxies = vec![std::net::IpAddr::from([127, 0, 0, 1])];
-    all.gateway.auth_rate_limit_per_minute = 0;
+    demo_overrides(
+        &mut all,
+        &data_dir,
+        (&admin_email, &admin_password),
+        clock,
+        dedupe_window_seconds,
+    );
     let stack = Stack::build(all).await?;
     println!(
         "Demo: all services on the embedded default under {}; gateway on http://{}",
@@ -197,4 +181,41 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// The demo's settings over the all-in-one ones: everything embedded under
+/// `data_dir` (SQLite, in-process counters, no Redis), the `admin`
+/// account (e-mail, password), the accelerated `clock`, a `dedupe` window
+/// (seconds) that holds at that speed, and a write-back and schedule that
+/// keep up with it.
+fn demo_overrides(
+    all: &mut Settings,
+    data_dir: &std::path::Path,
+    admin: (&str, &str),
+    clock: streaming_service::clock::DevClock,
+    dedupe: u32,
+) {
+    for dir in [
+        &mut all.users.data_dir,
+        &mut all.streaming.data_dir,
+        &mut all.revenue.data_dir,
+    ] {
+        *dir = data_dir.to_path_buf();
+    }
+    all.users.user_database_url = None;
+    all.streaming.streaming_database_url = None;
+    all.revenue.revenue_database_url = None;
+    all.streaming.streaming_redis_url = None;
+    all.revenue.revenue_redis_url = None;
+    all.users.admin_email = Some(admin.0.to_owned());
+    all.users.admin_password = Some(SecretString::from(admin.1.to_owned()));
+    all.streaming.dev_clock = Some(clock);
+    all.streaming.dedupe_window_seconds = dedupe;
+    all.streaming.writeback_interval_seconds = 1;
+    all.streaming.counter_event_lag_seconds = 2 * u64::from(clock.speed);
+    all.revenue.settlement_watermark_poll_seconds = 1;
+    all.gateway.gateway_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    all.gateway.gateway_metrics_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    all.gateway.gateway_trusted_proxies = vec![std::net::IpAddr::from([127, 0, 0, 1])];
+    all.gateway.auth_rate_limit_per_minute = 0;
 }

@@ -7,7 +7,6 @@ use common::{
     auth::{AccessClaims, Role},
     jwks::{KeyCache, VerifyError},
     paging::{decode_cursor, encode_cursor, page_size},
-    time::PlatformTime,
 };
 use proto::streaming::v1 as pb;
 use sea_orm::DatabaseConnection;
@@ -17,41 +16,11 @@ use tracing::instrument;
 
 use crate::{
     catalog::{Catalog, NewAd, NewVideo, VideoView},
-    clock::Clock,
-    counting::{CounterStore, PauseEvent, PlayEvent, session_ttl_ms, writeback::Writeback},
+    counting::{CounterStore, PauseEvent, PlayEvent, PlayRules, writeback::Writeback},
     daily_counts,
     entity::ad,
     error::StreamingError,
 };
-
-/// Rules and limits of play and pause.
-#[derive(Debug, Clone, Copy)]
-pub struct PlayRules {
-    /// SPEC §4 dedupe window, milliseconds.
-    pub window_ms: i64,
-    /// The longest an idle session is kept, milliseconds (a session of a
-    /// video is kept for [`session_ttl_ms`] of its duration).
-    pub session_ttl_ms: i64,
-    /// What an idle session is kept beyond its video's duration,
-    /// milliseconds of event time.
-    pub session_idle_margin_ms: i64,
-    /// The platform calendar.
-    pub time: PlatformTime,
-    /// Event time.
-    pub clock: Clock,
-}
-
-impl PlayRules {
-    /// How long a session of a video of `duration_seconds` is kept idle,
-    /// milliseconds.
-    fn session_ttl(&self, duration_seconds: i32) -> i64 {
-        session_ttl_ms(
-            duration_seconds,
-            self.session_idle_margin_ms,
-            self.session_ttl_ms,
-        )
-    }
-}
 
 /// The gRPC face of the streaming service.
 #[derive(Clone)]

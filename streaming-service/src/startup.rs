@@ -15,11 +15,12 @@ use crate::{
     catalog::Catalog,
     clock::Clock,
     config::Settings,
+    counting::PlayRules,
     counting::{
         CounterStore, SESSION_IDLE_MARGIN_SECONDS, memory::MemoryStore, redis::RedisStore,
         writeback::Writeback,
     },
-    grpc::{PlayRules, StreamingApi},
+    grpc::StreamingApi,
     migration::Migrator,
 };
 

@@ -72,86 +72,49 @@ impl From<sea_orm::DbErr> for UserError {
     }
 }
 
+impl UserError {
+    /// The gRPC code and the envelope code of this error (SPEC §8).
+    fn codes(&self) -> (Code, ErrorCode) {
+        match self {
+            UserError::InvalidFields(_) => (Code::InvalidArgument, ErrorCode::InvalidField),
+            UserError::EmailTaken => (Code::AlreadyExists, ErrorCode::EmailTaken),
+            UserError::InvalidCredentials => (Code::Unauthenticated, ErrorCode::InvalidCredentials),
+            UserError::InvalidRefreshToken => {
+                (Code::Unauthenticated, ErrorCode::InvalidRefreshToken)
+            }
+            UserError::InvalidAccessToken => (Code::Unauthenticated, ErrorCode::InvalidToken),
+            UserError::Forbidden(_) => (Code::PermissionDenied, ErrorCode::Forbidden),
+            UserError::UserNotFound => (Code::NotFound, ErrorCode::UserNotFound),
+            UserError::OAuthProviderNotFound(_) => {
+                (Code::NotFound, ErrorCode::OauthProviderNotFound)
+            }
+            UserError::OAuthProvider(_) => (Code::Unavailable, ErrorCode::OauthProviderUnavailable),
+            UserError::OAuthDenied(_) => (Code::InvalidArgument, ErrorCode::OauthDenied),
+            UserError::OAuthExchange(_) => (Code::InvalidArgument, ErrorCode::OauthExchangeFailed),
+            UserError::InvalidIdToken(_) => (Code::Unauthenticated, ErrorCode::InvalidIdToken),
+            UserError::EmailUnverified => (Code::AlreadyExists, ErrorCode::EmailUnverified),
+            UserError::Busy => (Code::Unavailable, ErrorCode::Busy),
+            UserError::Internal(_) => (Code::Internal, ErrorCode::InternalError),
+        }
+    }
+}
+
 impl From<UserError> for Status {
     fn from(e: UserError) -> Self {
+        let (code, reason) = e.codes();
         let message = e.to_string();
         match e {
-            UserError::InvalidFields(fields) => to_status(
-                Code::InvalidArgument,
-                ErrorCode::InvalidField,
-                message,
-                &fields,
-            ),
-            UserError::EmailTaken => {
-                to_status(Code::AlreadyExists, ErrorCode::EmailTaken, message, &[])
-            }
-            UserError::InvalidCredentials => to_status(
-                Code::Unauthenticated,
-                ErrorCode::InvalidCredentials,
-                message,
-                &[],
-            ),
-            UserError::InvalidRefreshToken => to_status(
-                Code::Unauthenticated,
-                ErrorCode::InvalidRefreshToken,
-                message,
-                &[],
-            ),
-            UserError::InvalidAccessToken => {
-                to_status(Code::Unauthenticated, ErrorCode::InvalidToken, message, &[])
-            }
-            UserError::Forbidden(_) => {
-                to_status(Code::PermissionDenied, ErrorCode::Forbidden, message, &[])
-            }
-            UserError::UserNotFound => {
-                to_status(Code::NotFound, ErrorCode::UserNotFound, message, &[])
-            }
-            UserError::OAuthProviderNotFound(_) => to_status(
-                Code::NotFound,
-                ErrorCode::OauthProviderNotFound,
-                message,
-                &[],
-            ),
+            UserError::InvalidFields(fields) => to_status(code, reason, message, &fields),
             UserError::OAuthProvider(detail) => {
                 tracing::warn!(%detail, "sign-in provider failed");
-                to_status(
-                    Code::Unavailable,
-                    ErrorCode::OauthProviderUnavailable,
-                    message,
-                    &[],
-                )
+                to_status(code, reason, message, &[])
             }
-            UserError::OAuthDenied(_) => {
-                to_status(Code::InvalidArgument, ErrorCode::OauthDenied, message, &[])
-            }
-            UserError::OAuthExchange(_) => to_status(
-                Code::InvalidArgument,
-                ErrorCode::OauthExchangeFailed,
-                message,
-                &[],
-            ),
-            UserError::InvalidIdToken(_) => to_status(
-                Code::Unauthenticated,
-                ErrorCode::InvalidIdToken,
-                message,
-                &[],
-            ),
-            UserError::EmailUnverified => to_status(
-                Code::AlreadyExists,
-                ErrorCode::EmailUnverified,
-                message,
-                &[],
-            ),
-            UserError::Busy => to_status(Code::Unavailable, ErrorCode::Busy, message, &[]),
+            // Logged, never sent: the message could name internals.
             UserError::Internal(err) => {
                 tracing::error!(error = ?err, "internal error");
-                to_status(
-                    Code::Internal,
-                    ErrorCode::InternalError,
-                    "internal error",
-                    &[],
-                )
+                to_status(code, reason, "internal error", &[])
             }
+            _ => to_status(code, reason, message, &[]),
         }
     }
 }

@@ -3,7 +3,8 @@
 pub mod ads;
 pub mod auth;
 pub mod ops;
-pub mod revenue;
+pub mod settlements;
+pub mod stats;
 pub mod users;
 pub mod videos;
 
@@ -36,16 +37,21 @@ pub fn configure(cfg: &mut ServiceConfig, import_limit: usize) {
         .service(videos::get_video)
         .service(videos::play)
         .service(videos::pause)
-        .service(revenue::settle)
-        .service(revenue::list_runs)
-        .service(revenue::get_run)
-        .service(revenue::top)
-        .service(revenue::video_stats)
-        .service(revenue::revenues)
+        .service(settlements::settle)
+        .service(settlements::list_runs)
+        .service(settlements::get_run)
+        .service(stats::top)
+        .service(stats::video_stats)
+        .service(stats::revenues)
         .service(ads::create_ad)
         .service(ads::list_ads)
         .service(ops::jwks)
         .service(ops::healthz)
         .service(ops::readyz)
         .service(ops::openapi_json);
+}
+
+/// A protobuf enum our own service left unspecified: a bug, answered 500.
+pub(crate) fn unspecified(e: common::domain::Unspecified) -> crate::error::ApiError {
+    crate::error::ApiError::from(tonic::Status::internal(e.to_string()))
 }

@@ -19,7 +19,10 @@
 
 pub mod memory;
 pub mod redis;
+mod rules;
 pub mod writeback;
+
+pub use rules::PlayRules;
 
 use chrono::NaiveDate;
 

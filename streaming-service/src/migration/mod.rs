@@ -74,102 +74,8 @@ impl MigrationName for CreateStreamingTables {
 #[async_trait::async_trait]
 impl MigrationTrait for CreateStreamingTables {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(Videos::Table)
-                    .col(big_integer(Videos::Id).auto_increment().primary_key())
-                    .col(big_integer(Videos::CreatorId))
-                    .col(string_len(Videos::Title, 200))
-                    .col(text(Videos::Description))
-                    .col(integer(Videos::DurationSeconds))
-                    .col(timestamp_with_time_zone(Videos::CreatedAt))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("idx_videos_creator")
-                    .table(Videos::Table)
-                    .col(Videos::CreatorId)
-                    .col(Videos::Id)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_table(
-                Table::create()
-                    .table(Ads::Table)
-                    .col(big_integer(Ads::Id).auto_increment().primary_key())
-                    .col(string_len(Ads::Title, 200))
-                    .col(integer(Ads::DurationSeconds))
-                    .col(date(Ads::StartDate))
-                    .col(date(Ads::EndDate))
-                    .col(timestamp_with_time_zone(Ads::CreatedAt))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_table(
-                Table::create()
-                    .table(AdSlots::Table)
-                    .col(big_integer(AdSlots::VideoId))
-                    .col(integer(AdSlots::PositionSeconds))
-                    .col(big_integer_null(AdSlots::AdId))
-                    .primary_key(
-                        Index::create()
-                            .col(AdSlots::VideoId)
-                            .col(AdSlots::PositionSeconds),
-                    )
-                    .foreign_key(
-                        ForeignKey::create()
-                            .from(AdSlots::Table, AdSlots::VideoId)
-                            .to(Videos::Table, Videos::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_table(
-                Table::create()
-                    .table(DailyCounts::Table)
-                    .col(big_integer(DailyCounts::VideoId))
-                    .col(date(DailyCounts::Day))
-                    .col(big_integer(DailyCounts::Views))
-                    .col(big_integer(DailyCounts::WatchSeconds))
-                    .col(big_integer(DailyCounts::AdViews))
-                    .col(string_len_null(DailyCounts::LastBatch, 36))
-                    .col(big_integer(DailyCounts::ViewsBefore).default(0))
-                    .col(big_integer(DailyCounts::AdViewsBefore).default(0))
-                    .primary_key(
-                        Index::create()
-                            .col(DailyCounts::VideoId)
-                            .col(DailyCounts::Day),
-                    )
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("idx_daily_counts_day_video")
-                    .table(DailyCounts::Table)
-                    .col(DailyCounts::Day)
-                    .col(DailyCounts::VideoId)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_table(
-                Table::create()
-                    .table(Watermarks::Table)
-                    .col(integer(Watermarks::Id).primary_key())
-                    .col(timestamp_with_time_zone(Watermarks::WrittenBackUntil))
-                    .to_owned(),
-            )
-            .await
+        create_catalog(manager).await?;
+        create_counts(manager).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -186,4 +92,109 @@ impl MigrationTrait for CreateStreamingTables {
         }
         Ok(())
     }
+}
+
+/// The catalogue: `videos` (indexed by creator), `ads` and `ad_slots`.
+async fn create_catalog(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    manager
+        .create_table(
+            Table::create()
+                .table(Videos::Table)
+                .col(big_integer(Videos::Id).auto_increment().primary_key())
+                .col(big_integer(Videos::CreatorId))
+                .col(string_len(Videos::Title, 200))
+                .col(text(Videos::Description))
+                .col(integer(Videos::DurationSeconds))
+                .col(timestamp_with_time_zone(Videos::CreatedAt))
+                .to_owned(),
+        )
+        .await?;
+    manager
+        .create_index(
+            Index::create()
+                .name("idx_videos_creator")
+                .table(Videos::Table)
+                .col(Videos::CreatorId)
+                .col(Videos::Id)
+                .to_owned(),
+        )
+        .await?;
+    manager
+        .create_table(
+            Table::create()
+                .table(Ads::Table)
+                .col(big_integer(Ads::Id).auto_increment().primary_key())
+                .col(string_len(Ads::Title, 200))
+                .col(integer(Ads::DurationSeconds))
+                .col(date(Ads::StartDate))
+                .col(date(Ads::EndDate))
+                .col(timestamp_with_time_zone(Ads::CreatedAt))
+                .to_owned(),
+        )
+        .await?;
+    manager
+        .create_table(
+            Table::create()
+                .table(AdSlots::Table)
+                .col(big_integer(AdSlots::VideoId))
+                .col(integer(AdSlots::PositionSeconds))
+                .col(big_integer_null(AdSlots::AdId))
+                .primary_key(
+                    Index::create()
+                        .col(AdSlots::VideoId)
+                        .col(AdSlots::PositionSeconds),
+                )
+                .foreign_key(
+                    ForeignKey::create()
+                        .from(AdSlots::Table, AdSlots::VideoId)
+                        .to(Videos::Table, Videos::Id)
+                        .on_delete(ForeignKeyAction::Cascade),
+                )
+                .to_owned(),
+        )
+        .await
+}
+
+/// The counts: `daily_counts` (with its index) and the write-back
+/// `watermarks`.
+async fn create_counts(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    manager
+        .create_table(
+            Table::create()
+                .table(DailyCounts::Table)
+                .col(big_integer(DailyCounts::VideoId))
+                .col(date(DailyCounts::Day))
+                .col(big_integer(DailyCounts::Views))
+                .col(big_integer(DailyCounts::WatchSeconds))
+                .col(big_integer(DailyCounts::AdViews))
+                .col(string_len_null(DailyCounts::LastBatch, 36))
+                .col(big_integer(DailyCounts::ViewsBefore).default(0))
+                .col(big_integer(DailyCounts::AdViewsBefore).default(0))
+                .primary_key(
+                    Index::create()
+                        .col(DailyCounts::VideoId)
+                        .col(DailyCounts::Day),
+                )
+                .to_owned(),
+        )
+        .await?;
+    manager
+        .create_index(
+            Index::create()
+                .name("idx_daily_counts_day_video")
+                .table(DailyCounts::Table)
+                .col(DailyCounts::Day)
+                .col(DailyCounts::VideoId)
+                .to_owned(),
+        )
+        .await?;
+    manager
+        .create_table(
+            Table::create()
+                .table(Watermarks::Table)
+                .col(integer(Watermarks::Id).primary_key())
+                .col(timestamp_with_time_zone(Watermarks::WrittenBackUntil))
+                .to_owned(),
+        )
+        .await
 }
