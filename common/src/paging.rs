@@ -3,6 +3,7 @@
 //! opaque.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use sea_orm::{ConnectionTrait, DbErr, EntityTrait, QuerySelect, Select};
 
 /// Page size when none is asked for (SPEC §7).
 pub const DEFAULT_PAGE_SIZE: u32 = 20;
@@ -45,6 +46,23 @@ pub fn page_size(limit: u32) -> Result<u32, String> {
         n if n <= MAX_PAGE_SIZE => Ok(n),
         _ => Err(format!("must be between 1 and {MAX_PAGE_SIZE}")),
     }
+}
+
+/// One page of a keyset-paged list: up to `limit` rows of `query` (already
+/// filtered past the cursor and ordered by id), and whether more follow
+/// (one row more than the page is read to know).
+///
+/// # Errors
+/// Database failures.
+pub async fn fetch_page<E: EntityTrait>(
+    query: Select<E>,
+    limit: u32,
+    db: &impl ConnectionTrait,
+) -> Result<(Vec<E::Model>, bool), DbErr> {
+    let mut rows = query.limit(u64::from(limit) + 1).all(db).await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    Ok((rows, more))
 }
 
 #[cfg(test)]

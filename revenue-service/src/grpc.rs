@@ -9,10 +9,10 @@ use common::{
     domain::{CreatorId, Metric, Period, Tally, Unspecified, VideoId},
     error::ErrorCode,
     jwks::{KeyCache, VerifyError},
-    paging::{decode_cursor, encode_cursor, page_size},
+    paging::{decode_cursor, encode_cursor, fetch_page, page_size},
 };
 use proto::revenue::v1 as pb;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
@@ -155,14 +155,13 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
         if before > 0 {
             query = query.filter(settlement_run::Column::Id.lt(before));
         }
-        let mut runs = query
-            .order_by_desc(settlement_run::Column::Id)
-            .limit(u64::from(limit) + 1)
-            .all(&self.db)
-            .await
-            .map_err(RevenueError::from)?;
-        let more = runs.len() > limit as usize;
-        runs.truncate(limit as usize);
+        let (runs, more) = fetch_page(
+            query.order_by_desc(settlement_run::Column::Id),
+            limit,
+            &self.db,
+        )
+        .await
+        .map_err(RevenueError::from)?;
         let next_cursor = match (more, runs.last()) {
             (true, Some(last)) => encode_cursor("run", last.id),
             _ => String::new(),

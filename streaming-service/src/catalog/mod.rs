@@ -8,7 +8,7 @@ mod domain;
 use std::{sync::Arc, time::Duration};
 
 use chrono::{NaiveDate, Utc};
-use common::time::PlatformTime;
+use common::{paging::fetch_page, time::PlatformTime};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, TransactionTrait,
@@ -168,13 +168,8 @@ impl Catalog {
         if let Some(creator) = creator_id {
             query = query.filter(video::Column::CreatorId.eq(creator));
         }
-        let mut rows = query
-            .order_by_asc(video::Column::Id)
-            .limit(u64::from(limit) + 1)
-            .all(&self.db)
-            .await?;
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
+        let (rows, more) =
+            fetch_page(query.order_by_asc(video::Column::Id), limit, &self.db).await?;
         Ok((self.with_slots(rows).await?, more))
     }
 
@@ -254,15 +249,10 @@ impl Catalog {
         after: i64,
         limit: u32,
     ) -> Result<(Vec<ad::Model>, bool), StreamingError> {
-        let mut rows = ad::Entity::find()
+        let query = ad::Entity::find()
             .filter(ad::Column::Id.gt(after))
-            .order_by_asc(ad::Column::Id)
-            .limit(u64::from(limit) + 1)
-            .all(&self.db)
-            .await?;
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        Ok((rows, more))
+            .order_by_asc(ad::Column::Id);
+        Ok(fetch_page(query, limit, &self.db).await?)
     }
 
     /// The status of `ad` today.

@@ -8,8 +8,8 @@ pub mod password;
 use chrono::Utc;
 use common::auth::Role;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+    SqlErr,
 };
 use secrecy::SecretString;
 
@@ -144,15 +144,10 @@ impl AccountStore {
     /// # Errors
     /// Database failures.
     pub async fn list(&self, after: i64, limit: u32) -> Result<(Vec<Account>, bool), UserError> {
-        let mut rows = entity::Entity::find()
+        let query = entity::Entity::find()
             .filter(entity::Column::Id.gt(after))
-            .order_by_asc(entity::Column::Id)
-            .limit(u64::from(limit) + 1)
-            .all(&self.db)
-            .await?;
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        Ok((rows, more))
+            .order_by_asc(entity::Column::Id);
+        Ok(common::paging::fetch_page(query, limit, &self.db).await?)
     }
 
     /// Creates the configured admin when no account has that email; leaves
