@@ -16,15 +16,29 @@ use tonic::codegen::http::{self, HeaderMap, HeaderName, HeaderValue};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry, fmt, prelude::*};
 
+/// Flushes and stops trace export when dropped: keep it until the end of
+/// `main`, so the spans still in the batch are sent. Holds nothing when
+/// export is off, or when a subscriber was installed before.
+#[must_use = "dropping it stops trace export"]
+pub struct Telemetry(Option<SdkTracerProvider>);
+
+impl Drop for Telemetry {
+    fn drop(&mut self) {
+        if let Some(provider) = self.0.take() {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
 /// Installs the global subscriber. Calling it twice is harmless: the second
 /// call changes nothing.
-pub fn init() {
-    init_with_default("info");
+pub fn init() -> Telemetry {
+    init_with_default("info")
 }
 
 /// [`init`], with `default` as the filter when `RUST_LOG` is unset (a
 /// command that prints its own output, such as the demo, uses `warn`).
-pub fn init_with_default(default: &str) {
+pub fn init_with_default(default: &str) -> Telemetry {
     let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
         .ok()
         .filter(|e| !e.trim().is_empty());
@@ -40,16 +54,16 @@ pub fn init_with_default(default: &str) {
             }
         }
     });
-    install(default, provider);
+    install(default, provider)
 }
 
 /// [`init_with_default`] exporting every span to `exporter` at once (no
 /// batching): for tests that look at the spans.
-pub fn init_with_exporter(default: &str, exporter: impl SpanExporter + 'static) {
+pub fn init_with_exporter(default: &str, exporter: impl SpanExporter + 'static) -> Telemetry {
     let provider = SdkTracerProvider::builder()
         .with_simple_exporter(exporter)
         .build();
-    install(default, Some(provider));
+    install(default, Some(provider))
 }
 
 fn provider_with(exporter: impl SpanExporter + 'static) -> SdkTracerProvider {
@@ -69,7 +83,7 @@ fn provider_with(exporter: impl SpanExporter + 'static) -> SdkTracerProvider {
         .build()
 }
 
-fn install(default: &str, provider: Option<SdkTracerProvider>) {
+fn install(default: &str, provider: Option<SdkTracerProvider>) -> Telemetry {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
     let output: Box<dyn Layer<Registry> + Send + Sync> = if json {
@@ -77,19 +91,25 @@ fn install(default: &str, provider: Option<SdkTracerProvider>) {
     } else {
         fmt::layer().compact().boxed()
     };
-    let otel = provider.map(|provider| {
-        opentelemetry::global::set_text_map_propagator(
-            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-        );
-        let tracer = provider.tracer("streaming-settlement-platform");
-        opentelemetry::global::set_tracer_provider(provider);
-        tracing_opentelemetry::layer().with_tracer(tracer)
+    let otel = provider.as_ref().map(|provider| {
+        tracing_opentelemetry::layer().with_tracer(provider.tracer("streaming-settlement-platform"))
     });
-    let _ = tracing_subscriber::registry()
+    let installed = tracing_subscriber::registry()
         .with(output)
         .with(otel)
         .with(filter)
-        .try_init();
+        .try_init()
+        .is_ok();
+    match provider {
+        Some(provider) if installed => {
+            opentelemetry::global::set_text_map_propagator(
+                opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+            );
+            opentelemetry::global::set_tracer_provider(provider.clone());
+            Telemetry(Some(provider))
+        }
+        _ => Telemetry(None),
+    }
 }
 
 /// Writes the current span's trace context into `headers` (`traceparent`,

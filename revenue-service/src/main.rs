@@ -10,7 +10,7 @@ use revenue_service::{Application, Settings};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    common::telemetry::init();
+    let _telemetry = common::telemetry::init();
     let settings: Settings = common::config::load()?;
     let discovery = settings.discovery.clone();
     let app = Application::build(settings).await?;

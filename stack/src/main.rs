@@ -65,11 +65,11 @@ struct DemoArgs {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if matches!(cli.command, Command::Demo(_)) {
-        common::telemetry::init_with_default("warn");
+    let _telemetry = if matches!(cli.command, Command::Demo(_)) {
+        common::telemetry::init_with_default("warn")
     } else {
-        common::telemetry::init();
-    }
+        common::telemetry::init()
+    };
     match cli.command {
         Command::Up => {
             let stack = Stack::build(all_in_one_settings()?).await?;

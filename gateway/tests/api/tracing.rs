@@ -20,7 +20,7 @@ fn attribute(span: &SpanData, key: &str) -> Option<String> {
 async fn a_traceparent_crosses_the_gateway_and_every_grpc_hop() {
     // One process per test (nextest): this subscriber is the process's.
     let exporter = InMemorySpanExporter::default();
-    common::telemetry::init_with_exporter("info", exporter.clone());
+    let _telemetry = common::telemetry::init_with_exporter("info", exporter.clone());
     let app = spawn_app().await;
     let creator = app.signed_in("ada@example.com", "creator").await.access;
     let video = app.video(&creator, 600).await;
