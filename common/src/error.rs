@@ -63,6 +63,15 @@ crate::domain::text_enum! {
         Conflict,
         /// The resource is not in a state that allows this (409).
         FailedPrecondition,
+        /// The `Idempotency-Key` came before with another request (409,
+        /// SPEC §11.6).
+        IdempotencyKeyReused,
+        /// The first request with this `Idempotency-Key` is still being
+        /// answered (409); retry shortly.
+        IdempotencyKeyInProgress,
+        /// Another settlement holds a day this change needs (409); retry
+        /// shortly.
+        SettlementBusy,
         /// The user denied the social login (400).
         OauthDenied,
         /// The authorization code could not be exchanged (400).

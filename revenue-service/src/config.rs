@@ -71,6 +71,11 @@ pub struct Settings {
     /// renewed; a run whose holder died is taken over after it (default 30).
     #[serde(default = "default_lease")]
     pub settlement_lease_seconds: u64,
+    /// `SETTLEMENT_FINAL_AFTER_DAYS`: a settled day is `estimated` until
+    /// this many days have passed after it, then `final`; a final day whose
+    /// amounts change is `restated` (SPEC §11.2; default 3).
+    #[serde(default = "default_final_after_days")]
+    pub settlement_final_after_days: u32,
     /// `PLATFORM_TIME_ZONE`: the IANA zone of days (SPEC §2: `Asia/Seoul`).
     #[serde(
         default,
@@ -136,6 +141,9 @@ fn default_breaker_open() -> u64 {
 fn default_lease() -> u64 {
     30
 }
+fn default_final_after_days() -> u32 {
+    3
+}
 fn default_issuer() -> String {
     common::auth::DEFAULT_ISSUER.to_owned()
 }
@@ -166,6 +174,7 @@ impl Settings {
             settlement_retries: default_retries(),
             settlement_breaker_open_seconds: default_breaker_open(),
             settlement_lease_seconds: default_lease(),
+            settlement_final_after_days: default_final_after_days(),
             platform_time: PlatformTime::default(),
             jwt_issuer: default_issuer(),
             jwt_audience: default_audience(),

@@ -23,6 +23,8 @@ pub mod rate_card {
 }
 
 /// `daily_stats`: one video's settled day (SPEC §6); amounts in whole won.
+/// `views` and `ad_views` are the counts after adjustments (SPEC §11.3),
+/// the ones priced; `original_*` are the counts as pulled.
 pub mod daily_stat {
     use common::domain::{CreatorId, VideoId, Won};
     use sea_orm::entity::prelude::*;
@@ -44,6 +46,10 @@ pub mod daily_stat {
         pub ad_amount: Won,
         pub total_amount: Won,
         pub rate_card_version: i32,
+        pub original_views: i64,
+        pub original_ad_views: i64,
+        /// When its amounts last changed after the day was final.
+        pub restated_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -75,6 +81,8 @@ pub mod settlement_run {
         pub previous_total_amount: Option<Won>,
         pub error: Option<String>,
         pub error_code: Option<RunErrorCode>,
+        /// Later (video, day) rows this run re-priced (SPEC §11.2).
+        pub restated_rows: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -97,6 +105,121 @@ pub mod settlement_lease {
         pub day: Date,
         pub holder: String,
         pub expires_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `settled_days`: each day settled at least once, and when its amounts
+/// last changed after it was final (SPEC §11.2).
+pub mod settled_day {
+    use sea_orm::entity::prelude::*;
+
+    /// One settled day.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "settled_days")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub day: Date,
+        pub settled_at: DateTimeUtc,
+        pub restated_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `ledger_transfers`: the append-only double-entry ledger (SPEC §11.1).
+/// A transfer moves `amount` (> 0 won) from `debit_account` to
+/// `credit_account`; never updated or deleted.
+pub mod ledger_transfer {
+    use common::domain::TransferKind;
+    use sea_orm::entity::prelude::*;
+
+    /// One transfer.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ledger_transfers")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub transfer_id: i64,
+        pub kind: TransferKind,
+        pub debit_account: String,
+        pub credit_account: String,
+        pub amount: i64,
+        pub creator_id: Option<i64>,
+        pub video_id: Option<i64>,
+        pub day: Option<Date>,
+        pub posted_at: DateTimeUtc,
+        /// `run`, `adjustment`, `statement`, `payout` or `migration`.
+        pub source_kind: String,
+        pub source_id: i64,
+        pub reason: Option<String>,
+        /// `settlement`, or the admin's user id.
+        pub actor: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `adjustments`: invalid traffic removed from a video's day (SPEC §11.3).
+pub mod adjustment {
+    use sea_orm::entity::prelude::*;
+
+    /// One adjustment.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "adjustments")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub adjustment_id: i64,
+        pub video_id: i64,
+        pub creator_id: i64,
+        pub day: Date,
+        pub views: i64,
+        pub ad_views: i64,
+        pub watch_seconds: i64,
+        pub reason: String,
+        /// Won taken back over the day and the later days re-priced.
+        pub amount_clawed_back: i64,
+        pub created_at: DateTimeUtc,
+        /// The admin's user id.
+        pub actor: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `audit_log`: every admin write (SPEC §11.6).
+pub mod audit_entry {
+    use sea_orm::entity::prelude::*;
+
+    /// One admin write.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_log")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub audit_id: i64,
+        /// The admin's user id.
+        pub actor: i64,
+        /// E.g. `POST /api/v1/admin/adjustments`.
+        pub action: String,
+        pub target: String,
+        pub request_id: String,
+        pub at: DateTimeUtc,
+        /// The HTTP status answered; `None` until recorded.
+        pub status: Option<i32>,
+        pub replayed: bool,
+        pub idempotency_key: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -19,6 +19,11 @@ pub enum RevenueError {
     /// No such run or video (404): what was looked for, and its code.
     #[error("{0} not found")]
     NotFound(&'static str, ErrorCode),
+    /// The request conflicts with the state of things (409): its code and
+    /// message. `retry` marks a conflict that passes (ABORTED) rather than
+    /// one that stays (ALREADY_EXISTS).
+    #[error("{1}")]
+    Conflict(ErrorCode, String, bool),
     /// A dependency cannot be reached (503).
     #[error("{0} is unavailable; try again shortly")]
     Unavailable(&'static str),
@@ -57,6 +62,16 @@ impl From<RevenueError> for Status {
                 to_status(Code::PermissionDenied, ErrorCode::Forbidden, message, &[])
             }
             RevenueError::NotFound(_, code) => to_status(Code::NotFound, code, message, &[]),
+            RevenueError::Conflict(code, _, retry) => to_status(
+                if retry {
+                    Code::Aborted
+                } else {
+                    Code::AlreadyExists
+                },
+                code,
+                message,
+                &[],
+            ),
             RevenueError::Unavailable(_) => to_status(
                 Code::Unavailable,
                 ErrorCode::ServiceUnavailable,

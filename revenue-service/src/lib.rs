@@ -11,11 +11,13 @@
     clippy::cast_precision_loss
 )]
 
+pub mod admin_writes;
 pub mod cache;
 pub mod config;
 pub mod entity;
 pub mod error;
 pub mod grpc;
+pub mod ledger;
 pub mod migration;
 pub mod money;
 pub mod reports;

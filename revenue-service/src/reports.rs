@@ -68,9 +68,15 @@ pub async fn top(
 pub struct VideoDayRow {
     /// The day.
     pub day: NaiveDate,
-    /// Its counts and amounts.
+    /// Its counts (after adjustments) and amounts.
     #[sea_orm(nested)]
     pub tally: Tally,
+    /// Views before adjustments (SPEC §11.3).
+    pub original_views: i64,
+    /// Ad views before adjustments.
+    pub original_ad_views: i64,
+    /// When its amounts last changed after the day was final (SPEC §11.2).
+    pub restated_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The settled days of `video_id` from `start` to `end`.
@@ -84,7 +90,8 @@ pub async fn video_days(
 ) -> Result<Vec<VideoDayRow>, RevenueError> {
     Ok(VideoDayRow::find_by_statement(stmt(
         db.get_database_backend(),
-        "SELECT day, views, watch_seconds, ad_views, video_amount, ad_amount, total_amount \
+        "SELECT day, views, watch_seconds, ad_views, video_amount, ad_amount, total_amount, \
+           original_views, original_ad_views, restated_at \
          FROM daily_stats WHERE video_id = $1 AND day >= $2 AND day <= $3 ORDER BY day",
         vec![video_id.into(), start.into(), end.into()],
     ))

@@ -21,7 +21,7 @@ use crate::{
     grpc::RevenueApi,
     migration::Migrator,
     schedule::DailySchedule,
-    settlement::{RunLimits, Settler, breaker},
+    settlement::{GrpcCounts, RunLimits, Settler, breaker},
 };
 
 /// A built revenue service, bound to its port and ready to serve.
@@ -79,6 +79,7 @@ impl Application {
             call_timeout: Duration::from_secs(settings.settlement_call_timeout_seconds.max(1)),
             retries: settings.settlement_retries,
             lease: Duration::from_secs(settings.settlement_lease_seconds.max(3)),
+            final_after_days: settings.settlement_final_after_days,
         };
         let cache = match &settings.revenue_redis_url {
             Some(url) => ReportCache::redis(
@@ -88,12 +89,16 @@ impl Application {
             )?,
             None => ReportCache::disabled(),
         };
-        let settler = Settler::new(
-            db.clone(),
+        let source = GrpcCounts::new(
             streaming,
             breaker(Duration::from_secs(
                 settings.settlement_breaker_open_seconds.max(1),
             )),
+            limits.call_timeout,
+        );
+        let settler = Settler::new(
+            db.clone(),
+            Arc::new(source),
             settings.platform_time,
             limits,
             cache.clone(),

@@ -334,6 +334,61 @@ impl pb::streaming_service_server::StreamingService for StreamingApi {
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
+    type StreamVideoDaysStream = ReceiverStream<Result<pb::VideoDayCountPage, Status>>;
+
+    #[instrument(skip_all, fields(request_id = %common::grpc::request_id(request.metadata())))]
+    async fn stream_video_days(
+        &self,
+        request: Request<pb::StreamVideoDaysRequest>,
+    ) -> Result<Response<Self::StreamVideoDaysStream>, Status> {
+        let r = request.into_inner();
+        let from = common::time::parse_day(&r.from).map_err(|e| StreamingError::field("from", e))?;
+        let to = common::time::parse_day(&r.to).map_err(|e| StreamingError::field("to", e))?;
+        if to < from || (to - from).num_days() > daily_counts::MAX_HISTORY_DAYS {
+            return Err(StreamingError::field(
+                "to",
+                format!("must be from `from` to {} days after it", daily_counts::MAX_HISTORY_DAYS),
+            )
+            .into());
+        }
+        if r.video_ids.is_empty() || r.video_ids.len() > daily_counts::MAX_HISTORY_VIDEOS {
+            return Err(StreamingError::field(
+                "video_ids",
+                format!("must name 1 to {} videos", daily_counts::MAX_HISTORY_VIDEOS),
+            )
+            .into());
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let db = self.db.clone();
+        tokio::spawn(async move {
+            // A few videos a query: a long history stays a bounded read.
+            for videos in r.video_ids.chunks(50) {
+                let rows = match daily_counts::video_days(&db, videos, (from, to)).await {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        let _ = tx.send(Err(Status::from(e))).await;
+                        return;
+                    }
+                };
+                for chunk in rows.chunks(daily_counts::MESSAGE_ROWS) {
+                    let page = pb::VideoDayCountPage {
+                        rows: chunk
+                            .iter()
+                            .map(|(day, row)| pb::VideoDayCount {
+                                day: day.format("%Y-%m-%d").to_string(),
+                                count: Some(row.clone().into()),
+                            })
+                            .collect(),
+                    };
+                    if tx.send(Ok(page)).await.is_err() {
+                        return; // the client went away
+                    }
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
     async fn get_watermark(
         &self,
         _request: Request<pb::GetWatermarkRequest>,

@@ -194,6 +194,10 @@ text_enum! {
         /// The revenue database failed.
         #[sea_orm(string_value = "database")]
         Database,
+        /// A later day the run must restate stayed held by another run
+        /// (SPEC §11.2).
+        #[sea_orm(string_value = "day_busy")]
+        DayBusy,
     }
 }
 protobuf!(
@@ -203,7 +207,59 @@ protobuf!(
     StreamingUnavailable,
     RateCard,
     AmountOverflow,
-    Database
+    Database,
+    DayBusy
+);
+
+text_enum! {
+    /// A settled day's state (SPEC §11.2): `estimated` until
+    /// `SETTLEMENT_FINAL_AFTER_DAYS` days have passed after it, then
+    /// `final`; a final day whose amounts later changed is `restated`.
+    pub enum DayState {
+        /// Its counts may still change without the day being called restated.
+        Estimated,
+        /// Closed: a change from now on is a restatement.
+        Final,
+        /// Final, and its amounts changed since.
+        Restated,
+    }
+}
+protobuf!(DayState, "day_state", Estimated, Final, Restated);
+
+text_enum! {
+    /// A ledger transfer's kind (SPEC §11.1).
+    #[derive(EnumIter, DeriveActiveEnum)]
+    #[sea_orm(rs_type = "String", db_type = "Text")]
+    pub enum TransferKind {
+        /// The first settlement of a video's day.
+        #[sea_orm(string_value = "earning")]
+        Earning,
+        /// A later change to a video's day, either direction.
+        #[sea_orm(string_value = "restatement")]
+        Restatement,
+        /// A change that an invalid-traffic adjustment caused (SPEC §11.3).
+        #[sea_orm(string_value = "adjustment")]
+        Adjustment,
+        /// Money paid out to the creator.
+        #[sea_orm(string_value = "payout")]
+        Payout,
+        /// Income tax withheld from a payout.
+        #[sea_orm(string_value = "income_tax")]
+        IncomeTax,
+        /// Local income tax withheld from a payout.
+        #[sea_orm(string_value = "local_tax")]
+        LocalTax,
+    }
+}
+protobuf!(
+    TransferKind,
+    "kind",
+    Earning,
+    Restatement,
+    Adjustment,
+    Payout,
+    IncomeTax,
+    LocalTax
 );
 
 #[cfg(test)]

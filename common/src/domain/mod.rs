@@ -17,7 +17,7 @@ use sea_orm::{DeriveValueType, FromQueryResult};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-pub use enums::{Metric, Period, RunErrorCode, RunStatus, Unspecified};
+pub use enums::{DayState, Metric, Period, RunErrorCode, RunStatus, TransferKind, Unspecified};
 pub(crate) use enums::{parse_name, text_enum};
 
 /// An amount of Korean won: a whole number, never a float (SPEC §6, §8).

@@ -11,7 +11,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateRevenueTables), Box::new(AddRunErrorCode)]
+        vec![
+            Box::new(CreateRevenueTables),
+            Box::new(AddRunErrorCode),
+            Box::new(AddLedger),
+        ]
     }
 }
 
@@ -38,6 +42,77 @@ enum DailyStats {
     AdAmount,
     TotalAmount,
     RateCardVersion,
+    OriginalViews,
+    OriginalAdViews,
+    RestatedAt,
+}
+
+#[derive(DeriveIden)]
+enum SettledDays {
+    Table,
+    Day,
+    SettledAt,
+    RestatedAt,
+}
+
+#[derive(DeriveIden)]
+enum LedgerTransfers {
+    Table,
+    TransferId,
+    Kind,
+    DebitAccount,
+    CreditAccount,
+    Amount,
+    CreatorId,
+    VideoId,
+    Day,
+    PostedAt,
+    SourceKind,
+    SourceId,
+    Reason,
+    Actor,
+}
+
+#[derive(DeriveIden)]
+enum Adjustments {
+    Table,
+    AdjustmentId,
+    VideoId,
+    CreatorId,
+    Day,
+    Views,
+    AdViews,
+    WatchSeconds,
+    Reason,
+    AmountClawedBack,
+    CreatedAt,
+    Actor,
+}
+
+#[derive(DeriveIden)]
+enum IdempotencyKeys {
+    Table,
+    Actor,
+    Key,
+    Fingerprint,
+    CreatedAt,
+    Status,
+    ContentType,
+    Body,
+}
+
+#[derive(DeriveIden)]
+enum AuditLog {
+    Table,
+    AuditId,
+    Actor,
+    Action,
+    Target,
+    RequestId,
+    At,
+    Status,
+    Replayed,
+    IdempotencyKey,
 }
 
 #[derive(DeriveIden)]
@@ -56,6 +131,7 @@ enum SettlementRuns {
     PreviousTotalAmount,
     Error,
     ErrorCode,
+    RestatedRows,
 }
 
 #[derive(DeriveIden)]
@@ -260,4 +336,283 @@ impl MigrationTrait for AddRunErrorCode {
             )
             .await
     }
+}
+
+/// The ledger and what corrects money (SPEC §11.1–11.3, §11.6):
+/// `ledger_transfers` (append-only, opened with one `earning` transfer per
+/// settled (video, day) already in `daily_stats`), `settled_days` (a day's
+/// state), the original counts of `daily_stats` beside the adjusted ones,
+/// `adjustments`, `idempotency_keys` and `audit_log`.
+struct AddLedger;
+
+impl MigrationName for AddLedger {
+    fn name(&self) -> &str {
+        "m20261130_000003_add_ledger"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddLedger {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        add_original_counts(manager).await?;
+        create_settled_days(manager).await?;
+        create_ledger(manager).await?;
+        create_adjustments(manager).await?;
+        create_admin_writes(manager).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            AuditLog::Table.into_iden(),
+            IdempotencyKeys::Table.into_iden(),
+            Adjustments::Table.into_iden(),
+            LedgerTransfers::Table.into_iden(),
+            SettledDays::Table.into_iden(),
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
+        }
+        for column in [
+            DailyStats::OriginalViews.into_iden(),
+            DailyStats::OriginalAdViews.into_iden(),
+            DailyStats::RestatedAt.into_iden(),
+        ] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(DailyStats::Table)
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(SettlementRuns::Table)
+                    .drop_column(SettlementRuns::RestatedRows)
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// `daily_stats.original_views` and `original_ad_views` (the counts
+/// before adjustments; so far equal to the counts), `restated_at`, and
+/// `settlement_runs.restated_rows`.
+async fn add_original_counts(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    for column in [
+        big_integer(DailyStats::OriginalViews).default(0).to_owned(),
+        big_integer(DailyStats::OriginalAdViews).default(0).to_owned(),
+        timestamp_with_time_zone_null(DailyStats::RestatedAt).to_owned(),
+    ] {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(DailyStats::Table)
+                    .add_column(column)
+                    .to_owned(),
+            )
+            .await?;
+    }
+    manager
+        .alter_table(
+            Table::alter()
+                .table(SettlementRuns::Table)
+                .add_column(big_integer(SettlementRuns::RestatedRows).default(0))
+                .to_owned(),
+        )
+        .await?;
+    manager
+        .exec_stmt(
+            Query::update()
+                .table(DailyStats::Table)
+                .value(DailyStats::OriginalViews, Expr::col(DailyStats::Views))
+                .value(DailyStats::OriginalAdViews, Expr::col(DailyStats::AdViews))
+                .to_owned(),
+        )
+        .await
+}
+
+/// `settled_days`: one row per day that has been settled, with when its
+/// amounts last changed after it was final.
+async fn create_settled_days(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    manager
+        .create_table(
+            Table::create()
+                .table(SettledDays::Table)
+                .col(date(SettledDays::Day).primary_key())
+                .col(timestamp_with_time_zone(SettledDays::SettledAt))
+                .col(timestamp_with_time_zone_null(SettledDays::RestatedAt))
+                .to_owned(),
+        )
+        .await?;
+    manager
+        .exec_stmt(
+            Query::insert()
+                .into_table(SettledDays::Table)
+                .columns([SettledDays::Day, SettledDays::SettledAt])
+                .select_from(
+                    Query::select()
+                        .distinct()
+                        .column(DailyStats::Day)
+                        .expr(Expr::val(chrono::Utc::now()))
+                        .from(DailyStats::Table)
+                        .to_owned(),
+                )
+                .map_err(|e| DbErr::Custom(e.to_string()))?
+                .to_owned(),
+        )
+        .await
+}
+
+/// `ledger_transfers`, indexed by (day, video) for what a (video, day)
+/// holds and by (creator, transfer) for a creator's entries; opened with an
+/// `earning` transfer for every settled (video, day) with an amount.
+async fn create_ledger(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    manager
+        .create_table(
+            Table::create()
+                .table(LedgerTransfers::Table)
+                .col(
+                    big_integer(LedgerTransfers::TransferId)
+                        .auto_increment()
+                        .primary_key(),
+                )
+                .col(string_len(LedgerTransfers::Kind, 16))
+                .col(string_len(LedgerTransfers::DebitAccount, 64))
+                .col(string_len(LedgerTransfers::CreditAccount, 64))
+                .col(
+                    big_integer(LedgerTransfers::Amount)
+                        .check(Expr::col(LedgerTransfers::Amount).gt(0)),
+                )
+                .col(big_integer_null(LedgerTransfers::CreatorId))
+                .col(big_integer_null(LedgerTransfers::VideoId))
+                .col(date_null(LedgerTransfers::Day))
+                .col(timestamp_with_time_zone(LedgerTransfers::PostedAt))
+                .col(string_len(LedgerTransfers::SourceKind, 16))
+                .col(big_integer(LedgerTransfers::SourceId))
+                .col(text_null(LedgerTransfers::Reason))
+                .col(string_len(LedgerTransfers::Actor, 64))
+                .to_owned(),
+        )
+        .await?;
+    for (name, cols) in [
+        (
+            "idx_ledger_day_video",
+            [LedgerTransfers::Day, LedgerTransfers::VideoId],
+        ),
+        (
+            "idx_ledger_creator",
+            [LedgerTransfers::CreatorId, LedgerTransfers::TransferId],
+        ),
+    ] {
+        let mut index = Index::create();
+        index.name(name).table(LedgerTransfers::Table);
+        for c in cols {
+            index.col(c);
+        }
+        manager.create_index(index.to_owned()).await?;
+    }
+    let backend = manager.get_database_backend();
+    manager
+        .get_connection()
+        .execute(crate::sql::stmt(
+            backend,
+            "INSERT INTO ledger_transfers (kind, debit_account, credit_account, amount, creator_id, \
+               video_id, day, posted_at, source_kind, source_id, reason, actor) \
+             SELECT 'earning', 'platform:content_cost', 'creator:' || creator_id || ':payable', \
+               total_amount, creator_id, video_id, day, $1, 'migration', 0, \
+               'opening balance: settled before the ledger', 'settlement' \
+             FROM daily_stats WHERE total_amount > 0 ORDER BY day, video_id",
+            vec![chrono::Utc::now().into()],
+        ))
+        .await?;
+    Ok(())
+}
+
+/// `adjustments`: invalid traffic removed from a video's day (SPEC §11.3),
+/// indexed by (video, day) for settlement and by creator for their list.
+async fn create_adjustments(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    manager
+        .create_table(
+            Table::create()
+                .table(Adjustments::Table)
+                .col(
+                    big_integer(Adjustments::AdjustmentId)
+                        .auto_increment()
+                        .primary_key(),
+                )
+                .col(big_integer(Adjustments::VideoId))
+                .col(big_integer(Adjustments::CreatorId))
+                .col(date(Adjustments::Day))
+                .col(big_integer(Adjustments::Views))
+                .col(big_integer(Adjustments::AdViews))
+                .col(big_integer(Adjustments::WatchSeconds))
+                .col(text(Adjustments::Reason))
+                .col(big_integer(Adjustments::AmountClawedBack))
+                .col(timestamp_with_time_zone(Adjustments::CreatedAt))
+                .col(big_integer(Adjustments::Actor))
+                .to_owned(),
+        )
+        .await?;
+    for (name, cols) in [
+        (
+            "idx_adjustments_video_day",
+            [Adjustments::VideoId, Adjustments::Day],
+        ),
+        (
+            "idx_adjustments_creator",
+            [Adjustments::CreatorId, Adjustments::AdjustmentId],
+        ),
+    ] {
+        let mut index = Index::create();
+        index.name(name).table(Adjustments::Table);
+        for c in cols {
+            index.col(c);
+        }
+        manager.create_index(index.to_owned()).await?;
+    }
+    Ok(())
+}
+
+/// `idempotency_keys` (per admin and key: the request's fingerprint and,
+/// once answered, the answer) and `audit_log` (SPEC §11.6).
+async fn create_admin_writes(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    manager
+        .create_table(
+            Table::create()
+                .table(IdempotencyKeys::Table)
+                .col(big_integer(IdempotencyKeys::Actor))
+                .col(string_len(IdempotencyKeys::Key, 255))
+                .col(string_len(IdempotencyKeys::Fingerprint, 64))
+                .col(timestamp_with_time_zone(IdempotencyKeys::CreatedAt))
+                .col(integer_null(IdempotencyKeys::Status))
+                .col(text_null(IdempotencyKeys::ContentType))
+                .col(blob_null(IdempotencyKeys::Body))
+                .primary_key(
+                    Index::create()
+                        .col(IdempotencyKeys::Actor)
+                        .col(IdempotencyKeys::Key),
+                )
+                .to_owned(),
+        )
+        .await?;
+    manager
+        .create_table(
+            Table::create()
+                .table(AuditLog::Table)
+                .col(big_integer(AuditLog::AuditId).auto_increment().primary_key())
+                .col(big_integer(AuditLog::Actor))
+                .col(string_len(AuditLog::Action, 200))
+                .col(string_len(AuditLog::Target, 500))
+                .col(string_len(AuditLog::RequestId, 200))
+                .col(timestamp_with_time_zone(AuditLog::At))
+                .col(integer_null(AuditLog::Status))
+                .col(boolean(AuditLog::Replayed).default(false))
+                .col(string_len_null(AuditLog::IdempotencyKey, 255))
+                .to_owned(),
+        )
+        .await
 }

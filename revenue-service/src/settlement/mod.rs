@@ -1,16 +1,20 @@
-//! Settlement runs (SPEC §6): queue a day, claim it under a per-day lease
-//! (so two runs of a day never interleave, across replicas), pull its
+//! Settlement runs (SPEC §6, §11): queue a day, claim it under a per-day
+//! lease (so two runs of a day never interleave, across replicas), pull its
 //! counts from the streaming service through a circuit breaker with
 //! timeouts and bounded retries that resume after the last video received,
-//! price them with the rate card in effect on the day, and replace the
-//! day's rows in one transaction.
+//! price them with the rate card in effect on the day minus the day's
+//! adjustments, and, in one transaction, replace the day's rows, post the
+//! ledger differences and restate the later days whose prices moved.
 //!
 //! By job: this module queues and executes runs; [`lease`] keeps the
-//! per-day lease; [`pull`] calls the streaming service (breaker, deadlines,
-//! the one retry policy); [`write`] prices and writes a day.
+//! per-day leases; [`pull`] is where counts come from (the streaming
+//! service: breaker, deadlines, the one retry policy); [`write`] prices
+//! and writes a day; [`restate`] re-prices later days and records
+//! adjustments.
 
 mod lease;
 mod pull;
+mod restate;
 mod write;
 
 use std::{sync::Arc, time::Duration};
@@ -18,7 +22,6 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, NaiveDate, Utc};
 use common::{
     domain::{RunErrorCode, RunId, RunStatus},
-    grpc::PlatformChannel,
     time::PlatformTime,
 };
 use sea_orm::{
@@ -27,9 +30,12 @@ use sea_orm::{
 };
 use tokio::sync::Notify;
 
-pub use pull::{Breaker, breaker};
+pub use pull::{Breaker, CountSource, GrpcCounts, MAX_HISTORY_VIDEOS, PullError, breaker};
+pub use restate::{AdjustError, MAX_REASON_CHARS, NewAdjustment};
+pub use write::{Adjusted, day_is_final};
 
 use crate::{cache::ReportCache, entity::settlement_run, error::RevenueError, sql::stmt};
+use lease::Leases;
 
 /// Why a run did not succeed: its code (recorded as the run's
 /// `error_code`) and a message for people (its `error`). A run whose code
@@ -68,14 +74,16 @@ pub struct RunLimits {
     pub retries: u32,
     /// A lease lasts this long unless renewed.
     pub lease: Duration,
+    /// A settled day is `estimated` until this many days have passed after
+    /// it, then `final` (SPEC §11.2).
+    pub final_after_days: u32,
 }
 
 /// Queues and executes settlement runs.
 #[derive(Clone)]
 pub struct Settler {
     db: DatabaseConnection,
-    streaming: PlatformChannel,
-    breaker: Breaker,
+    source: Arc<dyn CountSource>,
     time: PlatformTime,
     limits: RunLimits,
     holder: String,
@@ -84,12 +92,11 @@ pub struct Settler {
 }
 
 impl Settler {
-    /// A settler writing to `db` and pulling over `streaming` (a channel
-    /// with the platform's outbound layers: the credential is on every call).
+    /// A settler writing to `db` and pulling counts from `source` (in
+    /// production, [`GrpcCounts`]: the streaming service).
     pub fn new(
         db: DatabaseConnection,
-        streaming: PlatformChannel,
-        breaker: Breaker,
+        source: Arc<dyn CountSource>,
         time: PlatformTime,
         limits: RunLimits,
         cache: ReportCache,
@@ -97,8 +104,7 @@ impl Settler {
         Self {
             cache,
             db,
-            streaming,
-            breaker,
+            source,
             time,
             limits,
             holder: uuid::Uuid::new_v4().simple().to_string(),
@@ -109,6 +115,21 @@ impl Settler {
     /// The platform calendar.
     pub fn time(&self) -> PlatformTime {
         self.time
+    }
+
+    /// The limits runs work within.
+    pub fn limits(&self) -> RunLimits {
+        self.limits
+    }
+
+    /// Whether every count of `day` is written back (the streaming
+    /// watermark has passed its end).
+    ///
+    /// # Errors
+    /// The count source cannot be reached, or the circuit is open.
+    pub async fn written_back(&self, day: NaiveDate) -> Result<bool, String> {
+        let watermark = self.source.watermark().await.map_err(|e| e.to_string())?;
+        Ok(watermark >= self.time.end_of(day))
     }
 
     /// Queues one run per day of `days` and wakes the worker.
@@ -158,7 +179,8 @@ impl Settler {
     /// Database failures while claiming.
     pub async fn run_next(&self) -> Result<bool, RevenueError> {
         let now = Utc::now();
-        let stale = now - self.lease_chrono();
+        let stale = now
+            - chrono::Duration::from_std(self.limits.lease).unwrap_or(chrono::Duration::seconds(30));
         // A queued run that found its day not written back records when it
         // looked (`heartbeat_at`) and is looked at again after WAIT_RETRY.
         let waited = now - chrono::Duration::from_std(WAIT_RETRY).unwrap_or_default();
@@ -185,13 +207,18 @@ impl Settler {
             if run.status == RunStatus::Queued && run.heartbeat_at.is_some() {
                 let mark = match watermark {
                     Some(mark) => mark,
-                    None => *watermark.insert(self.watermark().await.ok()),
+                    None => *watermark.insert(self.source.watermark().await.ok()),
                 };
                 if mark.is_some_and(|mark| mark < self.time.end_of(run.day)) {
                     continue;
                 }
             }
-            if !self.acquire_lease(run.day).await? {
+            let leases = Leases::new(
+                self.db.clone(),
+                format!("{}-run-{}", self.holder, run.id),
+                self.limits.lease,
+            );
+            if !leases.try_take(run.day).await? {
                 continue;
             }
             let claimed = self
@@ -212,32 +239,31 @@ impl Settler {
                 .rows_affected()
                 == 1;
             if claimed {
-                let finished = self.execute(run.id, run.day).await;
-                self.release_lease(run.day).await?;
+                let finished = self.execute(run.id, run.day, &leases).await;
+                leases.release().await?;
                 if finished {
                     return Ok(true);
                 }
                 continue;
             }
-            self.release_lease(run.day).await?;
+            leases.release().await?;
         }
         Ok(false)
     }
 
     /// Executes a claimed run and records its outcome; `false` when the day
     /// is not all written back yet and the run went back to the queue.
-    async fn execute(&self, run_id: i64, day: NaiveDate) -> bool {
+    async fn execute(&self, run_id: i64, day: NaiveDate, leases: &Leases) -> bool {
         tracing::info!(run_id, %day, "settlement run started");
         let heartbeat = {
-            let this = self.clone();
+            let db = self.db.clone();
+            let every = self.limits.lease / 3;
             tokio::spawn(async move {
                 loop {
-                    tokio::time::sleep(this.limits.lease / 3).await;
-                    let _ = this.acquire_lease(day).await;
-                    let _ = this
-                        .db
+                    tokio::time::sleep(every).await;
+                    let _ = db
                         .execute(stmt(
-                            this.db.get_database_backend(),
+                            db.get_database_backend(),
                             "UPDATE settlement_runs SET heartbeat_at = $1 WHERE id = $2",
                             vec![Utc::now().into(), run_id.into()],
                         ))
@@ -245,7 +271,7 @@ impl Settler {
                 }
             })
         };
-        let outcome = self.settle(day).await;
+        let outcome = leases.renewing(self.settle(day, run_id, leases)).await;
         heartbeat.abort();
         let update = match &outcome {
             Err(e) if e.code == RunErrorCode::NotWrittenBack => {
@@ -260,7 +286,11 @@ impl Settler {
                 }
             }
             Ok(s) => {
-                tracing::info!(run_id, %day, rows = s.rows, total = s.total_amount.0, "settlement run succeeded");
+                tracing::info!(
+                    run_id, %day, rows = s.rows, total = s.total_amount.0,
+                    transfers = s.transfers, restated_rows = s.restated_rows,
+                    "settlement run succeeded"
+                );
                 settlement_run::ActiveModel {
                     id: Set(run_id),
                     status: Set(RunStatus::Succeeded),
@@ -269,6 +299,7 @@ impl Settler {
                     rate_card_version: Set(Some(s.rate_card_version)),
                     total_amount: Set(Some(s.total_amount)),
                     previous_total_amount: Set(s.previous_total_amount),
+                    restated_rows: Set(s.restated_rows),
                     error: Set(None),
                     error_code: Set(None),
                     ..Default::default()

@@ -1,23 +1,24 @@
-//! Calls to the streaming service: through the circuit breaker, each with
-//! a deadline, retried by one policy ([`retrying`]).
+//! Where a settlement's counts come from ([`CountSource`]): the streaming
+//! service over gRPC ([`GrpcCounts`]: through the circuit breaker, each
+//! call with a deadline), or an in-memory table in tests. Failed pulls are
+//! retried by one policy ([`retrying`]).
 
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use common::{
+    domain::{CreatorId, RunErrorCode, VideoId},
+    grpc::PlatformChannel,
+};
 use failsafe::{Config, StateMachine, backoff, failure_policy, futures::CircuitBreaker as _};
+use futures::future::BoxFuture;
 use proto::streaming::v1::{
-    DailyCount, GetWatermarkRequest, StreamDailyCountsRequest,
-    streaming_service_client::StreamingServiceClient,
+    DailyCount, GetVideoRequest, GetWatermarkRequest, StreamDailyCountsRequest,
+    StreamVideoDaysRequest, streaming_service_client::StreamingServiceClient,
 };
-use sea_orm::{ConnectionTrait, DatabaseTransaction};
+use tokio::sync::mpsc;
 
-use common::domain::{RunErrorCode, VideoId};
-
-use super::{
-    SettleError, Settler,
-    write::{Progress, write_rows},
-};
-use crate::money::RateCard;
+use super::SettleError;
 
 /// The circuit breaker type around calls to the streaming service.
 pub type Breaker = StateMachine<failure_policy::ConsecutiveFailures<backoff::Exponential>, ()>;
@@ -34,7 +35,7 @@ pub fn breaker(open_for: Duration) -> Breaker {
 
 /// How a pull from the streaming service failed.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum PullError {
+pub enum PullError {
     /// The breaker is open: do not retry.
     #[error("circuit open: the streaming service has been failing; not called")]
     Open,
@@ -83,112 +84,200 @@ where
         .await
 }
 
-impl Settler {
+/// The most videos one [`CountSource::video_days`] call may name (the
+/// streaming service's limit).
+pub const MAX_HISTORY_VIDEOS: usize = 1_000;
+
+/// Where counts come from (SPEC §5, §9): the write-back watermark, a day's
+/// counts of every video, and a few videos' counts over a range of days.
+/// Each count comes with the video's cumulative counts before its day.
+pub trait CountSource: Send + Sync {
+    /// How far the write-back has reached: every event before this instant
+    /// is counted.
+    fn watermark(&self) -> BoxFuture<'_, Result<DateTime<Utc>, PullError>>;
+
+    /// Sends the counts of `day` of every video after `after`, in ascending
+    /// video order, to `sink` in batches of at most `batch_rows`. Stops
+    /// early without an error when `sink` is closed.
+    fn day_counts(
+        &self,
+        day: NaiveDate,
+        after: VideoId,
+        batch_rows: usize,
+        sink: mpsc::Sender<Vec<DailyCount>>,
+    ) -> BoxFuture<'_, Result<(), PullError>>;
+
+    /// Every day from `days.0` to `days.1` inclusive with counts of one of
+    /// `videos` (at most [`MAX_HISTORY_VIDEOS`]), in (video, day) order.
+    fn video_days<'a>(
+        &'a self,
+        videos: &'a [VideoId],
+        days: (NaiveDate, NaiveDate),
+    ) -> BoxFuture<'a, Result<Vec<(NaiveDate, DailyCount)>, PullError>>;
+
+    /// The creator of `video`, or `None` when there is no such video.
+    fn creator_of(&self, video: VideoId) -> BoxFuture<'_, Result<Option<CreatorId>, PullError>>;
+}
+
+/// The streaming service as a [`CountSource`]: every call through the
+/// circuit breaker, with a deadline.
+pub struct GrpcCounts {
+    channel: PlatformChannel,
+    breaker: Breaker,
+    call_timeout: Duration,
+}
+
+impl GrpcCounts {
+    /// Calls over `channel` (the credential is on every call), through
+    /// `breaker`, each waiting at most `call_timeout` (a stream: for each
+    /// message).
+    pub fn new(channel: PlatformChannel, breaker: Breaker, call_timeout: Duration) -> Self {
+        Self {
+            channel,
+            breaker,
+            call_timeout,
+        }
+    }
+
     fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
-        request.set_timeout(self.limits.call_timeout);
+        request.set_timeout(self.call_timeout);
         request
     }
 
-    /// How far the streaming service's write-back has reached.
-    pub(super) async fn watermark(&self) -> Result<DateTime<Utc>, PullError> {
-        let mut client = StreamingServiceClient::new(self.streaming.clone());
-        let call = within(
-            self.limits.call_timeout,
-            client.get_watermark(self.request(GetWatermarkRequest {})),
-        );
-        let response = self.breaker.call(call).await.map_err(|e| match e {
-            failsafe::Error::Rejected => PullError::Open,
-            failsafe::Error::Inner(s) => PullError::Failed(format!("watermark: {s}")),
-        })?;
-        let t = response.into_inner().written_back_until.unwrap_or_default();
-        Ok(DateTime::from_timestamp(t.seconds, 0).unwrap_or_default())
+    fn client(&self) -> StreamingServiceClient<PlatformChannel> {
+        StreamingServiceClient::new(self.channel.clone())
     }
 
-    /// Whether every count of `day` is written back (the streaming
-    /// watermark has passed its end).
-    ///
-    /// # Errors
-    /// The streaming service cannot be reached, or the circuit is open.
-    pub async fn written_back(&self, day: NaiveDate) -> Result<bool, String> {
-        let watermark = self.watermark().await.map_err(|e| e.to_string())?;
-        Ok(watermark >= self.time.end_of(day))
-    }
-
-    /// Streams the day's counts after `progress`'s last video and writes
-    /// their rows inside `txn`. Reading and writing overlap: received rows go
-    /// through a small queue to the writer, so the stream keeps flowing
-    /// while a batch is inserted; every row received is written before this
-    /// returns, so a retry resumes exactly after the last one.
-    pub(super) async fn pull(
+    /// Opens a server stream through the breaker; its deadline covers the
+    /// opening, each message has its own.
+    async fn open<T>(
         &self,
-        txn: &DatabaseTransaction,
+        open: impl std::future::Future<
+            Output = Result<tonic::Response<tonic::Streaming<T>>, tonic::Status>,
+        >,
+    ) -> Result<tonic::Streaming<T>, PullError> {
+        Ok(self
+            .breaker
+            .call(within(self.call_timeout, open))
+            .await
+            .map_err(breaker_error)?
+            .into_inner())
+    }
+
+    async fn next<T>(&self, stream: &mut tonic::Streaming<T>) -> Result<Option<T>, PullError> {
+        self.breaker
+            .call(within(self.call_timeout, stream.message()))
+            .await
+            .map_err(breaker_error)
+    }
+}
+
+impl CountSource for GrpcCounts {
+    fn watermark(&self) -> BoxFuture<'_, Result<DateTime<Utc>, PullError>> {
+        Box::pin(async move {
+            let mut client = self.client();
+            let call = within(
+                self.call_timeout,
+                client.get_watermark(self.request(GetWatermarkRequest {})),
+            );
+            let response = self.breaker.call(call).await.map_err(|e| match e {
+                failsafe::Error::Rejected => PullError::Open,
+                failsafe::Error::Inner(s) => PullError::Failed(format!("watermark: {s}")),
+            })?;
+            let t = response.into_inner().written_back_until.unwrap_or_default();
+            Ok(DateTime::from_timestamp(t.seconds, 0).unwrap_or_default())
+        })
+    }
+
+    fn day_counts(
+        &self,
         day: NaiveDate,
-        card: &RateCard,
-        progress: &tokio::sync::Mutex<Progress>,
-    ) -> Result<(), PullError> {
-        let batch_rows = match txn.get_database_backend() {
-            // 11 bound values a row: PostgreSQL allows 65,535 per statement,
-            // SQLite 32,766.
-            sea_orm::DatabaseBackend::Postgres => 5_000,
-            _ => 2_000,
-        };
-        let (queue, mut batches) = tokio::sync::mpsc::channel::<Vec<DailyCount>>(4);
-        let after = progress.lock().await.last_video_id.0;
-        let read = async move {
-            let mut client = StreamingServiceClient::new(self.streaming.clone());
+        after: VideoId,
+        batch_rows: usize,
+        sink: mpsc::Sender<Vec<DailyCount>>,
+    ) -> BoxFuture<'_, Result<(), PullError>> {
+        Box::pin(async move {
+            let mut client = self.client();
             let mut request = self.request(StreamDailyCountsRequest {
                 day: day.format("%Y-%m-%d").to_string(),
-                after_video_id: after,
+                after_video_id: after.0,
             });
-            // The deadline covers opening the stream; each page has its own.
-            request.set_timeout(self.limits.call_timeout * 1_000);
-            let open = within(
-                self.limits.call_timeout,
-                client.stream_daily_counts(request),
-            );
-            let mut stream = self
-                .breaker
-                .call(open)
-                .await
-                .map_err(breaker_error)?
-                .into_inner();
+            request.set_timeout(self.call_timeout * 1_000);
+            let mut stream = self.open(client.stream_daily_counts(request)).await?;
             let mut batch = Vec::with_capacity(batch_rows);
             loop {
-                let next = self
-                    .breaker
-                    .call(within(self.limits.call_timeout, stream.message()))
-                    .await;
-                let page = match next {
+                let page = match self.next(&mut stream).await {
                     Ok(Some(page)) => page,
                     Ok(None) => break,
                     Err(e) => {
-                        let _ = queue.send(batch).await;
-                        return Err(breaker_error(e));
+                        // Everything received is written before the retry.
+                        let _ = sink.send(batch).await;
+                        return Err(e);
                     }
                 };
                 for row in page.rows {
                     batch.push(row);
                     if batch.len() == batch_rows {
                         let full = std::mem::replace(&mut batch, Vec::with_capacity(batch_rows));
-                        if queue.send(full).await.is_err() {
+                        if sink.send(full).await.is_err() {
                             return Ok(()); // the writer failed; it reports why
                         }
                     }
                 }
             }
-            let _ = queue.send(batch).await;
+            let _ = sink.send(batch).await;
             Ok(())
-        };
-        let write = async move {
-            while let Some(batch) = batches.recv().await {
-                write_rows(txn, day, card, &batch, &mut *progress.lock().await).await?;
+        })
+    }
+
+    fn video_days<'a>(
+        &'a self,
+        videos: &'a [VideoId],
+        (from, to): (NaiveDate, NaiveDate),
+    ) -> BoxFuture<'a, Result<Vec<(NaiveDate, DailyCount)>, PullError>> {
+        Box::pin(async move {
+            let mut rows = Vec::new();
+            if videos.is_empty() || to < from {
+                return Ok(rows);
             }
-            Ok::<(), PullError>(())
-        };
-        let (read, write) = tokio::join!(read, write);
-        write?;
-        read
+            let mut client = self.client();
+            let mut request = self.request(StreamVideoDaysRequest {
+                video_ids: videos.iter().map(|v| v.0).collect(),
+                from: from.format("%Y-%m-%d").to_string(),
+                to: to.format("%Y-%m-%d").to_string(),
+            });
+            request.set_timeout(self.call_timeout * 100);
+            let mut stream = self.open(client.stream_video_days(request)).await?;
+            while let Some(page) = self.next(&mut stream).await? {
+                for row in page.rows {
+                    let day = common::time::parse_day(&row.day).map_err(|e| {
+                        PullError::Failed(format!("video days: a bad day {:?}: {e}", row.day))
+                    })?;
+                    if let Some(count) = row.count {
+                        rows.push((day, count));
+                    }
+                }
+            }
+            Ok(rows)
+        })
+    }
+
+    fn creator_of(&self, video: VideoId) -> BoxFuture<'_, Result<Option<CreatorId>, PullError>> {
+        Box::pin(async move {
+            let mut client = self.client();
+            let call = within(
+                self.call_timeout,
+                client.get_video(self.request(GetVideoRequest { video_id: video.0 })),
+            );
+            // An unknown video is an answer, not a failure of the service.
+            let failure = |e: &String| !e.starts_with("NotFound");
+            match self.breaker.call_with(failure, call).await {
+                Ok(v) => Ok(Some(CreatorId(v.into_inner().creator_id))),
+                Err(failsafe::Error::Inner(e)) if e.starts_with("NotFound") => Ok(None),
+                Err(e) => Err(breaker_error(e)),
+            }
+        })
     }
 }
 
@@ -207,6 +296,6 @@ async fn within<T>(
 fn breaker_error<E: std::fmt::Display>(e: failsafe::Error<E>) -> PullError {
     match e {
         failsafe::Error::Rejected => PullError::Open,
-        failsafe::Error::Inner(e) => PullError::Failed(format!("daily counts: {e}")),
+        failsafe::Error::Inner(e) => PullError::Failed(format!("streaming service: {e}")),
     }
 }

@@ -1,29 +1,45 @@
-//! Settling a day: its rows priced with the rate card in effect on it and
-//! written in one transaction that replaces the day's earlier rows.
+//! Settling a day: its rows priced with the rate card in effect on it, on
+//! the counts minus their adjustments (SPEC §11.3), written in one
+//! transaction that replaces the day's earlier rows batch by batch, posts
+//! the ledger differences (SPEC §11.1) and restates the later settled days
+//! of every video whose counts moved (SPEC §11.2).
 
-use chrono::NaiveDate;
-use common::domain::{RunErrorCode, VideoId, Won};
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use common::domain::{RunErrorCode, TransferKind, VideoId, Won};
 use proto::streaming::v1::DailyCount;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait, sea_query::Query,
+    ConnectionTrait, DatabaseTransaction, EntityTrait, QueryOrder, TransactionTrait,
+    sea_query::Query,
 };
 
 use super::{
     SettleError, Settler,
+    lease::Leases,
     pull::{PullError, retrying},
 };
 use crate::{
     entity::{daily_stat, rate_card},
-    money::{RateCard, Tier, day_amounts},
+    ledger::{self, Posting},
+    money::{DayAmounts, RateCard, Tier, day_amounts},
     sql::stmt,
 };
 
+/// How long a run waits for the leases of the later days it must restate.
+const RESTATE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(300);
+
 impl Settler {
-    /// Settles `day`; the run's outcome or a message for its record.
-    pub(super) async fn settle(&self, day: NaiveDate) -> Result<Settled, SettleError> {
+    /// Settles `day` for run `run_id` holding `leases` (the day's); the
+    /// run's outcome or a message for its record.
+    pub(super) async fn settle(
+        &self,
+        day: NaiveDate,
+        run_id: i64,
+        leases: &Leases,
+    ) -> Result<Settled, SettleError> {
         let retries = self.limits.retries;
-        let watermark = retrying(retries, "watermark", || self.watermark())
+        let watermark = retrying(retries, "watermark", || self.source.watermark())
             .await
             .map_err(SettleError::from)?;
         let end = self.time.end_of(day);
@@ -35,28 +51,86 @@ impl Settler {
                 ),
             ));
         }
-        let card = self
-            .rate_card(day)
+        let cards = RateCards::load(&self.db)
             .await
             .map_err(|e| SettleError::new(RunErrorCode::RateCard, format!("rate card: {e}")))?;
+        let card = cards.on(day).map_err(|e| {
+            SettleError::new(RunErrorCode::RateCard, format!("rate card: {e}"))
+        })?;
+        // The later settled days this run may have to restate: their
+        // leases are taken now, in ascending order after the day's own.
+        let later = self
+            .settled_days_after(day)
+            .await
+            .map_err(SettleError::database)?;
+        if !leases
+            .take_waiting(&later, RESTATE_PATIENCE)
+            .await
+            .map_err(SettleError::database)?
+        {
+            return Err(SettleError::new(
+                RunErrorCode::DayBusy,
+                "a later day this run may restate stayed held by another run",
+            ));
+        }
+        let now = Utc::now();
         let txn = self.db.begin().await.map_err(SettleError::database)?;
         let previous = previous_total(&txn, day)
             .await
             .map_err(SettleError::database)?;
-        daily_stat::Entity::delete_many()
-            .filter(daily_stat::Column::Day.eq(day))
-            .exec(&txn)
+        let adjustments = adjustments_of_day(&txn, day)
             .await
             .map_err(SettleError::database)?;
+        let context = DayContext {
+            day,
+            card,
+            adjustments: &adjustments,
+            is_final: self.is_final(day),
+            now,
+            collect_moved: !later.is_empty(),
+        };
         // Each attempt resumes after the last video written by the ones
         // before it.
         let progress = tokio::sync::Mutex::new(Progress::default());
         retrying(retries, "daily counts", || {
-            self.pull(&txn, day, &card, &progress)
+            self.pull(&txn, &context, &progress)
         })
         .await
         .map_err(SettleError::from)?;
-        let progress = progress.into_inner();
+        let mut progress = progress.into_inner();
+        // Videos after the last one pulled have no counts any more.
+        let tail = replace_rows(
+            &txn,
+            day,
+            Scope::After(progress.last_video_id),
+            &[],
+            context.is_final,
+            now,
+        )
+        .await
+        .map_err(SettleError::database)?;
+        progress.absorb(tail, context.collect_moved);
+        mark_settled(&txn, day, now, context.is_final && progress.amounts_changed > 0)
+            .await
+            .map_err(SettleError::database)?;
+        let posting = Posting {
+            kind: TransferKind::Restatement,
+            source_kind: "run",
+            source_id: run_id,
+            reason: None,
+            actor: "settlement".to_owned(),
+            posted_at: now,
+        };
+        let posted = ledger::post_differences(&txn, day, None, &posting)
+            .await
+            .map_err(SettleError::database)?;
+        let restated = if progress.moved.is_empty() {
+            Restated::default()
+        } else {
+            self.restate(&txn, &progress.moved, &later, &cards, &posting)
+                .await
+                .map_err(SettleError::from)?
+        };
         txn.commit().await.map_err(SettleError::database)?;
         self.cache.invalidate().await;
         Ok(Settled {
@@ -64,26 +138,110 @@ impl Settler {
             total_amount: progress.total_amount,
             previous_total_amount: previous,
             rate_card_version: card.version,
+            transfers: posted.transfers + restated.transfers,
+            restated_rows: restated.rows,
         })
     }
 
-    /// The rate card in effect on `day`: the newest effective on or before.
+    /// Pulls the day's counts after `progress`'s last video and writes
+    /// their rows inside `txn`. Reading and writing overlap: received rows
+    /// go through a small queue to the writer, so the stream keeps flowing
+    /// while a batch is inserted; every row received is written before
+    /// this returns, so a retry resumes exactly after the last one.
+    async fn pull(
+        &self,
+        txn: &DatabaseTransaction,
+        context: &DayContext<'_>,
+        progress: &tokio::sync::Mutex<Progress>,
+    ) -> Result<(), PullError> {
+        let batch_rows = match txn.get_database_backend() {
+            // 14 bound values a row: PostgreSQL allows 65,535 per statement,
+            // SQLite 32,766.
+            sea_orm::DatabaseBackend::Postgres => 4_000,
+            _ => 2_000,
+        };
+        let (queue, mut batches) = tokio::sync::mpsc::channel::<Vec<DailyCount>>(4);
+        let after = progress.lock().await.last_video_id;
+        let read = self
+            .source
+            .day_counts(context.day, after, batch_rows, queue);
+        let write = async move {
+            while let Some(batch) = batches.recv().await {
+                write_rows(txn, context, &batch, &mut *progress.lock().await).await?;
+            }
+            Ok::<(), PullError>(())
+        };
+        let (read, write) = tokio::join!(read, write);
+        write?;
+        read
+    }
+
+    /// Settled days after `day`, ascending.
+    pub(super) async fn settled_days_after(
+        &self,
+        day: NaiveDate,
+    ) -> Result<Vec<NaiveDate>, sea_orm::DbErr> {
+        let rows = self
+            .db
+            .query_all(stmt(
+                self.db.get_database_backend(),
+                "SELECT day FROM settled_days WHERE day > $1 ORDER BY day",
+                vec![day.into()],
+            ))
+            .await?;
+        rows.iter().map(|r| r.try_get("", "day")).collect()
+    }
+
+    /// Whether `day` is final today (SPEC §11.2): more than
+    /// `SETTLEMENT_FINAL_AFTER_DAYS` days have passed after it.
+    pub fn is_final(&self, day: NaiveDate) -> bool {
+        day_is_final(day, self.time.today(), self.limits.final_after_days)
+    }
+}
+
+/// Whether `day` is final on `today`: at least `final_after_days` whole
+/// days have passed after it ended (with 3, the 1st is final on the 5th).
+pub fn day_is_final(day: NaiveDate, today: NaiveDate, final_after_days: u32) -> bool {
+    day.checked_add_days(chrono::Days::new(u64::from(final_after_days) + 1))
+        .is_some_and(|from| today >= from)
+}
+
+/// The rate cards, oldest first.
+pub(super) struct RateCards(Vec<RateCard>);
+
+impl RateCards {
+    /// Every card in the database.
     ///
     /// # Errors
-    /// Database failures, no card, a malformed card.
-    pub async fn rate_card(&self, day: NaiveDate) -> anyhow::Result<RateCard> {
-        let row = rate_card::Entity::find()
-            .filter(rate_card::Column::EffectiveFrom.lte(day))
-            .order_by_desc(rate_card::Column::EffectiveFrom)
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("no rate card in effect on {day}"))?;
-        Ok(RateCard {
-            version: row.version,
-            effective_from: row.effective_from,
-            video_tiers: serde_json::from_str::<Vec<Tier>>(&row.video_tiers)?,
-            ad_tiers: serde_json::from_str::<Vec<Tier>>(&row.ad_tiers)?,
-        })
+    /// Database failures, a malformed card.
+    pub(super) async fn load(db: &impl ConnectionTrait) -> anyhow::Result<Self> {
+        let rows = rate_card::Entity::find()
+            .order_by_asc(rate_card::Column::EffectiveFrom)
+            .all(db)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(RateCard {
+                    version: row.version,
+                    effective_from: row.effective_from,
+                    video_tiers: serde_json::from_str::<Vec<Tier>>(&row.video_tiers)?,
+                    ad_tiers: serde_json::from_str::<Vec<Tier>>(&row.ad_tiers)?,
+                })
+            })
+            .collect::<anyhow::Result<_>>()
+            .map(Self)
+    }
+
+    /// The card in effect on `day`: the newest effective on or before it.
+    ///
+    /// # Errors
+    /// No card is in effect yet.
+    pub(super) fn on(&self, day: NaiveDate) -> anyhow::Result<&RateCard> {
+        self.0
+            .iter()
+            .rev()
+            .find(|c| c.effective_from <= day)
+            .ok_or_else(|| anyhow::anyhow!("no rate card in effect on {day}"))
     }
 }
 
@@ -94,6 +252,33 @@ pub(super) struct Settled {
     pub(super) total_amount: Won,
     pub(super) previous_total_amount: Option<Won>,
     pub(super) rate_card_version: i32,
+    /// Ledger transfers posted, the day's and the restated days'.
+    pub(super) transfers: u64,
+    /// Later (video, day) rows re-priced.
+    pub(super) restated_rows: i64,
+}
+
+/// What restating later days did.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Restated {
+    /// (video, day) rows re-priced.
+    pub(super) rows: i64,
+    /// Transfers posted.
+    pub(super) transfers: u64,
+    /// Their signed sum (positive: owed to creators).
+    pub(super) sum: Won,
+}
+
+/// What the rows of a day are priced and written with.
+pub(super) struct DayContext<'a> {
+    pub(super) day: NaiveDate,
+    pub(super) card: &'a RateCard,
+    pub(super) adjustments: &'a HashMap<VideoId, Adjusted>,
+    pub(super) is_final: bool,
+    pub(super) now: DateTime<Utc>,
+    /// Whether to keep the videos whose counts moved (only when later
+    /// settled days exist to restate).
+    pub(super) collect_moved: bool,
 }
 
 /// How far a pull has got.
@@ -102,6 +287,86 @@ pub(super) struct Progress {
     pub(super) last_video_id: VideoId,
     rows: i64,
     total_amount: Won,
+    /// Rows whose amount changed.
+    amounts_changed: u64,
+    /// Videos whose priced counts changed (when collected).
+    moved: Vec<VideoId>,
+}
+
+impl Progress {
+    fn absorb(&mut self, replaced: Replaced, collect_moved: bool) {
+        self.amounts_changed += replaced.amounts_changed;
+        if collect_moved {
+            self.moved.extend(replaced.moved);
+        }
+    }
+}
+
+/// The adjustments of a video that pricing one of its days needs (SPEC
+/// §11.3): the sums of that day's, and of every earlier day's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Adjusted {
+    /// Invalid views of the day.
+    pub views: i64,
+    /// Invalid ad views of the day.
+    pub ad_views: i64,
+    /// Invalid watch seconds of the day.
+    pub watch_seconds: i64,
+    /// Invalid views of every earlier day.
+    pub views_before: i64,
+    /// Invalid ad views of every earlier day.
+    pub ad_views_before: i64,
+}
+
+/// One video's day priced: the counts after adjustments and their amounts.
+#[derive(Debug, Clone)]
+pub(super) struct Priced {
+    pub(super) video_id: VideoId,
+    pub(super) creator_id: i64,
+    pub(super) title: String,
+    pub(super) views: i64,
+    pub(super) watch_seconds: i64,
+    pub(super) ad_views: i64,
+    pub(super) original_views: i64,
+    pub(super) original_ad_views: i64,
+    pub(super) amounts: DayAmounts,
+    pub(super) total: Won,
+    pub(super) rate_card_version: i32,
+}
+
+/// Prices `count` with `card` after removing `adjusted` (never below 0:
+/// an import may lower a day under its adjustments).
+pub(super) fn price(
+    card: &RateCard,
+    count: &DailyCount,
+    adjusted: Adjusted,
+) -> Result<Priced, PullError> {
+    let video_id = VideoId(count.video_id);
+    let less = |a: i64, b: i64| a.saturating_sub(b).max(0);
+    let views = less(count.views, adjusted.views);
+    let ad_views = less(count.ad_views, adjusted.ad_views);
+    let (amounts, total) = day_amounts(
+        card,
+        less(count.cumulative_views_before, adjusted.views_before),
+        views,
+        less(count.cumulative_ad_views_before, adjusted.ad_views_before),
+        ad_views,
+    )
+    .and_then(|a| Some((a, a.total()?)))
+    .ok_or(PullError::AmountOverflow(video_id))?;
+    Ok(Priced {
+        video_id,
+        creator_id: count.creator_id,
+        title: count.title.clone(),
+        views,
+        watch_seconds: less(count.watch_seconds, adjusted.watch_seconds),
+        ad_views,
+        original_views: count.views,
+        original_ad_views: count.ad_views,
+        amounts,
+        total,
+        rate_card_version: card.version,
+    })
 }
 
 async fn previous_total(
@@ -125,17 +390,185 @@ async fn previous_total(
         .unwrap_or(0))))
 }
 
-/// Prices `batch` and inserts it.
-pub(super) async fn write_rows(
+/// The adjustments every video with one on or before `day` needs to price
+/// `day`.
+async fn adjustments_of_day(
     txn: &DatabaseTransaction,
     day: NaiveDate,
-    card: &RateCard,
+) -> Result<HashMap<VideoId, Adjusted>, sea_orm::DbErr> {
+    let rows = txn
+        .query_all(stmt(
+            txn.get_database_backend(),
+            "SELECT video_id, \
+               CAST(SUM(CASE WHEN day = $1 THEN views ELSE 0 END) AS BIGINT) AS views, \
+               CAST(SUM(CASE WHEN day = $1 THEN ad_views ELSE 0 END) AS BIGINT) AS ad_views, \
+               CAST(SUM(CASE WHEN day = $1 THEN watch_seconds ELSE 0 END) AS BIGINT) AS watch_seconds, \
+               CAST(SUM(CASE WHEN day < $1 THEN views ELSE 0 END) AS BIGINT) AS views_before, \
+               CAST(SUM(CASE WHEN day < $1 THEN ad_views ELSE 0 END) AS BIGINT) AS ad_views_before \
+             FROM adjustments WHERE day <= $1 GROUP BY video_id",
+            vec![day.into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                VideoId(r.try_get("", "video_id")?),
+                Adjusted {
+                    views: r.try_get("", "views")?,
+                    ad_views: r.try_get("", "ad_views")?,
+                    watch_seconds: r.try_get("", "watch_seconds")?,
+                    views_before: r.try_get("", "views_before")?,
+                    ad_views_before: r.try_get("", "ad_views_before")?,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Records that `day` is settled; `restated` marks it restated now.
+pub(super) async fn mark_settled(
+    txn: &DatabaseTransaction,
+    day: NaiveDate,
+    now: DateTime<Utc>,
+    restated: bool,
+) -> Result<(), sea_orm::DbErr> {
+    let restated_at: Option<DateTime<Utc>> = restated.then_some(now);
+    txn.execute(stmt(
+        txn.get_database_backend(),
+        "INSERT INTO settled_days (day, settled_at, restated_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (day) DO UPDATE SET restated_at = COALESCE(excluded.restated_at, settled_days.restated_at)",
+        vec![day.into(), now.into(), restated_at.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Prices `batch` (a page of the day's counts) and replaces its range of
+/// rows.
+pub(super) async fn write_rows(
+    txn: &DatabaseTransaction,
+    context: &DayContext<'_>,
     batch: &[DailyCount],
     progress: &mut Progress,
 ) -> Result<(), PullError> {
-    if batch.is_empty() {
+    let Some(last) = batch.last() else {
         return Ok(());
+    };
+    let priced = batch
+        .iter()
+        .map(|c| {
+            let adjusted = context
+                .adjustments
+                .get(&VideoId(c.video_id))
+                .copied()
+                .unwrap_or_default();
+            price(context.card, c, adjusted)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for p in &priced {
+        progress.rows += 1;
+        progress.total_amount = progress
+            .total_amount
+            .checked_add(p.total)
+            .ok_or(PullError::AmountOverflow(p.video_id))?;
     }
+    let replaced = replace_rows(
+        txn,
+        context.day,
+        Scope::Range(progress.last_video_id, VideoId(last.video_id)),
+        &priced,
+        context.is_final,
+        context.now,
+    )
+    .await?;
+    progress.absorb(replaced, context.collect_moved);
+    progress.last_video_id = VideoId(last.video_id);
+    Ok(())
+}
+
+/// Which rows of a day a replacement covers.
+pub(super) enum Scope<'a> {
+    /// Videos in `(after, last]`.
+    Range(VideoId, VideoId),
+    /// Videos after this one.
+    After(VideoId),
+    /// These videos.
+    Videos(&'a [VideoId]),
+}
+
+/// What a replacement changed.
+#[derive(Debug, Default)]
+pub(super) struct Replaced {
+    /// Videos whose priced views or ad views changed (or appeared, or went).
+    pub(super) moved: Vec<VideoId>,
+    /// Rows whose amount changed (or appeared, or went).
+    pub(super) amounts_changed: u64,
+}
+
+/// The row a replacement removed.
+struct OldRow {
+    views: i64,
+    ad_views: i64,
+    total: i64,
+    restated_at: Option<DateTime<Utc>>,
+}
+
+/// Replaces the rows of `day` in `scope` with `rows`: deletes the old ones
+/// (reading them back), inserts the new ones, and reports which videos'
+/// counts moved. A row of a final day whose amount changes is stamped
+/// restated (SPEC §11.2); an unchanged one keeps its stamp.
+pub(super) async fn replace_rows(
+    txn: &DatabaseTransaction,
+    day: NaiveDate,
+    scope: Scope<'_>,
+    rows: &[Priced],
+    is_final: bool,
+    now: DateTime<Utc>,
+) -> Result<Replaced, sea_orm::DbErr> {
+    let backend = txn.get_database_backend();
+    let (filter, mut values): (String, Vec<sea_orm::Value>) = match scope {
+        Scope::Range(after, last) => (
+            "video_id > $2 AND video_id <= $3".to_owned(),
+            vec![after.into(), last.into()],
+        ),
+        Scope::After(after) => ("video_id > $2".to_owned(), vec![after.into()]),
+        Scope::Videos(ids) => (
+            format!(
+                "video_id IN ({})",
+                ids.iter()
+                    .map(|v| v.0.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            vec![],
+        ),
+    };
+    values.insert(0, day.into());
+    let old = txn
+        .query_all(stmt(
+            backend,
+            &format!(
+                "DELETE FROM daily_stats WHERE day = $1 AND {filter} \
+                 RETURNING video_id, views, ad_views, total_amount, restated_at"
+            ),
+            values,
+        ))
+        .await?;
+    let mut old = old
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<i64>("", "video_id")?,
+                OldRow {
+                    views: r.try_get("", "views")?,
+                    ad_views: r.try_get("", "ad_views")?,
+                    total: r.try_get("", "total_amount")?,
+                    restated_at: r.try_get("", "restated_at")?,
+                },
+            ))
+        })
+        .collect::<Result<HashMap<_, _>, sea_orm::DbErr>>()?;
+    let mut replaced = Replaced::default();
     let mut insert = Query::insert();
     insert.into_table(daily_stat::Entity).columns([
         daily_stat::Column::Day,
@@ -149,39 +582,53 @@ pub(super) async fn write_rows(
         daily_stat::Column::AdAmount,
         daily_stat::Column::TotalAmount,
         daily_stat::Column::RateCardVersion,
+        daily_stat::Column::OriginalViews,
+        daily_stat::Column::OriginalAdViews,
+        daily_stat::Column::RestatedAt,
     ]);
-    for c in batch {
-        let video_id = VideoId(c.video_id);
-        let (amounts, total) = day_amounts(
-            card,
-            c.cumulative_views_before,
-            c.views,
-            c.cumulative_ad_views_before,
-            c.ad_views,
-        )
-        .and_then(|a| Some((a, a.total()?)))
-        .ok_or(PullError::AmountOverflow(video_id))?;
+    for p in rows {
+        let before = old.remove(&p.video_id.0);
+        let amount_changed = before.as_ref().is_none_or(|o| o.total != p.total.0);
+        let counts_moved = before
+            .as_ref()
+            .is_none_or(|o| o.views != p.views || o.ad_views != p.ad_views);
+        if amount_changed {
+            replaced.amounts_changed += 1;
+        }
+        if counts_moved {
+            replaced.moved.push(p.video_id);
+        }
+        let restated_at = match &before {
+            Some(_) if amount_changed && is_final => Some(now),
+            Some(o) => o.restated_at,
+            None => None,
+        };
         insert.values_panic([
             day.into(),
-            c.video_id.into(),
-            c.creator_id.into(),
-            c.title.clone().into(),
-            c.views.into(),
-            c.watch_seconds.into(),
-            c.ad_views.into(),
-            amounts.video_amount.into(),
-            amounts.ad_amount.into(),
-            total.into(),
-            card.version.into(),
+            p.video_id.0.into(),
+            p.creator_id.into(),
+            p.title.clone().into(),
+            p.views.into(),
+            p.watch_seconds.into(),
+            p.ad_views.into(),
+            p.amounts.video_amount.into(),
+            p.amounts.ad_amount.into(),
+            p.total.into(),
+            p.rate_card_version.into(),
+            p.original_views.into(),
+            p.original_ad_views.into(),
+            restated_at.into(),
         ]);
-        progress.rows += 1;
-        progress.total_amount = progress
-            .total_amount
-            .checked_add(total)
-            .ok_or(PullError::AmountOverflow(video_id))?;
-        progress.last_video_id = video_id;
     }
-    let backend = txn.get_database_backend();
-    txn.execute(backend.build(&insert)).await?;
-    Ok(())
+    // Rows with no counts any more.
+    for (video_id, o) in old {
+        replaced.moved.push(VideoId(video_id));
+        if o.total != 0 {
+            replaced.amounts_changed += 1;
+        }
+    }
+    if !rows.is_empty() {
+        txn.execute(backend.build(&insert)).await?;
+    }
+    Ok(replaced)
 }

@@ -187,6 +187,68 @@ pub fn pages(
         .try_buffered(PAGES_IN_FLIGHT)
 }
 
+/// The most videos one [`video_days`] call (and one `StreamVideoDays`
+/// request) may name.
+pub const MAX_HISTORY_VIDEOS: usize = 1_000;
+/// The longest range of days one `StreamVideoDays` request may ask for.
+pub const MAX_HISTORY_DAYS: i64 = 3_660;
+
+/// Every row of `videos` from `from` to `to` inclusive, in (video id, day)
+/// order, each with its day: what the revenue service re-prices a video's
+/// later days with (SPEC §11.2). Ids are written into the SQL text
+/// (integers: no injection possible).
+///
+/// # Errors
+/// Database failures.
+pub async fn video_days(
+    db: &DatabaseConnection,
+    videos: &[i64],
+    (from, to): (NaiveDate, NaiveDate),
+) -> Result<Vec<(NaiveDate, DayRow)>, StreamingError> {
+    if videos.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = db.get_database_backend();
+    let (from_p, to_p) = placeholders(backend);
+    let ids = videos
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let sql = format!(
+        "SELECT d.video_id, v.creator_id, v.title, d.views, d.watch_seconds, d.ad_views, \
+           d.views_before, d.ad_views_before, d.day \
+         FROM daily_counts d JOIN videos v ON v.id = d.video_id \
+         WHERE d.video_id IN ({ids}) AND d.day >= {from_p} AND d.day <= {to_p} \
+         ORDER BY d.video_id, d.day"
+    );
+    let rows = db
+        .query_all(Statement::from_sql_and_values(
+            backend,
+            sql,
+            [from.into(), to.into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get_by_index(8)?,
+                DayRow {
+                    video_id: r.try_get_by_index(0)?,
+                    creator_id: r.try_get_by_index(1)?,
+                    title: r.try_get_by_index(2)?,
+                    views: r.try_get_by_index(3)?,
+                    watch_seconds: r.try_get_by_index(4)?,
+                    ad_views: r.try_get_by_index(5)?,
+                    cumulative_views_before: r.try_get_by_index(6)?,
+                    cumulative_ad_views_before: r.try_get_by_index(7)?,
+                },
+            ))
+        })
+        .collect::<Result<_, sea_orm::DbErr>>()
+        .map_err(Into::into)
+}
+
 /// `sql` with `day` bound to its first placeholder and `after_video_id` to
 /// its second (see [`placeholders`]).
 fn day_after_statement(

@@ -1,23 +1,33 @@
 //! The `revenue.v1.RevenueService` gRPC handlers: identify the caller,
-//! validate, call the core, map errors.
+//! validate, call the core, map errors. Runs and reports are here; money
+//! corrections (adjustments, the ledger) in [`corrections`]; the audit and
+//! idempotency of admin writes in [`admin`].
 
-use std::sync::Arc;
+mod admin;
+mod corrections;
+
+use std::{collections::HashMap, sync::Arc};
 
 use chrono::NaiveDate;
 use common::{
     auth::{AccessClaims, Role},
-    domain::{CreatorId, Metric, Period, Tally, Unspecified, VideoId},
+    domain::{CreatorId, DayState, Metric, Period, Tally, Unspecified, VideoId},
     error::ErrorCode,
     jwks::{KeyCache, VerifyError},
     paging::{decode_cursor, encode_cursor, fetch_page, page_size},
 };
 use proto::revenue::v1 as pb;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use settled_day::Entity as SettledDays;
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use crate::{
-    cache::ReportCache, entity::settlement_run, error::RevenueError, reports, settlement::Settler,
+    cache::ReportCache,
+    entity::{settled_day, settlement_run},
+    error::RevenueError,
+    reports,
+    settlement::Settler,
 };
 
 /// The most days one backfill may queue.
@@ -36,8 +46,13 @@ fn day_text(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 
-fn run_to_proto(r: settlement_run::Model) -> pb::Run {
+fn run_to_proto(r: settlement_run::Model, states: &HashMap<NaiveDate, DayState>) -> pb::Run {
     pb::Run {
+        day_state: states
+            .get(&r.day)
+            .map_or(pb::DayState::Unspecified, |s| pb::DayState::from(*s))
+            .into(),
+        restated_rows: r.restated_rows,
         run_id: r.id,
         day: day_text(r.day),
         status: pb::RunStatus::from(r.status).into(),
@@ -63,6 +78,48 @@ where
     T::try_from(value).map_err(|Unspecified(field)| RevenueError::field(field, "must be set"))
 }
 
+/// What a caller is told when a creator's money is not theirs to see.
+struct Refusals {
+    /// To a creator asking about another creator.
+    not_yours: &'static str,
+    /// To a viewer.
+    not_a_creator: &'static str,
+}
+
+const REVENUE: Refusals = Refusals {
+    not_yours: "creators see only their own revenue",
+    not_a_creator: "only creators and admins have revenue",
+};
+
+const LEDGER: Refusals = Refusals {
+    not_yours: "creators see only their own ledger",
+    not_a_creator: "only creators and admins have a ledger",
+};
+
+/// The creator whose money a caller asks about (`requested`, 0 for
+/// themselves): a creator only their own, an admin anyone they name, a
+/// viewer no one.
+fn creator_in_scope(
+    claims: &AccessClaims,
+    requested: i64,
+    refusals: &Refusals,
+) -> Result<CreatorId, RevenueError> {
+    let me = claims
+        .user_id()
+        .map_err(|_| RevenueError::InvalidAccessToken)?;
+    match (claims.role, requested) {
+        (Role::Admin, 0) => Err(RevenueError::field(
+            "creator_id",
+            "an admin must name the creator",
+        )),
+        (Role::Admin, id) => Ok(CreatorId(id)),
+        (Role::Creator, 0) => Ok(CreatorId(me)),
+        (Role::Creator, id) if id == me => Ok(CreatorId(me)),
+        (Role::Creator, _) => Err(RevenueError::Forbidden(refusals.not_yours)),
+        (Role::Viewer, _) => Err(RevenueError::Forbidden(refusals.not_a_creator)),
+    }
+}
+
 fn parse_day(field: &str, text: &str) -> Result<NaiveDate, RevenueError> {
     common::time::parse_day(text).map_err(|e| RevenueError::field(field, e))
 }
@@ -77,6 +134,34 @@ fn period_of(
 }
 
 impl RevenueApi {
+    /// The state now of each of `days` that has been settled (SPEC §11.2).
+    async fn day_states(
+        &self,
+        days: impl IntoIterator<Item = NaiveDate>,
+    ) -> Result<HashMap<NaiveDate, DayState>, RevenueError> {
+        let days: Vec<NaiveDate> = days.into_iter().collect();
+        let settled = SettledDays::find()
+            .filter(settled_day::Column::Day.is_in(days))
+            .all(&self.db)
+            .await?;
+        Ok(settled
+            .into_iter()
+            .map(|d| (d.day, self.state_of(d.day, d.restated_at.is_some())))
+            .collect())
+    }
+
+    /// A settled day's state: `restated` when its amounts changed after it
+    /// was final, else `final` or `estimated` by its age.
+    fn state_of(&self, day: NaiveDate, restated: bool) -> DayState {
+        if restated {
+            DayState::Restated
+        } else if self.settler.is_final(day) {
+            DayState::Final
+        } else {
+            DayState::Estimated
+        }
+    }
+
     /// Handlers over these parts.
     pub fn new(
         db: DatabaseConnection,
@@ -166,8 +251,9 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
             (true, Some(last)) => encode_cursor("run", last.id),
             _ => String::new(),
         };
+        let states = self.day_states(runs.iter().map(|r| r.day)).await?;
         Ok(Response::new(pb::ListRunsResponse {
-            runs: runs.into_iter().map(run_to_proto).collect(),
+            runs: runs.into_iter().map(|r| run_to_proto(r, &states)).collect(),
             next_cursor,
         }))
     }
@@ -182,7 +268,8 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
             .await
             .map_err(RevenueError::from)?
             .ok_or(RevenueError::NotFound("run", ErrorCode::RunNotFound))?;
-        Ok(Response::new(run_to_proto(run)))
+        let states = self.day_states([run.day]).await?;
+        Ok(Response::new(run_to_proto(run, &states)))
     }
 
     async fn top_videos(
@@ -262,6 +349,10 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
                 .map(|d| pb::VideoDay {
                     day: day_text(d.day),
                     tally: Some(d.tally.into()),
+                    original_views: d.original_views,
+                    original_ad_views: d.original_ad_views,
+                    state: pb::DayState::from(self.state_of(d.day, d.restated_at.is_some()))
+                        .into(),
                 })
                 .collect(),
         }))
@@ -273,29 +364,8 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
     ) -> Result<Response<pb::RevenuesResponse>, Status> {
         let claims = self.caller(&request).await?;
         let r = request.into_inner();
-        let me = claims
-            .user_id()
-            .map_err(|_| RevenueError::InvalidAccessToken)?;
-        let creator_id = match (claims.role, r.creator_id) {
-            (Role::Admin, 0) => {
-                return Err(
-                    RevenueError::field("creator_id", "an admin must name the creator").into(),
-                );
-            }
-            (Role::Admin, id) => id,
-            (Role::Creator, 0) => me,
-            (Role::Creator, id) if id == me => me,
-            (Role::Creator, _) => {
-                return Err(RevenueError::Forbidden("creators see only their own revenue").into());
-            }
-            (Role::Viewer, _) => {
-                return Err(
-                    RevenueError::Forbidden("only creators and admins have revenue").into(),
-                );
-            }
-        };
+        let creator_id = creator_in_scope(&claims, r.creator_id, &REVENUE)?;
         let (period, range) = period_of(r.period(), &r.date)?;
-        let creator_id = CreatorId(creator_id);
         let key = format!("revenues:{creator_id}:{}:{}", range.0, range.1);
         let report = self
             .cache
@@ -328,5 +398,47 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
             })
             .await?;
         Ok(Response::new(report))
+    }
+
+    async fn create_adjustment(
+        &self,
+        request: Request<pb::CreateAdjustmentRequest>,
+    ) -> Result<Response<pb::Adjustment>, Status> {
+        Ok(self.create_adjustment_call(request).await?)
+    }
+
+    async fn list_adjustments(
+        &self,
+        request: Request<pb::ListAdjustmentsRequest>,
+    ) -> Result<Response<pb::ListAdjustmentsResponse>, Status> {
+        Ok(self.list_adjustments_call(request).await?)
+    }
+
+    async fn list_ledger(
+        &self,
+        request: Request<pb::ListLedgerRequest>,
+    ) -> Result<Response<pb::ListLedgerResponse>, Status> {
+        Ok(self.list_ledger_call(request).await?)
+    }
+
+    async fn begin_admin_write(
+        &self,
+        request: Request<pb::BeginAdminWriteRequest>,
+    ) -> Result<Response<pb::BeginAdminWriteResponse>, Status> {
+        Ok(self.begin_admin_write_call(request).await?)
+    }
+
+    async fn finish_admin_write(
+        &self,
+        request: Request<pb::FinishAdminWriteRequest>,
+    ) -> Result<Response<pb::FinishAdminWriteResponse>, Status> {
+        Ok(self.finish_admin_write_call(request).await?)
+    }
+
+    async fn list_audit(
+        &self,
+        request: Request<pb::ListAuditRequest>,
+    ) -> Result<Response<pb::ListAuditResponse>, Status> {
+        Ok(self.list_audit_call(request).await?)
     }
 }
