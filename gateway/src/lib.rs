@@ -6,6 +6,7 @@
 //! [`startup::Application`] is what the binary, the all-in-one stack and the
 //! tests start.
 
+pub mod admin_write;
 pub mod auth;
 pub mod client_ip;
 pub mod config;

@@ -33,12 +33,16 @@ use utoipa::{
         crate::routes::stats::top,
         crate::routes::stats::video_stats,
         crate::routes::stats::revenues,
+        crate::routes::ledger::create_adjustment,
+        crate::routes::ledger::list_adjustments,
+        crate::routes::ledger::ledger,
+        crate::routes::ledger::audit,
         crate::routes::ops::jwks,
         crate::routes::ops::healthz,
         crate::routes::ops::readyz,
     ),
     components(schemas(common::error::ErrorEnvelope, common::error::ErrorBody, common::error::FieldViolation)),
-    modifiers(&BearerAuth, &ErrorResponses),
+    modifiers(&BearerAuth, &ErrorResponses, &AdminWrites),
     tags(
         (name = "auth", description = "Sign-up, login, tokens (SPEC §3)"),
         (name = "users", description = "The signed-in user"),
@@ -66,6 +70,65 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+    }
+}
+
+/// Documents, on every admin write (SPEC §11.6), the `Idempotency-Key`
+/// header and the 409 answers it can bring.
+struct AdminWrites;
+
+impl Modify for AdminWrites {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{
+            ContentBuilder, Ref, ResponseBuilder,
+            path::{ParameterBuilder, ParameterIn},
+            schema::{ObjectBuilder, Type},
+        };
+        for (path, item) in &mut openapi.paths.paths {
+            let admin = path.starts_with("/api/v1/admin/");
+            let writes = [
+                (admin || path == "/api/v1/ads", item.post.as_mut()),
+                (admin, item.put.as_mut()),
+                (admin, item.delete.as_mut()),
+            ];
+            for operation in writes
+                .into_iter()
+                .filter_map(|(is_admin_write, op)| op.filter(|_| is_admin_write))
+            {
+                operation.parameters.get_or_insert_with(Vec::new).push(
+                    ParameterBuilder::new()
+                        .name("Idempotency-Key")
+                        .parameter_in(ParameterIn::Header)
+                        .description(Some(
+                            "Up to 255 visible ASCII characters. The same key and request within \
+                             24 h answer the first response again (header \
+                             `idempotency-replayed: true`) without acting",
+                        ))
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                        .build(),
+                );
+                operation
+                    .responses
+                    .responses
+                    .entry("409".to_owned())
+                    .or_insert_with(|| {
+                        ResponseBuilder::new()
+                            .description(
+                                "`idempotency_key_reused` (the key came with another request) or \
+                                 `idempotency_key_in_progress` (the first is being answered), or a \
+                                 conflict of the operation itself",
+                            )
+                            .content(
+                                "application/json",
+                                ContentBuilder::new()
+                                    .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
+                                    .build(),
+                            )
+                            .build()
+                            .into()
+                    });
+            }
+        }
     }
 }
 

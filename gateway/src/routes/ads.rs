@@ -1,13 +1,14 @@
 //! `/api/v1/ads`: the ad inventory (SPEC §4, §7), and
 //! `/api/v1/admin/imports/daily-counts`: historical counts (SPEC §6).
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use common::auth::Role;
 use proto::streaming::v1 as pb;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
+    admin_write,
     auth::{Authenticated, MaybeAuthenticated},
     error::ApiError,
     extract::JsonBody,
@@ -16,7 +17,7 @@ use crate::{
 };
 
 /// `POST /api/v1/ads` body.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct AdBody {
     /// 1 to 200 characters.
@@ -84,24 +85,29 @@ pub struct AdPage {
 )]
 #[post("/api/v1/ads")]
 pub async fn create_ad(
+    req: HttpRequest,
     caller: Authenticated,
     state: web::Data<AppState>,
     body: JsonBody<AdBody>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
-    let b = body.0;
-    let message = pb::CreateAdRequest {
-        title: b.title,
-        duration_seconds: b.duration_seconds,
-        start_date: b.start_date,
-        end_date: b.end_date,
-    };
-    let ad = state
-        .downstreams
-        .streaming()
-        .create_ad(state.downstreams.request(message, &caller.ctx))
-        .await?;
-    Ok(HttpResponse::Created().json(AdResponse::from(ad.into_inner())))
+    let raw = admin_write::json_bytes(&body.0);
+    admin_write::guarded(&req, &caller, &state, &raw, async {
+        let b = body.0;
+        let message = pb::CreateAdRequest {
+            title: b.title,
+            duration_seconds: b.duration_seconds,
+            start_date: b.start_date,
+            end_date: b.end_date,
+        };
+        let ad = state
+            .downstreams
+            .streaming()
+            .create_ad(state.downstreams.request(message, &caller.ctx))
+            .await?;
+        Ok(HttpResponse::Created().json(AdResponse::from(ad.into_inner())))
+    })
+    .await
 }
 
 /// The ad inventory by ascending id, paged.
@@ -170,11 +176,21 @@ pub struct ImportReport {
     )
 )]
 pub async fn import_daily_counts(
+    req: HttpRequest,
     caller: Authenticated,
     state: web::Data<AppState>,
     body: web::Bytes,
-) -> Result<web::Json<ImportReport>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
+    admin_write::guarded(&req, &caller, &state, &body, import(&caller, &state, &body)).await
+}
+
+/// The import itself, under [`import_daily_counts`]'s guard.
+async fn import(
+    caller: &Authenticated,
+    state: &AppState,
+    body: &[u8],
+) -> Result<HttpResponse, ApiError> {
     let csv = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::bad_field("body", "must be UTF-8 CSV text"))?;
     let report = state
@@ -190,7 +206,7 @@ pub async fn import_daily_counts(
         ))
         .await?
         .into_inner();
-    Ok(web::Json(ImportReport {
+    Ok(HttpResponse::Ok().json(ImportReport {
         accepted: report.accepted,
         rejected: report
             .rejected

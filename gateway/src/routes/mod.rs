@@ -2,6 +2,7 @@
 
 pub mod ads;
 pub mod auth;
+pub mod ledger;
 pub mod ops;
 pub mod settlements;
 pub mod stats;
@@ -43,6 +44,10 @@ pub fn configure(cfg: &mut ServiceConfig, import_limit: usize) {
         .service(stats::top)
         .service(stats::video_stats)
         .service(stats::revenues)
+        .service(ledger::create_adjustment)
+        .service(ledger::list_adjustments)
+        .service(ledger::ledger)
+        .service(ledger::audit)
         .service(ads::create_ad)
         .service(ads::list_ads)
         .service(ops::jwks)
@@ -54,4 +59,25 @@ pub fn configure(cfg: &mut ServiceConfig, import_limit: usize) {
 /// A protobuf enum our own service left unspecified: a bug, answered 500.
 pub(crate) fn unspecified(e: common::domain::Unspecified) -> crate::error::ApiError {
     crate::error::ApiError::from(tonic::Status::internal(e.to_string()))
+}
+
+/// Whether the client asked for CSV (`Accept: text/csv`).
+pub(crate) fn wants_csv(req: &actix_web::HttpRequest) -> bool {
+    req.headers()
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/csv"))
+}
+
+/// An optional positive id from the query string: 0 when absent, 400
+/// naming `field` when not a positive integer.
+pub(crate) fn optional_id(field: &str, raw: Option<&str>) -> Result<i64, crate::error::ApiError> {
+    match raw {
+        None => Ok(0),
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .ok_or_else(|| crate::error::ApiError::bad_field(field, "must be a positive id")),
+    }
 }

@@ -1,16 +1,17 @@
 //! Settlement runs: queue a backfill, list and read runs (SPEC §6, §7).
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use common::{
     auth::Role,
-    domain::{RunErrorCode, RunStatus},
+    domain::{DayState, RunErrorCode, RunStatus},
 };
 use proto::revenue::v1 as pb;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
+    admin_write,
     auth::Authenticated,
     error::ApiError,
     extract::JsonBody,
@@ -19,7 +20,7 @@ use crate::{
 };
 
 /// `POST /api/v1/admin/settlements` body: a range of past days.
-#[derive(Debug, Default, Deserialize, ToSchema)]
+#[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct SettleBody {
     /// First day, `YYYY-MM-DD`.
@@ -61,9 +62,15 @@ pub struct RunResponse {
     /// Why it failed (or, on a queued run, why it waits), for people.
     pub error: Option<String>,
     /// The same, for programs: `not_written_back` (queued, tried again),
-    /// `streaming_unavailable`, `rate_card`, `amount_overflow` or
-    /// `database`.
+    /// `streaming_unavailable`, `rate_card`, `amount_overflow`,
+    /// `database` or `day_busy`.
     pub error_code: Option<RunErrorCode>,
+    /// The day's state now (SPEC §11.2): `estimated`, `final` or
+    /// `restated`; `null` until the day is settled.
+    pub day_state: Option<DayState>,
+    /// Later (video, day) rows this run re-priced because the day's
+    /// counts moved (SPEC §11.2).
+    pub restated_rows: i64,
 }
 
 impl TryFrom<pb::Run> for RunResponse {
@@ -72,6 +79,7 @@ impl TryFrom<pb::Run> for RunResponse {
     fn try_from(r: pb::Run) -> Result<Self, ApiError> {
         let status = RunStatus::try_from(r.status()).map_err(unspecified)?;
         let error_code = RunErrorCode::try_from(r.error_code()).ok();
+        let day_state = DayState::try_from(r.day_state()).ok();
         let done = status == RunStatus::Succeeded;
         Ok(Self {
             run_id: r.run_id,
@@ -84,6 +92,8 @@ impl TryFrom<pb::Run> for RunResponse {
             previous_total_amount: r.previous_total_amount,
             error: Some(r.error).filter(|e| !e.is_empty()),
             error_code,
+            day_state,
+            restated_rows: r.restated_rows,
             status,
         })
     }
@@ -107,26 +117,32 @@ pub struct RunPage {
         (status = 202, body = SettleResponse),
         (status = 400, body = common::error::ErrorEnvelope),
         (status = 403, body = common::error::ErrorEnvelope),
+        (status = 409, description = "`Idempotency-Key` reused with another body, or in progress", body = common::error::ErrorEnvelope),
     )
 )]
 #[post("/api/v1/admin/settlements")]
 pub async fn settle(
+    req: HttpRequest,
     caller: Authenticated,
     state: web::Data<AppState>,
     body: JsonBody<SettleBody>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(Role::Admin)?;
-    let message = pb::SettleDaysRequest {
-        from: body.0.from,
-        to: body.0.to,
-    };
-    let r = state
-        .downstreams
-        .revenue()
-        .settle_days(state.downstreams.request(message, &caller.ctx))
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Accepted().json(SettleResponse { run_ids: r.run_ids }))
+    let raw = admin_write::json_bytes(&body.0);
+    admin_write::guarded(&req, &caller, &state, &raw, async {
+        let message = pb::SettleDaysRequest {
+            from: body.0.from,
+            to: body.0.to,
+        };
+        let r = state
+            .downstreams
+            .revenue()
+            .settle_days(state.downstreams.request(message, &caller.ctx))
+            .await?
+            .into_inner();
+        Ok(HttpResponse::Accepted().json(SettleResponse { run_ids: r.run_ids }))
+    })
+    .await
 }
 
 /// Run history, newest first. Admins only.

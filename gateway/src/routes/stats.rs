@@ -1,7 +1,7 @@
 //! Statistics, rankings and earnings over the settled days (SPEC §7).
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
-use common::domain::{Metric, Period, Tally, Won};
+use common::domain::{DayState, Metric, Period, Tally, Won};
 use proto::revenue::v1 as pb;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::{
     auth::{Authenticated, MaybeAuthenticated},
     error::ApiError,
-    routes::unspecified,
+    routes::{optional_id, unspecified},
     startup::AppState,
 };
 
@@ -63,17 +63,6 @@ pub struct TopResponse {
 fn period_field(raw: &str) -> Result<i32, ApiError> {
     let period = Period::parse(raw).map_err(|e| ApiError::bad_field("period", e))?;
     Ok(pb::Period::from(period).into())
-}
-
-fn optional_id(field: &str, raw: Option<&str>) -> Result<i64, ApiError> {
-    match raw {
-        None => Ok(0),
-        Some(raw) => raw
-            .parse::<i64>()
-            .ok()
-            .filter(|id| *id > 0)
-            .ok_or_else(|| ApiError::bad_field(field, "must be a positive id")),
-    }
 }
 
 /// The top videos of a day, week or month by views or watch time.
@@ -146,9 +135,16 @@ pub struct PeriodQuery {
 pub struct VideoDay {
     /// The day.
     pub day: String,
-    /// Views, watch seconds, ad views and their amounts in won.
+    /// Views, watch seconds, ad views (after invalid-traffic adjustments,
+    /// SPEC §11.3) and their amounts in won.
     #[serde(flatten)]
     pub tally: Tally,
+    /// Views before adjustments.
+    pub original_views: i64,
+    /// Ad views before adjustments.
+    pub original_ad_views: i64,
+    /// `estimated`, `final` or `restated` (SPEC §11.2).
+    pub state: Option<DayState>,
 }
 
 /// `GET /api/v1/videos/{id}/stats` response.
@@ -208,8 +204,11 @@ pub async fn video_stats(
             .days
             .into_iter()
             .map(|d| VideoDay {
+                state: DayState::try_from(d.state()).ok(),
                 day: d.day,
                 tally: d.tally.unwrap_or_default().into(),
+                original_views: d.original_views,
+                original_ad_views: d.original_ad_views,
             })
             .collect(),
     }))
@@ -302,12 +301,7 @@ pub async fn revenues(
             })
             .collect(),
     };
-    let wants_csv = req
-        .headers()
-        .get("accept")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/csv"));
-    if !wants_csv {
+    if !crate::routes::wants_csv(&req) {
         return Ok(HttpResponse::Ok().json(body));
     }
     let bytes = revenues_csv(&body.videos)?;
