@@ -173,7 +173,9 @@ pub async fn begin(db: &DatabaseConnection, write: &AdminWrite<'_>) -> Result<Be
         content_type: row
             .try_get::<Option<String>>("", "content_type")?
             .unwrap_or_default(),
-        body: row.try_get::<Option<Vec<u8>>>("", "body")?.unwrap_or_default(),
+        body: row
+            .try_get::<Option<Vec<u8>>>("", "body")?
+            .unwrap_or_default(),
     };
     let audit_id = audit(db, write, Some(response.status)).await?;
     Ok(Begun::Replay { audit_id, response })
@@ -279,10 +281,5 @@ pub async fn entries(
     if before > 0 {
         query = query.filter(audit_entry::Column::AuditId.lt(before));
     }
-    common::paging::fetch_page(
-        query.order_by_desc(audit_entry::Column::AuditId),
-        limit,
-        db,
-    )
-    .await
+    common::paging::fetch_page(query.order_by_desc(audit_entry::Column::AuditId), limit, db).await
 }

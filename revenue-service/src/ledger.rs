@@ -211,7 +211,10 @@ pub async fn entries<C: ConnectionTrait>(
         sql.push_str(&format!(" AND posted_at < ${}", values.len()));
     }
     values.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
-    sql.push_str(&format!(" ORDER BY transfer_id DESC LIMIT ${}", values.len()));
+    sql.push_str(&format!(
+        " ORDER BY transfer_id DESC LIMIT ${}",
+        values.len()
+    ));
     Entry::find_by_statement(stmt(db.get_database_backend(), &sql, values))
         .all(db)
         .await

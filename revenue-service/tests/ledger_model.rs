@@ -145,18 +145,24 @@ enum Op {
     /// Settle (or re-settle) a day, as an admin's run does.
     Settle(u8),
     /// Counts of a video's day arrive late.
-    Late { video: u8, day: u8, views: i64, ad_views: i64 },
+    Late {
+        video: u8,
+        day: u8,
+        views: i64,
+        ad_views: i64,
+    },
     /// An admin removes a share (per cent of what is left; over 100 asks
     /// for more than there is) of a video's day as invalid.
-    Adjust { video: u8, day: u8, views_pct: i64, ads_pct: i64 },
+    Adjust {
+        video: u8,
+        day: u8,
+        views_pct: i64,
+        ads_pct: i64,
+    },
 }
 
 fn counts() -> impl Strategy<Value = i64> {
-    prop_oneof![
-        Just(0i64),
-        1..=2_000i64,
-        20_000..=450_000i64,
-    ]
+    prop_oneof![Just(0i64), 1..=2_000i64, 20_000..=450_000i64,]
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -251,7 +257,11 @@ impl Model {
         self.settled.insert(d);
         let Some(&first) = later.first() else { return };
         for video in moved {
-            let has_later_rows = self.rows.range((video, first)..=(video, u8::MAX)).next().is_some();
+            let has_later_rows = self
+                .rows
+                .range((video, first)..=(video, u8::MAX))
+                .next()
+                .is_some();
             if has_later_rows {
                 for &l in &later {
                     self.reprice(video, l);
@@ -277,7 +287,10 @@ impl Model {
         entry.0 += views;
         entry.1 += ad_views;
         let days: Vec<u8> = self.settled.range(d..).copied().collect();
-        Ok(-days.into_iter().map(|l| self.reprice(video, l)).sum::<i64>())
+        Ok(-days
+            .into_iter()
+            .map(|l| self.reprice(video, l))
+            .sum::<i64>())
     }
 }
 
@@ -291,7 +304,10 @@ impl Engine {
     async fn new(dir: &std::path::Path) -> Self {
         let url = format!("sqlite://{}/revenue.db?mode=rwc", dir.display());
         let mut options = ConnectOptions::new(url);
-        options.max_connections(1).min_connections(1).sqlx_logging(false);
+        options
+            .max_connections(1)
+            .min_connections(1)
+            .sqlx_logging(false);
         let db = Database::connect(options).await.expect("SQLite opens");
         db.execute_unprepared("PRAGMA synchronous = OFF; PRAGMA journal_mode = MEMORY")
             .await
@@ -310,7 +326,11 @@ impl Engine {
             },
             ReportCache::disabled(),
         );
-        Self { db, counts, settler }
+        Self {
+            db,
+            counts,
+            settler,
+        }
     }
 
     async fn reset(&self, initial: &[((u8, u8), (i64, i64))]) {
@@ -340,7 +360,10 @@ impl Engine {
             .expect("runs");
         if let Some(row) = failed {
             let error: Option<String> = row.try_get("", "error").unwrap_or_default();
-            return Err(TestCaseError::fail(format!("run of {} did not succeed: {error:?}", day(d))));
+            return Err(TestCaseError::fail(format!(
+                "run of {} did not succeed: {error:?}",
+                day(d)
+            )));
         }
         Ok(())
     }
@@ -384,7 +407,11 @@ impl Engine {
     }
 
     /// Runs one history against the model.
-    async fn check(&self, initial: Vec<((u8, u8), (i64, i64))>, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    async fn check(
+        &self,
+        initial: Vec<((u8, u8), (i64, i64))>,
+        ops: Vec<Op>,
+    ) -> Result<(), TestCaseError> {
         self.reset(&initial).await;
         let mut model = Model::default();
         model.raw.extend(initial);
@@ -396,9 +423,19 @@ impl Engine {
                     // Nothing changed since: a second run posts nothing.
                     let before = self.transfers().await;
                     self.settle(d).await?;
-                    prop_assert_eq!(self.transfers().await, before, "an unchanged re-run of {} posted", d);
+                    prop_assert_eq!(
+                        self.transfers().await,
+                        before,
+                        "an unchanged re-run of {} posted",
+                        d
+                    );
                 }
-                Op::Late { video, day: d, views, ad_views } => {
+                Op::Late {
+                    video,
+                    day: d,
+                    views,
+                    ad_views,
+                } => {
                     let entry = model.raw.entry((video, d)).or_default();
                     entry.0 += views;
                     entry.1 += ad_views;
@@ -408,9 +445,15 @@ impl Engine {
                         entry.1 += ad_views;
                     }
                 }
-                Op::Adjust { video, day: d, views_pct, ads_pct } => {
+                Op::Adjust {
+                    video,
+                    day: d,
+                    views_pct,
+                    ads_pct,
+                } => {
                     let (raw_v, raw_a) = model.raw.get(&(video, d)).copied().unwrap_or_default();
-                    let (adj_v, adj_a) = model.adjusted.get(&(video, d)).copied().unwrap_or_default();
+                    let (adj_v, adj_a) =
+                        model.adjusted.get(&(video, d)).copied().unwrap_or_default();
                     let views = (raw_v - adj_v) * views_pct / 100;
                     let ad_views = (raw_a - adj_a) * ads_pct / 100;
                     let expected = model.adjust(video, d, views, ad_views);
@@ -437,7 +480,9 @@ impl Engine {
                     }
                 }
             }
-            let violations = ledger::invariant_violations(&self.db).await.expect("invariant");
+            let violations = ledger::invariant_violations(&self.db)
+                .await
+                .expect("invariant");
             prop_assert!(violations.is_empty(), "ledger ≠ amounts: {:?}", violations);
             prop_assert_eq!(self.rows().await, model.rows.clone());
         }

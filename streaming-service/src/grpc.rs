@@ -342,12 +342,16 @@ impl pb::streaming_service_server::StreamingService for StreamingApi {
         request: Request<pb::StreamVideoDaysRequest>,
     ) -> Result<Response<Self::StreamVideoDaysStream>, Status> {
         let r = request.into_inner();
-        let from = common::time::parse_day(&r.from).map_err(|e| StreamingError::field("from", e))?;
+        let from =
+            common::time::parse_day(&r.from).map_err(|e| StreamingError::field("from", e))?;
         let to = common::time::parse_day(&r.to).map_err(|e| StreamingError::field("to", e))?;
         if to < from || (to - from).num_days() > daily_counts::MAX_HISTORY_DAYS {
             return Err(StreamingError::field(
                 "to",
-                format!("must be from `from` to {} days after it", daily_counts::MAX_HISTORY_DAYS),
+                format!(
+                    "must be from `from` to {} days after it",
+                    daily_counts::MAX_HISTORY_DAYS
+                ),
             )
             .into());
         }

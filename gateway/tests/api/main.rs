@@ -8,6 +8,7 @@ mod auth_flow;
 mod errors;
 mod helpers;
 mod hostile;
+mod ledger;
 mod revenue;
 mod social_login;
 mod streaming;

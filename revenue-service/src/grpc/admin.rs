@@ -45,16 +45,18 @@ impl RevenueApi {
             target: &r.target,
             request_id: &r.request_id,
         };
-        let begun = admin_writes::begin(&self.db, &write).await.map_err(|e| match e {
-            BeginError::BadKey => RevenueError::field("Idempotency-Key", e.to_string()),
-            BeginError::Reused => {
-                RevenueError::Conflict(ErrorCode::IdempotencyKeyReused, e.to_string(), false)
-            }
-            BeginError::InProgress => {
-                RevenueError::Conflict(ErrorCode::IdempotencyKeyInProgress, e.to_string(), true)
-            }
-            BeginError::Database(e) => e.into(),
-        })?;
+        let begun = admin_writes::begin(&self.db, &write)
+            .await
+            .map_err(|e| match e {
+                BeginError::BadKey => RevenueError::field("Idempotency-Key", e.to_string()),
+                BeginError::Reused => {
+                    RevenueError::Conflict(ErrorCode::IdempotencyKeyReused, e.to_string(), false)
+                }
+                BeginError::InProgress => {
+                    RevenueError::Conflict(ErrorCode::IdempotencyKeyInProgress, e.to_string(), true)
+                }
+                BeginError::Database(e) => e.into(),
+            })?;
         Ok(Response::new(match begun {
             Begun::Proceed { audit_id } => pb::BeginAdminWriteResponse {
                 audit_id,

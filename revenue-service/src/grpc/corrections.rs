@@ -40,9 +40,11 @@ impl From<AdjustError> for RevenueError {
         match e {
             AdjustError::Field(field, why) => RevenueError::field(field, why),
             AdjustError::VideoNotFound => RevenueError::NotFound("video", ErrorCode::VideoNotFound),
-            AdjustError::Busy => {
-                RevenueError::Conflict(ErrorCode::SettlementBusy, AdjustError::Busy.to_string(), true)
-            }
+            AdjustError::Busy => RevenueError::Conflict(
+                ErrorCode::SettlementBusy,
+                AdjustError::Busy.to_string(),
+                true,
+            ),
             AdjustError::Unavailable(e) => {
                 tracing::warn!(error = %e, "adjustment: the streaming service failed");
                 RevenueError::Unavailable("the streaming service")
@@ -148,10 +150,7 @@ impl RevenueApi {
         {
             return Err(RevenueError::field("to", "must not be before from"));
         }
-        let posted = (
-            from.map(|d| time.start_of(d)),
-            to.map(|d| time.end_of(d)),
-        );
+        let posted = (from.map(|d| time.start_of(d)), to.map(|d| time.end_of(d)));
         let mut entries =
             ledger::entries(&self.db, creator, before, posted, u64::from(limit) + 1).await?;
         let more = entries.len() > limit as usize;

@@ -351,8 +351,7 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
                     tally: Some(d.tally.into()),
                     original_views: d.original_views,
                     original_ad_views: d.original_ad_views,
-                    state: pb::DayState::from(self.state_of(d.day, d.restated_at.is_some()))
-                        .into(),
+                    state: pb::DayState::from(self.state_of(d.day, d.restated_at.is_some())).into(),
                 })
                 .collect(),
         }))

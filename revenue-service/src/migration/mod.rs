@@ -404,7 +404,9 @@ impl MigrationTrait for AddLedger {
 async fn add_original_counts(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     for column in [
         big_integer(DailyStats::OriginalViews).default(0).to_owned(),
-        big_integer(DailyStats::OriginalAdViews).default(0).to_owned(),
+        big_integer(DailyStats::OriginalAdViews)
+            .default(0)
+            .to_owned(),
         timestamp_with_time_zone_null(DailyStats::RestatedAt).to_owned(),
     ] {
         manager
@@ -603,7 +605,11 @@ async fn create_admin_writes(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
         .create_table(
             Table::create()
                 .table(AuditLog::Table)
-                .col(big_integer(AuditLog::AuditId).auto_increment().primary_key())
+                .col(
+                    big_integer(AuditLog::AuditId)
+                        .auto_increment()
+                        .primary_key(),
+                )
                 .col(big_integer(AuditLog::Actor))
                 .col(string_len(AuditLog::Action, 200))
                 .col(string_len(AuditLog::Target, 500))

@@ -180,7 +180,8 @@ impl Settler {
     pub async fn run_next(&self) -> Result<bool, RevenueError> {
         let now = Utc::now();
         let stale = now
-            - chrono::Duration::from_std(self.limits.lease).unwrap_or(chrono::Duration::seconds(30));
+            - chrono::Duration::from_std(self.limits.lease)
+                .unwrap_or(chrono::Duration::seconds(30));
         // A queued run that found its day not written back records when it
         // looked (`heartbeat_at`) and is looked at again after WAIT_RETRY.
         let waited = now - chrono::Duration::from_std(WAIT_RETRY).unwrap_or_default();

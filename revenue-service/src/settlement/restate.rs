@@ -198,10 +198,15 @@ impl Settler {
         .await?
         .ok_or(AdjustError::VideoNotFound)?;
         let yesterday = self.time.today().pred_opt().unwrap_or(new.day);
-        let days: Vec<NaiveDate> = new.day.iter_days().take_while(|d| *d <= yesterday).collect();
+        let days: Vec<NaiveDate> = new
+            .day
+            .iter_days()
+            .take_while(|d| *d <= yesterday)
+            .collect();
         let leases = Leases::new(
             self.db.clone(),
-            format!("{}-adjustment-{}", self.holder, uuid::Uuid::new_v4().simple()),
+            // Unique to this adjustment (a lease holder is at most 64 bytes).
+            format!("adjustment-{}", uuid::Uuid::new_v4().simple()),
             self.limits.lease,
         );
         let outcome = async {
@@ -249,7 +254,12 @@ impl Settler {
         for (field, asked, count, taken) in [
             ("views", new.views, counts.0, earlier.views),
             ("ad_views", new.ad_views, counts.1, earlier.ad_views),
-            ("watch_seconds", new.watch_seconds, counts.2, earlier.watch_seconds),
+            (
+                "watch_seconds",
+                new.watch_seconds,
+                counts.2,
+                earlier.watch_seconds,
+            ),
         ] {
             let left = count.saturating_sub(taken).max(0);
             if asked > left {

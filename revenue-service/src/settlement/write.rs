@@ -54,9 +54,9 @@ impl Settler {
         let cards = RateCards::load(&self.db)
             .await
             .map_err(|e| SettleError::new(RunErrorCode::RateCard, format!("rate card: {e}")))?;
-        let card = cards.on(day).map_err(|e| {
-            SettleError::new(RunErrorCode::RateCard, format!("rate card: {e}"))
-        })?;
+        let card = cards
+            .on(day)
+            .map_err(|e| SettleError::new(RunErrorCode::RateCard, format!("rate card: {e}")))?;
         // The later settled days this run may have to restate: their
         // leases are taken now, in ascending order after the day's own.
         let later = self
@@ -110,9 +110,14 @@ impl Settler {
         .await
         .map_err(SettleError::database)?;
         progress.absorb(tail, context.collect_moved);
-        mark_settled(&txn, day, now, context.is_final && progress.amounts_changed > 0)
-            .await
-            .map_err(SettleError::database)?;
+        mark_settled(
+            &txn,
+            day,
+            now,
+            context.is_final && progress.amounts_changed > 0,
+        )
+        .await
+        .map_err(SettleError::database)?;
         let posting = Posting {
             kind: TransferKind::Restatement,
             source_kind: "run",

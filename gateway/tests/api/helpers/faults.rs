@@ -49,6 +49,12 @@ impl TestApp {
             .expect("revenue-service builds again");
     }
 
+    /// The revenue service's settings, to start another replica on the
+    /// same database.
+    pub fn revenue_settings(&self) -> revenue_service::Settings {
+        self.stack.revenue.settings.clone()
+    }
+
     /// Starts the streaming service again on the address it had.
     pub async fn restart_streaming_service(&mut self) {
         self.stack
