@@ -5,15 +5,23 @@
 # release processes, an admin queues the day through the gateway, and the
 # revenue service pulls it over gRPC and writes it into its own PostgreSQL
 # database. Prints the run record (rows, total, start and end), the wall
-# time, and each service's peak memory. Drops the databases after.
+# time, and each service's peak memory. Then it settles the same day again
+# (nothing changed) and prints that run and the ledger's transfers before
+# and after it. Drops the databases after.
 #
-#   bash bench/settle.sh [videos=5000000]
+#   [BIN_DIR=target/release] bash bench/settle.sh [videos=5000000]
+#
+# BIN_DIR runs other builds of the services (bench/ledger.sh compares the
+# build before the ledger with this one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 videos=${1:-5000000}
 pg=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
 n=$$
-cargo build --release --quiet -p user-service -p streaming-service -p revenue-service -p gateway
+bin=${BIN_DIR:-./target/release}
+if [ -z "${BIN_DIR:-}" ]; then
+  cargo build --release --quiet -p user-service -p streaming-service -p revenue-service -p gateway
+fi
 for db in users streaming revenue; do psql "$pg/postgres" -qc "CREATE DATABASE bench_${db}_$n"; done
 work=$(mktemp -d)
 cleanup() {
@@ -25,10 +33,10 @@ cleanup() {
 trap cleanup EXIT
 export SERVICE_CREDENTIAL=bench-credential RUST_LOG=warn DATA_DIR="$work"
 USER_DATABASE_URL="$pg/bench_users_$n" USER_GRPC_ADDR=127.0.0.1:50171 USER_GENERATE_SIGNING_KEY=true \
-  ADMIN_EMAIL=admin@example.com ADMIN_PASSWORD=bench-password ./target/release/user-service &
+  ADMIN_EMAIL=admin@example.com ADMIN_PASSWORD=bench-password "$bin/user-service" &
 us_pid=$!
 STREAMING_DATABASE_URL="$pg/bench_streaming_$n" STREAMING_GRPC_ADDR=127.0.0.1:50172 \
-  STREAMING_USER_SERVICE_URL=http://127.0.0.1:50171 WRITEBACK_INTERVAL_SECONDS=3600 ./target/release/streaming-service &
+  STREAMING_USER_SERVICE_URL=http://127.0.0.1:50171 WRITEBACK_INTERVAL_SECONDS=3600 "$bin/streaming-service" &
 ss_pid=$!
 for _ in $(seq 100); do
   psql "$pg/bench_streaming_$n" -tAc "SELECT 1 FROM information_schema.tables WHERE table_name = 'watermarks'" | grep -q 1 && break
@@ -38,30 +46,42 @@ echo "== generating $videos videos with counts on 2026-11-20 and 2026-11-21"
 psql "$pg/bench_streaming_$n" -q -v ON_ERROR_STOP=1 -v videos="$videos" -f bench/generate-daily-counts.sql
 REVENUE_DATABASE_URL="$pg/bench_revenue_$n" REVENUE_GRPC_ADDR=127.0.0.1:50173 \
   REVENUE_USER_SERVICE_URL=http://127.0.0.1:50171 REVENUE_STREAMING_SERVICE_URL=http://127.0.0.1:50172 \
-  ./target/release/revenue-service &
+  "$bin/revenue-service" &
 rs_pid=$!
 GATEWAY_ADDR=127.0.0.1:18191 GATEWAY_USER_SERVICE_URL=http://127.0.0.1:50171 \
   GATEWAY_STREAMING_SERVICE_URL=http://127.0.0.1:50172 GATEWAY_REVENUE_SERVICE_URL=http://127.0.0.1:50173 \
-  AUTH_RATE_LIMIT_PER_MINUTE=0 ./target/release/gateway &
+  AUTH_RATE_LIMIT_PER_MINUTE=0 "$bin/gateway" &
 gw_pid=$!
 base=http://127.0.0.1:18191
 for _ in $(seq 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.2; done
 token=$(curl -sf -X POST "$base/api/v1/auth/login" --json '{"email":"admin@example.com","password":"bench-password"}' |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-echo "== machine: $(nproc) cores; settling 2026-11-21"
-start=$(date +%s.%N)
-run=$(curl -sf -X POST "$base/api/v1/admin/settlements" -H "authorization: Bearer $token" \
-  --json '{"from":"2026-11-21","to":"2026-11-21"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_ids"][0])')
-while :; do
-  body=$(curl -sf "$base/api/v1/admin/settlements/$run" -H "authorization: Bearer $token")
-  status=$(echo "$body" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')
-  [ "$status" = succeeded ] || [ "$status" = failed ] && break
-  sleep 0.5
-done
-end=$(date +%s.%N)
-echo "$body"
-echo "== wall time $(python3 -c "print(f'{$end - $start:.1f}')") s (queue to done, polled every 0.5 s)"
+# Queues 2026-11-21 and waits until its run is done; prints the run and
+# the wall time.
+settle_day() {
+  start=$(date +%s.%N)
+  run=$(curl -sf -X POST "$base/api/v1/admin/settlements" -H "authorization: Bearer $token" \
+    --json '{"from":"2026-11-21","to":"2026-11-21"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_ids"][0])')
+  while :; do
+    body=$(curl -sf "$base/api/v1/admin/settlements/$run" -H "authorization: Bearer $token")
+    status=$(echo "$body" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')
+    [ "$status" = succeeded ] || [ "$status" = failed ] && break
+    sleep 0.5
+  done
+  end=$(date +%s.%N)
+  echo "$body"
+  echo "== wall time $(python3 -c "print(f'{$end - $start:.1f}')") s (queue to done, polled every 0.5 s)"
+}
+transfers() {
+  psql "$pg/bench_revenue_$n" -tAc "SELECT COUNT(*) FROM ledger_transfers" 2>/dev/null || echo "no ledger"
+}
+echo "== machine: $(nproc) cores; settling 2026-11-21 ($bin)"
+settle_day
 for name in streaming-service:$ss_pid revenue-service:$rs_pid; do
   pid=${name#*:}
   echo "== ${name%%:*}: peak RSS $(awk '/VmHWM/{printf "%.1f MiB", $2/1024}' "/proc/$pid/status")"
 done
+before=$(transfers)
+echo "== settling 2026-11-21 again, nothing changed (ledger transfers before: $before)"
+settle_day
+echo "== ledger transfers after: $(transfers)"

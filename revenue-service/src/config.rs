@@ -76,6 +76,12 @@ pub struct Settings {
     /// amounts change is `restated` (SPEC §11.2; default 3).
     #[serde(default = "default_final_after_days")]
     pub settlement_final_after_days: u32,
+    /// `SETTLEMENT_LATE_POLL_SECONDS`: how often the settlement worker asks
+    /// the streaming service which days' counts changed (late counts from
+    /// the write-back or an import) and settles again the settled ones that
+    /// changed after their last run read them; 0 turns it off (default 60).
+    #[serde(default = "default_late_poll")]
+    pub settlement_late_poll_seconds: u64,
     /// `PLATFORM_TIME_ZONE`: the IANA zone of days (SPEC §2: `Asia/Seoul`).
     #[serde(
         default,
@@ -141,6 +147,9 @@ fn default_breaker_open() -> u64 {
 fn default_lease() -> u64 {
     30
 }
+fn default_late_poll() -> u64 {
+    60
+}
 fn default_final_after_days() -> u32 {
     3
 }
@@ -175,6 +184,7 @@ impl Settings {
             settlement_breaker_open_seconds: default_breaker_open(),
             settlement_lease_seconds: default_lease(),
             settlement_final_after_days: default_final_after_days(),
+            settlement_late_poll_seconds: default_late_poll(),
             platform_time: PlatformTime::default(),
             jwt_issuer: default_issuer(),
             jwt_audience: default_audience(),

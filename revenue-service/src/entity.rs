@@ -126,6 +126,8 @@ pub mod settled_day {
         pub day: Date,
         pub settled_at: DateTimeUtc,
         pub restated_at: Option<DateTimeUtc>,
+        /// The streaming service's change version its last run read.
+        pub counts_version: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

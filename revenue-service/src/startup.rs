@@ -80,6 +80,7 @@ impl Application {
             retries: settings.settlement_retries,
             lease: Duration::from_secs(settings.settlement_lease_seconds.max(3)),
             final_after_days: settings.settlement_final_after_days,
+            late_poll: Duration::from_secs(settings.settlement_late_poll_seconds),
         };
         let cache = match &settings.revenue_redis_url {
             Some(url) => ReportCache::redis(

@@ -12,13 +12,15 @@
 //!
 //! 10,000 histories by default; `LEDGER_PROPTEST_CASES=100000` for more.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{
     collections::{BTreeMap, BTreeSet},
     sync::{Arc, Mutex},
     time::Duration,
 };
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use common::{
     domain::{CreatorId, VideoId},
     time::PlatformTime,
@@ -33,7 +35,9 @@ use revenue_service::{
     cache::ReportCache,
     ledger,
     migration::Migrator,
-    settlement::{AdjustError, CountSource, NewAdjustment, PullError, RunLimits, Settler},
+    settlement::{
+        AdjustError, CountSource, NewAdjustment, PullError, RunLimits, Settler, Watermark,
+    },
 };
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 use sea_orm_migration::MigratorTrait;
@@ -81,8 +85,17 @@ impl Counts {
 }
 
 impl CountSource for Counts {
-    fn watermark(&self) -> BoxFuture<'_, Result<DateTime<Utc>, PullError>> {
-        Box::pin(async { Ok(Utc::now()) })
+    fn watermark(&self) -> BoxFuture<'_, Result<Watermark, PullError>> {
+        Box::pin(async {
+            Ok(Watermark {
+                until: Utc::now(),
+                changes_version: 0,
+            })
+        })
+    }
+
+    fn changed_days(&self, _after: i64) -> BoxFuture<'_, Result<Vec<(NaiveDate, i64)>, PullError>> {
+        Box::pin(async { Ok(Vec::new()) })
     }
 
     fn day_counts(
@@ -175,7 +188,10 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn history() -> impl Strategy<Value = (Vec<((u8, u8), (i64, i64))>, Vec<Op>)> {
+/// A video's day and its (views, ad views).
+type DayCounts = ((u8, u8), (i64, i64));
+
+fn history() -> impl Strategy<Value = (Vec<DayCounts>, Vec<Op>)> {
     (
         prop::collection::vec(((1..=VIDEOS, 0..DAYS), (counts(), counts())), 0..10),
         prop::collection::vec(op(), 1..10),
@@ -323,6 +339,7 @@ impl Engine {
                 retries: 0,
                 lease: Duration::from_secs(600),
                 final_after_days: 3,
+                late_poll: Duration::ZERO,
             },
             ReportCache::disabled(),
         );
@@ -333,7 +350,7 @@ impl Engine {
         }
     }
 
-    async fn reset(&self, initial: &[((u8, u8), (i64, i64))]) {
+    async fn reset(&self, initial: &[DayCounts]) {
         self.db
             .execute_unprepared(
                 "DELETE FROM daily_stats; DELETE FROM ledger_transfers; DELETE FROM settled_days; \
@@ -407,11 +424,7 @@ impl Engine {
     }
 
     /// Runs one history against the model.
-    async fn check(
-        &self,
-        initial: Vec<((u8, u8), (i64, i64))>,
-        ops: Vec<Op>,
-    ) -> Result<(), TestCaseError> {
+    async fn check(&self, initial: Vec<DayCounts>, ops: Vec<Op>) -> Result<(), TestCaseError> {
         self.reset(&initial).await;
         let mut model = Model::default();
         model.raw.extend(initial);

@@ -1,7 +1,7 @@
 //! The check of a settled day against the simulator's tallies: every
 //! creator's revenue and every video's settled row read through the gateway,
-//! compared with what the rules counted (SPEC §4) and priced (SPEC §6), and
-//! the day's top 5s.
+//! compared with what the rules counted (SPEC §4) and priced (SPEC §6), the
+//! day's top 5s, and every creator's ledger (SPEC §11.1).
 
 use std::collections::HashMap;
 
@@ -81,10 +81,16 @@ pub(crate) async fn check(
     checked.rows = settled.len();
     checked.videos = videos.len();
     let mut expected_rank = Vec::new();
+    let mut expected_ledger: HashMap<i64, HashMap<i64, i64>> = HashMap::new();
     for video in videos {
         let want = tallies.get(&(video.id, day)).copied().unwrap_or_default();
         let before = before.get(&video.id).copied().unwrap_or((0, 0));
-        let wrong = compare_video(want, before, settled.get(&video.id).copied());
+        let row = settled.get(&video.id).copied();
+        expected_ledger
+            .entry(video.creator_user)
+            .or_default()
+            .insert(video.id, row.map_or(0, |r| expected_total(before, r)));
+        let wrong = compare_video(want, before, row);
         if !wrong.is_empty() {
             checked
                 .differences
@@ -93,6 +99,15 @@ pub(crate) async fn check(
         expected_rank.push((video.id, want));
     }
     check_rankings(gateway, day, &expected_rank, &mut checked).await?;
+    check_ledgers(
+        gateway,
+        admin,
+        day,
+        &expected_ledger,
+        concurrency,
+        &mut checked,
+    )
+    .await?;
     checked.top_creators = top_creators(earnings);
     Ok(checked)
 }
@@ -188,6 +203,103 @@ fn compare_video(want: DayTally, before: (i64, i64), got: Option<&RevenueRow>) -
         }
     }
     wrong
+}
+
+/// What a video's settled row should total (won): the SPEC §6 tiers over
+/// its settled counts after `(views, ad views)` before the day.
+fn expected_total((views_before, ads_before): (i64, i64), row: &RevenueRow) -> i64 {
+    video_amount(views_before, row.views) + ad_amount(ads_before, row.ad_views)
+}
+
+/// A creator's ledger, as the gateway answers it.
+#[derive(Deserialize)]
+struct LedgerPage {
+    balance: i64,
+    items: Vec<LedgerEntry>,
+    next_cursor: Option<String>,
+}
+
+/// One ledger entry (won; positive is owed to the creator).
+#[derive(Deserialize)]
+struct LedgerEntry {
+    kind: String,
+    amount: i64,
+    video_id: Option<i64>,
+    day: Option<String>,
+}
+
+/// Reads every creator's whole ledger and compares it with the expectation
+/// (`expected`: creator → video → won): for the day, each video's
+/// `earning`, `restatement` and `adjustment` entries sum to what the video
+/// should total, and the balance is the sum of every entry (SPEC §11.1).
+async fn check_ledgers(
+    gateway: &Gateway,
+    admin: &str,
+    day: NaiveDate,
+    expected: &HashMap<i64, HashMap<i64, i64>>,
+    concurrency: usize,
+    checked: &mut Checked,
+) -> anyhow::Result<()> {
+    let day_text = day.to_string();
+    let ledgers: Vec<(i64, i64, Vec<LedgerEntry>)> = stream::iter(expected.keys().copied())
+        .map(|creator| async move {
+            let mut entries = Vec::new();
+            let mut cursor = String::new();
+            loop {
+                let page: LedgerPage = serde_json::from_value(
+                    gateway
+                        .get(
+                            &format!(
+                                "/api/v1/ledger?creator_id={creator}&limit=100&cursor={cursor}"
+                            ),
+                            Some(admin),
+                        )
+                        .await?,
+                )
+                .context("the ledger answer")?;
+                entries.extend(page.items);
+                match page.next_cursor {
+                    Some(next) => cursor = next,
+                    None => return anyhow::Ok((creator, page.balance, entries)),
+                }
+            }
+        })
+        .buffered(concurrency.clamp(1, 16))
+        .try_collect()
+        .await?;
+    for (creator, balance, entries) in ledgers {
+        let sum: i64 = entries.iter().map(|e| e.amount).sum();
+        if sum != balance {
+            checked.differences.push(format!(
+                "creator {creator}: ledger balance {balance} won is not the sum of its entries, {sum}"
+            ));
+        }
+        let mut held: HashMap<i64, i64> = HashMap::new();
+        for e in &entries {
+            let on_day = e.day.as_deref() == Some(day_text.as_str());
+            let priced = matches!(e.kind.as_str(), "earning" | "restatement" | "adjustment");
+            if let (true, true, Some(video)) = (on_day, priced, e.video_id) {
+                *held.entry(video).or_default() += e.amount;
+            }
+        }
+        let want = expected.get(&creator).cloned().unwrap_or_default();
+        for (video, amount) in &want {
+            let got = held.get(video).copied().unwrap_or(0);
+            if got != *amount {
+                checked.differences.push(format!(
+                    "video {video} on {day}: the ledger holds {got} won, expected {amount}"
+                ));
+            }
+        }
+        for (video, got) in held {
+            if !want.contains_key(&video) && got != 0 {
+                checked.differences.push(format!(
+                    "creator {creator}: the ledger holds {got} won for video {video} on {day}, not one of theirs"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Reads the day's top 5 by views and by watch time into `checked`'s

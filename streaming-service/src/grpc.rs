@@ -402,8 +402,27 @@ impl pb::streaming_service_server::StreamingService for StreamingApi {
             .watermark()
             .await
             .map_err(|e| StreamingError::Internal(e.into()))?;
+        let changes_version = daily_counts::changes_version(&self.db).await?;
         Ok(Response::new(pb::Watermark {
             written_back_until: Some(common::grpc::timestamp(until)),
+            changes_version,
+        }))
+    }
+
+    async fn list_changed_days(
+        &self,
+        request: Request<pb::ListChangedDaysRequest>,
+    ) -> Result<Response<pb::ListChangedDaysResponse>, Status> {
+        let after = request.into_inner().after_version;
+        let days = daily_counts::changed_days(&self.db, after).await?;
+        Ok(Response::new(pb::ListChangedDaysResponse {
+            days: days
+                .into_iter()
+                .map(|(day, version)| pb::ChangedDay {
+                    day: day.format("%Y-%m-%d").to_string(),
+                    version,
+                })
+                .collect(),
         }))
     }
 

@@ -658,3 +658,74 @@ async fn two_revenue_replicas_resettling_overlapping_days_post_one_set_of_transf
         2 * (100_005 + 11 + 11 + 11)
     );
 }
+
+#[tokio::test]
+async fn late_counts_settle_their_settled_day_again_by_themselves() {
+    let app = spawn_app_with(Options {
+        admin: Some(ADMIN),
+        late_poll_seconds: 1,
+        ..Options::default()
+    })
+    .await;
+    let admin = app.login_tokens(ADMIN.0, ADMIN.1).await.access;
+    let ada = app.signed_in("ada@example.com", "creator").await.access;
+    let v = app.video(&ada, 600).await;
+    import(
+        &app,
+        &admin,
+        &[(v, "2026-10-01", 99_990, 0), (v, "2026-10-02", 20, 0)],
+    )
+    .await;
+    settle(&app, &admin, "2026-10-01", "2026-10-02").await;
+    // Late counts arrive by import; nobody queues a run.
+    import(&app, &admin, &[(v, "2026-10-01", 100_000, 0)]).await;
+    let mut days = Vec::new();
+    for _ in 0..100 {
+        days = video_days(&app, &ada, v, "2026-10-01").await;
+        if days[1]["total_amount"] == 22 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(days[0]["total_amount"], 100_000, "{days:?}");
+    assert_eq!(days[1]["total_amount"], 22, "10-02 restated: {days:?}");
+    let runs: Value = app
+        .get_json("/api/v1/admin/settlements", Some(&admin))
+        .await;
+    let newest = &runs["items"][0];
+    assert_eq!(
+        (&newest["day"], &newest["status"], &newest["restated_rows"]),
+        (&json!("2026-10-01"), &json!("succeeded"), &json!(1)),
+        "{runs}"
+    );
+    assert_eq!(runs["items"].as_array().unwrap().len(), 3, "one run, once");
+    let db = revenue_db(&app).await;
+    assert_invariant(&db).await;
+
+    // The write-back records the days it changes the same way (today here,
+    // which no run settles before it is over).
+    let token = app.sign(&app.claims(10_001, common::auth::Role::Viewer));
+    let p = app.play(Some(&token), v, None).await;
+    app.pause_ok(Some(&token), v, p["session_id"].as_str().unwrap(), 4)
+        .await;
+    app.write_back().await;
+    let today = common::time::PlatformTime::default().today().to_string();
+    let streaming = sea_orm::Database::connect(app.streaming_db_url.clone().unwrap())
+        .await
+        .unwrap();
+    let changed = count(
+        &streaming,
+        &format!("SELECT COUNT(*) FROM changed_days WHERE day = '{today}'"),
+    )
+    .await;
+    assert_eq!(changed, 1);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let runs: Value = app
+        .get_json("/api/v1/admin/settlements", Some(&admin))
+        .await;
+    assert_eq!(
+        runs["items"].as_array().unwrap().len(),
+        3,
+        "today is not settled"
+    );
+}

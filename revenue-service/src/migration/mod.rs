@@ -53,6 +53,7 @@ enum SettledDays {
     Day,
     SettledAt,
     RestatedAt,
+    CountsVersion,
 }
 
 #[derive(DeriveIden)]
@@ -438,7 +439,8 @@ async fn add_original_counts(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
 }
 
 /// `settled_days`: one row per day that has been settled, with when its
-/// amounts last changed after it was final.
+/// amounts last changed after it was final and the streaming service's
+/// change version its last run read (days settled before have version 0).
 async fn create_settled_days(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     manager
         .create_table(
@@ -447,6 +449,7 @@ async fn create_settled_days(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
                 .col(date(SettledDays::Day).primary_key())
                 .col(timestamp_with_time_zone(SettledDays::SettledAt))
                 .col(timestamp_with_time_zone_null(SettledDays::RestatedAt))
+                .col(big_integer(SettledDays::CountsVersion).default(0))
                 .to_owned(),
         )
         .await?;

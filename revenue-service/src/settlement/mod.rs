@@ -30,7 +30,9 @@ use sea_orm::{
 };
 use tokio::sync::Notify;
 
-pub use pull::{Breaker, CountSource, GrpcCounts, MAX_HISTORY_VIDEOS, PullError, breaker};
+pub use pull::{
+    Breaker, CountSource, GrpcCounts, MAX_HISTORY_VIDEOS, PullError, Watermark, breaker,
+};
 pub use restate::{AdjustError, MAX_REASON_CHARS, NewAdjustment};
 pub use write::{Adjusted, day_is_final};
 
@@ -61,6 +63,30 @@ impl SettleError {
     }
 }
 
+/// When the worker last looked for late counts, and the change version it
+/// has looked at.
+#[derive(Debug, Default)]
+struct LatePoll {
+    last: Option<tokio::time::Instant>,
+    seen: Option<i64>,
+}
+
+impl LatePoll {
+    /// Whether `every` has passed since the last look (or there was none);
+    /// if so, the look starts now.
+    fn due(&mut self, every: Duration) -> bool {
+        let now = tokio::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < every)
+        {
+            return false;
+        }
+        self.last = Some(now);
+        true
+    }
+}
+
 /// How long a run that found its day not written back waits before it looks
 /// at the watermark again.
 pub const WAIT_RETRY: Duration = Duration::from_secs(1);
@@ -77,6 +103,10 @@ pub struct RunLimits {
     /// A settled day is `estimated` until this many days have passed after
     /// it, then `final` (SPEC §11.2).
     pub final_after_days: u32,
+    /// How often the worker asks the count source which days changed, to
+    /// settle again the settled ones that changed after they were read;
+    /// zero: never.
+    pub late_poll: Duration,
 }
 
 /// Queues and executes settlement runs.
@@ -129,7 +159,7 @@ impl Settler {
     /// The count source cannot be reached, or the circuit is open.
     pub async fn written_back(&self, day: NaiveDate) -> Result<bool, String> {
         let watermark = self.source.watermark().await.map_err(|e| e.to_string())?;
-        Ok(watermark >= self.time.end_of(day))
+        Ok(watermark.until >= self.time.end_of(day))
     }
 
     /// Queues one run per day of `days` and wakes the worker.
@@ -158,7 +188,14 @@ impl Settler {
     /// `stop` resolves.
     pub async fn run_worker(self, stop: impl std::future::Future<Output = ()> + Send) {
         tokio::pin!(stop);
+        let mut late = LatePoll::default();
         loop {
+            if !self.limits.late_poll.is_zero()
+                && late.due(self.limits.late_poll)
+                && let Err(e) = self.settle_changed_days(&mut late.seen).await
+            {
+                tracing::warn!(error = %e, "looking for late counts");
+            }
             match self.run_next().await {
                 Ok(true) => continue,
                 Ok(false) => {}
@@ -170,6 +207,66 @@ impl Settler {
                 () = tokio::time::sleep(Duration::from_secs(2)) => {}
             }
         }
+    }
+
+    /// Queues a run of every settled day whose counts changed after its
+    /// last run read them (late counts from the write-back or the import,
+    /// SPEC §11.2), unless a run of it is already queued; `seen` is the
+    /// change version looked at so far (`None`: start from the oldest
+    /// settled day's). Returns the days queued.
+    ///
+    /// # Errors
+    /// The count source or the database failed.
+    pub async fn settle_changed_days(
+        &self,
+        seen: &mut Option<i64>,
+    ) -> Result<Vec<NaiveDate>, RevenueError> {
+        let backend = self.db.get_database_backend();
+        let after = match *seen {
+            Some(after) => after,
+            None => self
+                .db
+                .query_one(stmt(
+                    backend,
+                    "SELECT CAST(COALESCE(MIN(counts_version), 0) AS BIGINT) AS v FROM settled_days",
+                    vec![],
+                ))
+                .await?
+                .map(|r| r.try_get::<i64>("", "v"))
+                .transpose()?
+                .unwrap_or(0),
+        };
+        let changed = self
+            .source
+            .changed_days(after)
+            .await
+            .map_err(|e| RevenueError::Internal(anyhow::anyhow!("changed days: {e}")))?;
+        let today = self.time.today();
+        let mut queued = Vec::new();
+        for &(day, version) in &changed {
+            if day >= today {
+                continue;
+            }
+            let stale = self
+                .db
+                .query_one(stmt(
+                    backend,
+                    "SELECT 1 AS stale FROM settled_days s WHERE s.day = $1 AND s.counts_version < $2 \
+                     AND NOT EXISTS (SELECT 1 FROM settlement_runs r WHERE r.day = $1 AND r.status = $3)",
+                    vec![day.into(), version.into(), RunStatus::Queued.as_str().into()],
+                ))
+                .await?
+                .is_some();
+            if stale {
+                queued.push(day);
+            }
+        }
+        if !queued.is_empty() {
+            tracing::info!(days = ?queued, "late counts: settling again");
+            self.enqueue(&queued).await?;
+        }
+        *seen = Some(changed.iter().map(|(_, v)| *v).max().unwrap_or(after));
+        Ok(queued)
     }
 
     /// Claims one runnable run and executes it; `false` when there was none
@@ -208,7 +305,7 @@ impl Settler {
             if run.status == RunStatus::Queued && run.heartbeat_at.is_some() {
                 let mark = match watermark {
                     Some(mark) => mark,
-                    None => *watermark.insert(self.source.watermark().await.ok()),
+                    None => *watermark.insert(self.source.watermark().await.ok().map(|w| w.until)),
                 };
                 if mark.is_some_and(|mark| mark < self.time.end_of(run.day)) {
                     continue;

@@ -13,8 +13,9 @@ use common::{
 use failsafe::{Config, StateMachine, backoff, failure_policy, futures::CircuitBreaker as _};
 use futures::future::BoxFuture;
 use proto::streaming::v1::{
-    DailyCount, GetVideoRequest, GetWatermarkRequest, StreamDailyCountsRequest,
-    StreamVideoDaysRequest, streaming_service_client::StreamingServiceClient,
+    DailyCount, GetVideoRequest, GetWatermarkRequest, ListChangedDaysRequest,
+    StreamDailyCountsRequest, StreamVideoDaysRequest,
+    streaming_service_client::StreamingServiceClient,
 };
 use tokio::sync::mpsc;
 
@@ -84,6 +85,17 @@ where
         .await
 }
 
+/// How far the count source's write-back has reached, and the version of
+/// its last change of any counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Watermark {
+    /// Every event before this instant is counted.
+    pub until: DateTime<Utc>,
+    /// A pull that starts after this answer sees every change up to this
+    /// version (SPEC §11.2: a day changed after it is settled again).
+    pub changes_version: i64,
+}
+
 /// The most videos one [`CountSource::video_days`] call may name (the
 /// streaming service's limit).
 pub const MAX_HISTORY_VIDEOS: usize = 1_000;
@@ -92,9 +104,12 @@ pub const MAX_HISTORY_VIDEOS: usize = 1_000;
 /// counts of every video, and a few videos' counts over a range of days.
 /// Each count comes with the video's cumulative counts before its day.
 pub trait CountSource: Send + Sync {
-    /// How far the write-back has reached: every event before this instant
-    /// is counted.
-    fn watermark(&self) -> BoxFuture<'_, Result<DateTime<Utc>, PullError>>;
+    /// How far the write-back has reached, and the last change's version.
+    fn watermark(&self) -> BoxFuture<'_, Result<Watermark, PullError>>;
+
+    /// Days whose counts changed after version `after`, with the version of
+    /// their last change, by ascending version (at most 10,000 a call).
+    fn changed_days(&self, after: i64) -> BoxFuture<'_, Result<Vec<(NaiveDate, i64)>, PullError>>;
 
     /// Sends the counts of `day` of every video after `after`, in ascending
     /// video order, to `sink` in batches of at most `batch_rows`. Stops
@@ -174,7 +189,7 @@ impl GrpcCounts {
 }
 
 impl CountSource for GrpcCounts {
-    fn watermark(&self) -> BoxFuture<'_, Result<DateTime<Utc>, PullError>> {
+    fn watermark(&self) -> BoxFuture<'_, Result<Watermark, PullError>> {
         Box::pin(async move {
             let mut client = self.client();
             let call = within(
@@ -185,8 +200,39 @@ impl CountSource for GrpcCounts {
                 failsafe::Error::Rejected => PullError::Open,
                 failsafe::Error::Inner(s) => PullError::Failed(format!("watermark: {s}")),
             })?;
-            let t = response.into_inner().written_back_until.unwrap_or_default();
-            Ok(DateTime::from_timestamp(t.seconds, 0).unwrap_or_default())
+            let mark = response.into_inner();
+            let t = mark.written_back_until.unwrap_or_default();
+            Ok(Watermark {
+                until: DateTime::from_timestamp(t.seconds, 0).unwrap_or_default(),
+                changes_version: mark.changes_version,
+            })
+        })
+    }
+
+    fn changed_days(&self, after: i64) -> BoxFuture<'_, Result<Vec<(NaiveDate, i64)>, PullError>> {
+        Box::pin(async move {
+            let mut client = self.client();
+            let call = within(
+                self.call_timeout,
+                client.list_changed_days(self.request(ListChangedDaysRequest {
+                    after_version: after,
+                })),
+            );
+            let days = self
+                .breaker
+                .call(call)
+                .await
+                .map_err(breaker_error)?
+                .into_inner()
+                .days;
+            days.into_iter()
+                .map(|d| {
+                    let day = common::time::parse_day(&d.day).map_err(|e| {
+                        PullError::Failed(format!("changed days: a bad day {:?}: {e}", d.day))
+                    })?;
+                    Ok((day, d.version))
+                })
+                .collect()
         })
     }
 

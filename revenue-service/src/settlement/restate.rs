@@ -171,7 +171,7 @@ impl Settler {
                 continue;
             }
             restated.rows += i64::try_from(replaced.amounts_changed).unwrap_or(i64::MAX);
-            mark_settled(txn, day, posting.posted_at, is_final).await?;
+            mark_settled(txn, day, posting.posted_at, is_final, None).await?;
             let posted = ledger::post_differences(txn, day, Some(videos), posting).await?;
             restated.transfers += posted.transfers;
             restated.sum = restated

@@ -43,6 +43,8 @@ impl Settler {
             .await
             .map_err(SettleError::from)?;
         let end = self.time.end_of(day);
+        let counts_version = watermark.changes_version;
+        let watermark = watermark.until;
         if watermark < end {
             return Err(SettleError::new(
                 RunErrorCode::NotWrittenBack,
@@ -115,6 +117,7 @@ impl Settler {
             day,
             now,
             context.is_final && progress.amounts_changed > 0,
+            Some(counts_version),
         )
         .await
         .map_err(SettleError::database)?;
@@ -430,19 +433,31 @@ async fn adjustments_of_day(
         .collect()
 }
 
-/// Records that `day` is settled; `restated` marks it restated now.
+/// Records that `day` is settled; `restated` marks it restated now. A
+/// whole day's run gives `counts_version`, the count source's change
+/// version read before the pull (a later change settles the day again); a
+/// restatement of some of its videos gives `None`.
 pub(super) async fn mark_settled(
     txn: &DatabaseTransaction,
     day: NaiveDate,
     now: DateTime<Utc>,
     restated: bool,
+    counts_version: Option<i64>,
 ) -> Result<(), sea_orm::DbErr> {
     let restated_at: Option<DateTime<Utc>> = restated.then_some(now);
     txn.execute(stmt(
         txn.get_database_backend(),
-        "INSERT INTO settled_days (day, settled_at, restated_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (day) DO UPDATE SET restated_at = COALESCE(excluded.restated_at, settled_days.restated_at)",
-        vec![day.into(), now.into(), restated_at.into()],
+        "INSERT INTO settled_days (day, settled_at, restated_at, counts_version) \
+         VALUES ($1, $2, $3, COALESCE($4, 0)) \
+         ON CONFLICT (day) DO UPDATE SET \
+           restated_at = COALESCE(excluded.restated_at, settled_days.restated_at), \
+           counts_version = COALESCE($4, settled_days.counts_version)",
+        vec![
+            day.into(),
+            now.into(),
+            restated_at.into(),
+            counts_version.into(),
+        ],
     ))
     .await?;
     Ok(())

@@ -207,6 +207,10 @@ impl Writeback {
             videos.dedup();
             crate::daily_counts::refresh_cumulative(&txn, &videos, first_day).await?;
         }
+        let mut days: Vec<chrono::NaiveDate> = taken.iter().map(|t| t.bucket.day).collect();
+        days.sort_unstable();
+        days.dedup();
+        crate::daily_counts::record_changed_days(&txn, &days).await?;
         txn.commit().await?;
         Ok(())
     }

@@ -249,6 +249,8 @@ async fn apply_batch(db: &DatabaseConnection, batch: &[ImportRow]) -> Result<(),
     let backend = txn.get_database_backend();
     txn.execute(backend.build(&insert)).await?;
     refresh_cumulative(&txn, &videos, first_day).await?;
+    let days: Vec<chrono::NaiveDate> = batch.iter().map(|r| r.day).collect();
+    super::record_changed_days(&txn, &days).await?;
     txn.commit().await
 }
 

@@ -187,6 +187,101 @@ pub fn pages(
         .try_buffered(PAGES_IN_FLIGHT)
 }
 
+/// The most days one [`changed_days`] call returns.
+pub const MAX_CHANGED_DAYS: u64 = 10_000;
+
+/// Records, in the caller's transaction, that the counts of `days` changed:
+/// each gets the next change version (one for the whole change). The
+/// revenue service re-settles a settled day whose version is newer than
+/// the one it read before it pulled the day (SPEC §11.2). The counter's
+/// row lock orders concurrent changes: versions commit in order.
+///
+/// # Errors
+/// Database failures.
+pub async fn record_changed_days<C: ConnectionTrait>(
+    db: &C,
+    days: &[NaiveDate],
+) -> Result<(), sea_orm::DbErr> {
+    if days.is_empty() {
+        return Ok(());
+    }
+    let backend = db.get_database_backend();
+    let version: i64 = db
+        .query_one(Statement::from_string(
+            backend,
+            "UPDATE change_versions SET version = version + 1 WHERE id = 1 RETURNING version",
+        ))
+        .await?
+        .ok_or_else(|| sea_orm::DbErr::Custom("no change_versions row".to_owned()))?
+        .try_get_by_index(0)?;
+    let mut days = days.to_vec();
+    days.sort_unstable();
+    days.dedup();
+    for chunk in days.chunks(5_000) {
+        let mut insert = sea_orm::sea_query::Query::insert();
+        insert
+            .into_table(sea_orm::sea_query::Alias::new("changed_days"))
+            .columns([
+                sea_orm::sea_query::Alias::new("day"),
+                sea_orm::sea_query::Alias::new("version"),
+            ]);
+        for day in chunk {
+            insert.values_panic([(*day).into(), version.into()]);
+        }
+        insert.on_conflict(
+            sea_orm::sea_query::OnConflict::column(sea_orm::sea_query::Alias::new("day"))
+                .update_column(sea_orm::sea_query::Alias::new("version"))
+                .to_owned(),
+        );
+        db.execute(backend.build(&insert)).await?;
+    }
+    Ok(())
+}
+
+/// The version of the last change of any counts (0 before the first).
+///
+/// # Errors
+/// Database failures.
+pub async fn changes_version(db: &DatabaseConnection) -> Result<i64, StreamingError> {
+    let row = db
+        .query_one(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT version FROM change_versions WHERE id = 1",
+        ))
+        .await?;
+    Ok(match row {
+        Some(r) => r.try_get_by_index(0)?,
+        None => 0,
+    })
+}
+
+/// Days whose counts changed after version `after`, by ascending version,
+/// at most [`MAX_CHANGED_DAYS`].
+///
+/// # Errors
+/// Database failures.
+pub async fn changed_days(
+    db: &DatabaseConnection,
+    after: i64,
+) -> Result<Vec<(NaiveDate, i64)>, StreamingError> {
+    let backend = db.get_database_backend();
+    let (after_p, _) = placeholders(backend);
+    let rows = db
+        .query_all(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "SELECT day, version FROM changed_days WHERE version > {after_p} \
+                 ORDER BY version, day LIMIT {MAX_CHANGED_DAYS}"
+            ),
+            [after.into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get_by_index(0)?, r.try_get_by_index(1)?)))
+        .collect::<Result<_, sea_orm::DbErr>>()
+        .map_err(Into::into)
+}
+
 /// The most videos one [`video_days`] call (and one `StreamVideoDays`
 /// request) may name.
 pub const MAX_HISTORY_VIDEOS: usize = 1_000;

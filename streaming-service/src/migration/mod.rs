@@ -9,7 +9,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateStreamingTables)]
+        vec![Box::new(CreateStreamingTables), Box::new(AddChangedDays)]
     }
 }
 
@@ -197,4 +197,84 @@ async fn create_counts(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
                 .to_owned(),
         )
         .await
+}
+
+#[derive(DeriveIden)]
+enum ChangedDays {
+    Table,
+    Day,
+    Version,
+}
+
+#[derive(DeriveIden)]
+enum ChangeVersions {
+    Table,
+    Id,
+    Version,
+}
+
+/// `changed_days` (each day whose counts were written, with the version of
+/// its last change) and `change_versions` (the one counter those versions
+/// come from): what the revenue service re-settles late counts by (SPEC
+/// §11.2).
+struct AddChangedDays;
+
+impl MigrationName for AddChangedDays {
+    fn name(&self) -> &str {
+        "m20261130_000002_add_changed_days"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddChangedDays {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(ChangedDays::Table)
+                    .col(date(ChangedDays::Day).primary_key())
+                    .col(big_integer(ChangedDays::Version))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idx_changed_days_version")
+                    .table(ChangedDays::Table)
+                    .col(ChangedDays::Version)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(ChangeVersions::Table)
+                    .col(integer(ChangeVersions::Id).primary_key())
+                    .col(big_integer(ChangeVersions::Version))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .exec_stmt(
+                Query::insert()
+                    .into_table(ChangeVersions::Table)
+                    .columns([ChangeVersions::Id, ChangeVersions::Version])
+                    .values_panic([1.into(), 0i64.into()])
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            ChangeVersions::Table.into_iden(),
+            ChangedDays::Table.into_iden(),
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
+        }
+        Ok(())
+    }
 }

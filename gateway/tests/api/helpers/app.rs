@@ -47,6 +47,8 @@ pub struct Options {
     /// The streaming service's `GRPC_MAX_CONCURRENT_CALLS`, when not the
     /// default.
     pub streaming_max_concurrent_calls: Option<usize>,
+    /// The revenue service's `SETTLEMENT_LATE_POLL_SECONDS` (0: off).
+    pub late_poll_seconds: u64,
 }
 
 /// The user service's generic OpenID Connect provider.
@@ -79,6 +81,7 @@ impl Default for Options {
             oidc: None,
             counter_event_lag_seconds: None,
             streaming_max_concurrent_calls: None,
+            late_poll_seconds: 0,
         }
     }
 }
@@ -268,6 +271,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     revenue.settlement_call_timeout_seconds = 2;
     revenue.settlement_retries = 1;
     revenue.settlement_lease_seconds = 3;
+    // Off unless a test looks for late counts: a re-run it did not ask for
+    // would change the runs other tests count.
+    revenue.settlement_late_poll_seconds = options.late_poll_seconds;
     if let Some(schedule) = options.settlement_schedule {
         revenue.settlement_schedule = schedule.to_owned();
         revenue.settlement_watermark_poll_seconds = 1;
