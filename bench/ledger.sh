@@ -2,8 +2,8 @@
 # Benchmark: the 5,000,000-video day settled with the ledger (this build)
 # and without it (the build before the ledger, commit 5489819), alternately
 # in one session: A B A B. Builds the earlier commit in a git worktree with
-# the same target directory (the dependencies are shared; only the
-# workspace crates compile again) and keeps its binaries aside.
+# a target directory of its own (target/before-ledger: sharing one would mix
+# the two trees' workspace crates, which cargo names alike).
 #
 #   bash bench/ledger.sh [videos=5000000] [rounds=2]
 set -euo pipefail
@@ -17,9 +17,9 @@ tree=$(mktemp -d)/tree
 cleanup() { git worktree remove --force "$tree" 2>/dev/null || true; rm -rf "$aside"; }
 trap cleanup EXIT
 git worktree add --detach --quiet "$tree" "$before"
-(cd "$tree" && CARGO_TARGET_DIR="$root/target" cargo build --release --quiet \
+(cd "$tree" && CARGO_TARGET_DIR="$root/target/before-ledger" cargo build --release --quiet \
   -p user-service -p streaming-service -p revenue-service -p gateway)
-for b in user-service streaming-service revenue-service gateway; do cp "target/release/$b" "$aside/"; done
+for b in user-service streaming-service revenue-service gateway; do cp "target/before-ledger/release/$b" "$aside/"; done
 cargo build --release --quiet -p user-service -p streaming-service -p revenue-service -p gateway
 for round in $(seq "$rounds"); do
   echo "######## round $round: without the ledger ($before)"

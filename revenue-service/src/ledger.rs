@@ -1,16 +1,17 @@
 //! The double-entry ledger (SPEC §11.1): append-only transfers between
 //! accounts, balances as sums. Settlement posts, for each (video, day), the
-//! difference between the day's current `total_amount` and what the ledger
+//! difference between the day's new `total_amount` and what the ledger
 //! already holds for it — an `earning` the first time, then `restatement`s
 //! or `adjustment`s — in the same transaction as the day's rows, so the
-//! invariant "held = current amount" holds after every commit. Nothing here
+//! invariant "held = current amount" holds after every commit (and what is
+//! held is the old row's amount: settlement reads no ledger). Nothing here
 //! updates or deletes a transfer.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use common::domain::{CreatorId, TransferKind, VideoId, Won};
+use common::domain::{CreatorId, TransferKind, Won};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
 
-use crate::sql::stmt;
+use crate::{entity::ledger_transfer, sql::stmt};
 
 /// The platform's expense account that creators' earnings are debited to.
 pub const CONTENT_COST: &str = "platform:content_cost";
@@ -29,9 +30,9 @@ pub fn payable(creator: CreatorId) -> String {
 /// What a posting came from, and how it is labelled.
 #[derive(Debug, Clone)]
 pub struct Posting {
-    /// The kind of a change to a (video, day) that already holds transfers:
+    /// The kind of a change to a (video, day) that was settled before:
     /// [`TransferKind::Restatement`] or [`TransferKind::Adjustment`]. The
-    /// first transfer of a (video, day) is always an `earning`.
+    /// first transfer of a (video, day) is an `earning`.
     pub kind: TransferKind,
     /// `run` or `adjustment`.
     pub source_kind: &'static str,
@@ -45,112 +46,112 @@ pub struct Posting {
     pub posted_at: DateTime<Utc>,
 }
 
-/// What one (video, day) holds: the signed sum of its `earning`,
-/// `restatement` and `adjustment` transfers into the creator's payable
-/// (positive: owed to the creator), and how many there are.
-const HELD: &str = "SELECT video_id, MAX(creator_id) AS creator_id, \
-       CAST(SUM(CASE WHEN debit_account = 'platform:content_cost' THEN amount ELSE -amount END) AS BIGINT) AS held, \
-       COUNT(*) AS n \
-     FROM ledger_transfers \
-     WHERE day = $1 AND kind IN ('earning', 'restatement', 'adjustment'){ledger_filter} \
-     GROUP BY video_id";
-
-/// What [`post_differences`] posted.
+/// One transfer to post: a (video, day)'s change of amount, signed (positive
+/// is owed to the creator).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Posted {
-    /// Transfers posted.
-    pub transfers: u64,
-    /// Their signed sum (positive = owed to creators), when it was asked for.
-    pub sum: Option<Won>,
+pub struct Transfer {
+    /// `earning`, `restatement` or `adjustment`.
+    pub kind: TransferKind,
+    /// The creator.
+    pub creator_id: i64,
+    /// The video.
+    pub video_id: i64,
+    /// Won, not 0.
+    pub amount: i64,
 }
 
-/// Posts, for every video of `day` (or only `videos`), the difference
-/// between its current `daily_stats.total_amount` (0 when it has no row)
-/// and what the ledger holds for it; nothing when they are equal. Returns
-/// the number of transfers posted and, when `videos` is given, their
-/// signed sum.
-///
-/// One `INSERT … SELECT` on the server: a day of millions of videos never
-/// crosses the wire twice.
+/// Transfers per statement: 12 bound values each, under SQLite's 32,766
+/// and PostgreSQL's 65,535.
+const TRANSFERS_PER_STATEMENT: usize = 2_000;
+
+/// Posts `transfers` of `day` with `posting`'s source, reason, actor and
+/// time: a positive amount from `platform:content_cost` to the creator's
+/// payable, a negative one back. Returns how many were posted.
 ///
 /// # Errors
-/// Database failures; an amount that does not fit (the `amount > 0` check
-/// cannot fail: zero differences are not posted).
-pub async fn post_differences<C: ConnectionTrait>(
+/// Database failures.
+pub async fn post<C: ConnectionTrait>(
     db: &C,
     day: NaiveDate,
-    videos: Option<&[VideoId]>,
+    transfers: &[Transfer],
     posting: &Posting,
-) -> Result<Posted, DbErr> {
-    // Ids are integers: written into the text, no injection possible.
-    let (stats_filter, ledger_filter) = match videos {
-        Some(ids) => {
-            let list = ids
-                .iter()
-                .map(|v| v.0.to_string())
-                .collect::<Vec<_>>()
-                .join(",");
-            (
-                format!(" AND s.video_id IN ({list})"),
-                format!(" AND video_id IN ({list})"),
-            )
-        }
-        None => (String::new(), String::new()),
-    };
-    let held = HELD.replace("{ledger_filter}", &ledger_filter);
-    let differences = format!(
-        "SELECT s.video_id, s.creator_id, s.total_amount - COALESCE(h.held, 0) AS delta, COALESCE(h.n, 0) AS n \
-         FROM daily_stats s LEFT JOIN ({held}) h ON h.video_id = s.video_id \
-         WHERE s.day = $1{stats_filter} \
-         UNION ALL \
-         SELECT h.video_id, h.creator_id, -h.held AS delta, h.n FROM ({held}) h \
-         WHERE NOT EXISTS (SELECT 1 FROM daily_stats s WHERE s.day = $1 AND s.video_id = h.video_id)"
-    );
+) -> Result<u64, DbErr> {
     let backend = db.get_database_backend();
-    // The signed sum is read first for a few videos (an adjustment's
-    // clawback); a whole day's would double the work of its posting.
-    let sum = match videos {
-        Some(_) => {
-            let row = db
-                .query_one(stmt(
-                    backend,
-                    &format!(
-                        "SELECT CAST(COALESCE(SUM(delta), 0) AS BIGINT) AS total \
-                         FROM ({differences}) x WHERE x.delta <> 0"
-                    ),
-                    vec![day.into()],
-                ))
-                .await?;
-            Some(Won(match row {
-                Some(row) => row.try_get::<i64>("", "total")?,
-                None => 0,
-            }))
+    let mut posted = 0;
+    for chunk in transfers.chunks(TRANSFERS_PER_STATEMENT) {
+        let mut insert = sea_orm::sea_query::Query::insert();
+        insert.into_table(ledger_transfer::Entity).columns([
+            ledger_transfer::Column::Kind,
+            ledger_transfer::Column::DebitAccount,
+            ledger_transfer::Column::CreditAccount,
+            ledger_transfer::Column::Amount,
+            ledger_transfer::Column::CreatorId,
+            ledger_transfer::Column::VideoId,
+            ledger_transfer::Column::Day,
+            ledger_transfer::Column::PostedAt,
+            ledger_transfer::Column::SourceKind,
+            ledger_transfer::Column::SourceId,
+            ledger_transfer::Column::Reason,
+            ledger_transfer::Column::Actor,
+        ]);
+        for t in chunk {
+            let creator = payable(CreatorId(t.creator_id));
+            let (debit, credit) = if t.amount > 0 {
+                (CONTENT_COST.to_owned(), creator)
+            } else {
+                (creator, CONTENT_COST.to_owned())
+            };
+            insert.values_panic([
+                t.kind.as_str().into(),
+                debit.into(),
+                credit.into(),
+                // A difference of two amounts of at least 0: never i64::MIN.
+                t.amount.saturating_abs().into(),
+                t.creator_id.into(),
+                t.video_id.into(),
+                day.into(),
+                posting.posted_at.into(),
+                posting.source_kind.into(),
+                posting.source_id.into(),
+                posting.reason.clone().into(),
+                posting.actor.clone().into(),
+            ]);
         }
-        None => None,
-    };
-    let insert = format!(
-        "INSERT INTO ledger_transfers (kind, debit_account, credit_account, amount, creator_id, \
-           video_id, day, posted_at, source_kind, source_id, reason, actor) \
-         SELECT CASE WHEN x.n = 0 THEN 'earning' ELSE $2 END, \
-           CASE WHEN x.delta > 0 THEN 'platform:content_cost' ELSE 'creator:' || x.creator_id || ':payable' END, \
-           CASE WHEN x.delta > 0 THEN 'creator:' || x.creator_id || ':payable' ELSE 'platform:content_cost' END, \
-           ABS(x.delta), x.creator_id, x.video_id, $1, $3, $4, $5, $6, $7 \
-         FROM ({differences}) x WHERE x.delta <> 0 ORDER BY x.video_id"
-    );
-    let values: Vec<Value> = vec![
-        day.into(),
-        posting.kind.as_str().into(),
+        posted += db.execute(backend.build(&insert)).await?.rows_affected();
+    }
+    Ok(posted)
+}
+
+/// The values [`earnings_from`]'s statement binds after the rows': posted
+/// at, source kind, source id, reason, actor.
+pub fn posting_values(posting: &Posting) -> Vec<Value> {
+    vec![
         posting.posted_at.into(),
         posting.source_kind.into(),
         posting.source_id.into(),
         posting.reason.clone().into(),
         posting.actor.clone().into(),
-    ];
-    let posted = db.execute(stmt(backend, &insert, values)).await?;
-    Ok(Posted {
-        transfers: posted.rows_affected(),
-        sum,
-    })
+    ]
+}
+
+/// PostgreSQL: an `INSERT` of an `earning` for each row of `rows` (a
+/// `WITH` query giving `video_id`, `creator_id`, `total_amount` of `day`)
+/// with an amount, the posting's values bound after the first `bound`
+/// values ([`posting_values`]). A day's first settlement posts its millions
+/// of earnings this way, made on the server from the rows just written.
+pub fn earnings_from(rows: &str, day: NaiveDate, bound: usize) -> String {
+    let p = |i: usize| format!("${}", bound + i);
+    format!(
+        "INSERT INTO ledger_transfers (kind, debit_account, credit_account, amount, creator_id, \
+           video_id, day, posted_at, source_kind, source_id, reason, actor) \
+         SELECT 'earning', '{CONTENT_COST}', 'creator:' || creator_id || ':payable', total_amount, \
+           creator_id, video_id, DATE '{day}', {}, {}, {}, {}, {} FROM {rows} WHERE total_amount > 0",
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5)
+    )
 }
 
 /// One entry of a creator's payable account (SPEC §11.1).

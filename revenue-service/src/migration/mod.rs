@@ -160,18 +160,49 @@ impl MigrationTrait for CreateRevenueTables {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in [
-            SettlementLeases::Table.into_iden(),
-            SettlementRuns::Table.into_iden(),
-            DailyStats::Table.into_iden(),
-            RateCards::Table.into_iden(),
-        ] {
-            manager
-                .drop_table(Table::drop().table(table).to_owned())
-                .await?;
-        }
+        drop_tables(
+            manager,
+            [
+                SettlementLeases::Table.into_iden(),
+                SettlementRuns::Table.into_iden(),
+                DailyStats::Table.into_iden(),
+                RateCards::Table.into_iden(),
+            ],
+        )
+        .await?;
         Ok(())
     }
+}
+
+/// Creates each named index of `table` on its columns, in order.
+async fn create_indexes<C: IntoIden, const N: usize>(
+    manager: &SchemaManager<'_>,
+    table: impl IntoIden,
+    indexes: impl IntoIterator<Item = (&'static str, [C; N])>,
+) -> Result<(), DbErr> {
+    let table = table.into_iden();
+    for (name, columns) in indexes {
+        let mut index = Index::create();
+        index.name(name).table(table.clone());
+        for column in columns {
+            index.col(column);
+        }
+        manager.create_index(index.to_owned()).await?;
+    }
+    Ok(())
+}
+
+/// Drops `tables`, in order.
+async fn drop_tables(
+    manager: &SchemaManager<'_>,
+    tables: impl IntoIterator<Item = DynIden>,
+) -> Result<(), DbErr> {
+    for table in tables {
+        manager
+            .drop_table(Table::drop().table(table).to_owned())
+            .await?;
+    }
+    Ok(())
 }
 
 /// `rate_cards`, seeded with SPEC §6's card (version 1, in effect from
@@ -237,23 +268,21 @@ async fn create_daily_stats(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
                 .to_owned(),
         )
         .await?;
-    for (name, cols) in [
-        (
-            "idx_daily_stats_video",
-            vec![DailyStats::VideoId, DailyStats::Day],
-        ),
-        (
-            "idx_daily_stats_creator",
-            vec![DailyStats::CreatorId, DailyStats::Day],
-        ),
-    ] {
-        let mut index = Index::create();
-        index.name(name).table(DailyStats::Table);
-        for c in cols {
-            index.col(c);
-        }
-        manager.create_index(index.to_owned()).await?;
-    }
+    create_indexes(
+        manager,
+        DailyStats::Table,
+        [
+            (
+                "idx_daily_stats_video",
+                [DailyStats::VideoId, DailyStats::Day],
+            ),
+            (
+                "idx_daily_stats_creator",
+                [DailyStats::CreatorId, DailyStats::Day],
+            ),
+        ],
+    )
+    .await?;
     Ok(())
 }
 
@@ -363,17 +392,17 @@ impl MigrationTrait for AddLedger {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in [
-            AuditLog::Table.into_iden(),
-            IdempotencyKeys::Table.into_iden(),
-            Adjustments::Table.into_iden(),
-            LedgerTransfers::Table.into_iden(),
-            SettledDays::Table.into_iden(),
-        ] {
-            manager
-                .drop_table(Table::drop().table(table).to_owned())
-                .await?;
-        }
+        drop_tables(
+            manager,
+            [
+                AuditLog::Table.into_iden(),
+                IdempotencyKeys::Table.into_iden(),
+                Adjustments::Table.into_iden(),
+                LedgerTransfers::Table.into_iden(),
+                SettledDays::Table.into_iden(),
+            ],
+        )
+        .await?;
         for column in [
             DailyStats::OriginalViews.into_iden(),
             DailyStats::OriginalAdViews.into_iden(),
@@ -472,9 +501,9 @@ async fn create_settled_days(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
         .await
 }
 
-/// `ledger_transfers`, indexed by (day, video) for what a (video, day)
-/// holds and by (creator, transfer) for a creator's entries; opened with an
-/// `earning` transfer for every settled (video, day) with an amount.
+/// `ledger_transfers`, indexed by (creator, transfer) for a creator's
+/// entries; opened with an `earning` transfer for every settled (video,
+/// day) with an amount.
 async fn create_ledger(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     manager
         .create_table(
@@ -503,23 +532,19 @@ async fn create_ledger(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
                 .to_owned(),
         )
         .await?;
-    for (name, cols) in [
-        (
-            "idx_ledger_day_video",
-            [LedgerTransfers::Day, LedgerTransfers::VideoId],
-        ),
-        (
+    // By creator, for their entries and balance. Settlement reads no
+    // ledger (what a (video, day) holds is its row's amount), so no index
+    // by (day, video) is kept: each of a day's millions of transfers would
+    // pay for it.
+    create_indexes(
+        manager,
+        LedgerTransfers::Table,
+        [(
             "idx_ledger_creator",
             [LedgerTransfers::CreatorId, LedgerTransfers::TransferId],
-        ),
-    ] {
-        let mut index = Index::create();
-        index.name(name).table(LedgerTransfers::Table);
-        for c in cols {
-            index.col(c);
-        }
-        manager.create_index(index.to_owned()).await?;
-    }
+        )],
+    )
+    .await?;
     let backend = manager.get_database_backend();
     manager
         .get_connection()
@@ -562,23 +587,21 @@ async fn create_adjustments(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
                 .to_owned(),
         )
         .await?;
-    for (name, cols) in [
-        (
-            "idx_adjustments_video_day",
-            [Adjustments::VideoId, Adjustments::Day],
-        ),
-        (
-            "idx_adjustments_creator",
-            [Adjustments::CreatorId, Adjustments::AdjustmentId],
-        ),
-    ] {
-        let mut index = Index::create();
-        index.name(name).table(Adjustments::Table);
-        for c in cols {
-            index.col(c);
-        }
-        manager.create_index(index.to_owned()).await?;
-    }
+    create_indexes(
+        manager,
+        Adjustments::Table,
+        [
+            (
+                "idx_adjustments_video_day",
+                [Adjustments::VideoId, Adjustments::Day],
+            ),
+            (
+                "idx_adjustments_creator",
+                [Adjustments::CreatorId, Adjustments::AdjustmentId],
+            ),
+        ],
+    )
+    .await?;
     Ok(())
 }
 

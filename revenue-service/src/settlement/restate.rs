@@ -19,13 +19,9 @@ use super::{
     Settler,
     lease::Leases,
     pull::{MAX_HISTORY_VIDEOS, PullError, retrying},
-    write::{Adjusted, RateCards, Restated, Scope, mark_settled, price, replace_rows},
+    write::{Adjusted, RateCards, Restated, Scope, id_list, mark_settled, price, replace_rows},
 };
-use crate::{
-    entity::adjustment,
-    ledger::{self, Posting},
-    sql::stmt,
-};
+use crate::{entity::adjustment, ledger::Posting, sql::stmt};
 
 /// How long an adjustment waits for the days it restates while runs hold
 /// them.
@@ -158,26 +154,18 @@ impl Settler {
                 .map(|c| price(card, c, adjustments.on(VideoId(c.video_id), day)))
                 .collect::<Result<Vec<_>, _>>()?;
             let is_final = self.is_final(day);
-            let replaced = replace_rows(
-                txn,
-                day,
-                Scope::Videos(videos),
-                &priced,
-                is_final,
-                posting.posted_at,
-            )
-            .await?;
+            let replaced =
+                replace_rows(txn, day, Scope::Videos(videos), &priced, is_final, posting).await?;
             if replaced.amounts_changed == 0 {
                 continue;
             }
             restated.rows += i64::try_from(replaced.amounts_changed).unwrap_or(i64::MAX);
-            mark_settled(txn, day, posting.posted_at, is_final, None).await?;
-            let posted = ledger::post_differences(txn, day, Some(videos), posting).await?;
-            restated.transfers += posted.transfers;
+            restated.transfers += replaced.transfers;
             restated.sum = restated
                 .sum
-                .checked_add(posted.sum.unwrap_or_default())
+                .checked_add(replaced.sum)
                 .ok_or(PullError::AmountOverflow(videos[0]))?;
+            mark_settled(txn, day, posting.posted_at, is_final, None).await?;
         }
         Ok(restated)
     }
@@ -411,15 +399,6 @@ async fn settled_days_in(
         ))
         .await?;
     rows.iter().map(|r| r.try_get("", "day")).collect()
-}
-
-/// Ids as a SQL list (integers: no injection possible).
-fn id_list(videos: &[VideoId]) -> String {
-    videos
-        .iter()
-        .map(|v| v.0.to_string())
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// Every adjustment of some videos, summed per (video, day).

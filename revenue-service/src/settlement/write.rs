@@ -83,12 +83,20 @@ impl Settler {
         let adjustments = adjustments_of_day(&txn, day)
             .await
             .map_err(SettleError::database)?;
+        let posting = Posting {
+            kind: TransferKind::Restatement,
+            source_kind: "run",
+            source_id: run_id,
+            reason: None,
+            actor: "settlement".to_owned(),
+            posted_at: now,
+        };
         let context = DayContext {
             day,
             card,
             adjustments: &adjustments,
             is_final: self.is_final(day),
-            now,
+            posting: &posting,
             collect_moved: !later.is_empty(),
         };
         // Each attempt resumes after the last video written by the ones
@@ -107,7 +115,7 @@ impl Settler {
             Scope::After(progress.last_video_id),
             &[],
             context.is_final,
-            now,
+            &posting,
         )
         .await
         .map_err(SettleError::database)?;
@@ -121,17 +129,6 @@ impl Settler {
         )
         .await
         .map_err(SettleError::database)?;
-        let posting = Posting {
-            kind: TransferKind::Restatement,
-            source_kind: "run",
-            source_id: run_id,
-            reason: None,
-            actor: "settlement".to_owned(),
-            posted_at: now,
-        };
-        let posted = ledger::post_differences(&txn, day, None, &posting)
-            .await
-            .map_err(SettleError::database)?;
         let restated = if progress.moved.is_empty() {
             Restated::default()
         } else {
@@ -146,7 +143,7 @@ impl Settler {
             total_amount: progress.total_amount,
             previous_total_amount: previous,
             rate_card_version: card.version,
-            transfers: posted.transfers + restated.transfers,
+            transfers: progress.transfers + restated.transfers,
             restated_rows: restated.rows,
         })
     }
@@ -283,7 +280,8 @@ pub(super) struct DayContext<'a> {
     pub(super) card: &'a RateCard,
     pub(super) adjustments: &'a HashMap<VideoId, Adjusted>,
     pub(super) is_final: bool,
-    pub(super) now: DateTime<Utc>,
+    /// What the ledger differences post as.
+    pub(super) posting: &'a Posting,
     /// Whether to keep the videos whose counts moved (only when later
     /// settled days exist to restate).
     pub(super) collect_moved: bool,
@@ -299,11 +297,14 @@ pub(super) struct Progress {
     amounts_changed: u64,
     /// Videos whose priced counts changed (when collected).
     moved: Vec<VideoId>,
+    /// Ledger transfers posted.
+    transfers: u64,
 }
 
 impl Progress {
     fn absorb(&mut self, replaced: Replaced, collect_moved: bool) {
         self.amounts_changed += replaced.amounts_changed;
+        self.transfers += replaced.transfers;
         if collect_moved {
             self.moved.extend(replaced.moved);
         }
@@ -498,7 +499,7 @@ pub(super) async fn write_rows(
         Scope::Range(progress.last_video_id, VideoId(last.video_id)),
         &priced,
         context.is_final,
-        context.now,
+        context.posting,
     )
     .await?;
     progress.absorb(replaced, context.collect_moved);
@@ -523,27 +524,62 @@ pub(super) struct Replaced {
     pub(super) moved: Vec<VideoId>,
     /// Rows whose amount changed (or appeared, or went).
     pub(super) amounts_changed: u64,
+    /// Ledger transfers posted.
+    pub(super) transfers: u64,
+    /// Their signed sum, won (positive: owed to creators).
+    pub(super) sum: Won,
 }
 
-/// The row a replacement removed.
+/// A row as stored, to compare with its new pricing.
 struct OldRow {
+    creator_id: i64,
+    title: String,
     views: i64,
+    watch_seconds: i64,
     ad_views: i64,
+    video_amount: i64,
+    ad_amount: i64,
     total: i64,
+    rate_card_version: i32,
+    original_views: i64,
+    original_ad_views: i64,
     restated_at: Option<DateTime<Utc>>,
 }
 
-/// Replaces the rows of `day` in `scope` with `rows`: deletes the old ones
-/// (reading them back), inserts the new ones, and reports which videos'
-/// counts moved. A row of a final day whose amount changes is stamped
-/// restated (SPEC §11.2); an unchanged one keeps its stamp.
+impl OldRow {
+    /// Whether `new` would store exactly this row.
+    fn same_as(&self, new: &Priced) -> bool {
+        self.creator_id == new.creator_id
+            && self.title == new.title
+            && self.views == new.views
+            && self.watch_seconds == new.watch_seconds
+            && self.ad_views == new.ad_views
+            && self.video_amount == new.amounts.video_amount.0
+            && self.ad_amount == new.amounts.ad_amount.0
+            && self.total == new.total.0
+            && self.rate_card_version == new.rate_card_version
+            && self.original_views == new.original_views
+            && self.original_ad_views == new.original_ad_views
+    }
+}
+
+/// Replaces the rows of `day` in `scope` with `rows` and posts the ledger
+/// differences (SPEC §11.1, §11.2). Rows that would not change are left
+/// alone (a re-run with unchanged counts writes nothing); a changed or new
+/// row replaces the old one, a row with no counts any more goes. Each
+/// (video, day) whose amount changed gets one transfer of the difference:
+/// an `earning` when it had no row before, else `posting.kind`. By the
+/// ledger invariant (what the ledger holds for a (video, day) is its row's
+/// amount, kept in this same transaction), the old row's amount is what
+/// the ledger holds, so no ledger read is needed. A row of a final day
+/// whose amount changes is stamped restated.
 pub(super) async fn replace_rows(
     txn: &DatabaseTransaction,
     day: NaiveDate,
     scope: Scope<'_>,
     rows: &[Priced],
     is_final: bool,
-    now: DateTime<Utc>,
+    posting: &Posting,
 ) -> Result<Replaced, sea_orm::DbErr> {
     let backend = txn.get_database_backend();
     let (filter, mut values): (String, Vec<sea_orm::Value>) = match scope {
@@ -552,24 +588,17 @@ pub(super) async fn replace_rows(
             vec![after.into(), last.into()],
         ),
         Scope::After(after) => ("video_id > $2".to_owned(), vec![after.into()]),
-        Scope::Videos(ids) => (
-            format!(
-                "video_id IN ({})",
-                ids.iter()
-                    .map(|v| v.0.to_string())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
-            vec![],
-        ),
+        Scope::Videos(ids) => (format!("video_id IN ({})", id_list(ids)), vec![]),
     };
     values.insert(0, day.into());
     let old = txn
         .query_all(stmt(
             backend,
             &format!(
-                "DELETE FROM daily_stats WHERE day = $1 AND {filter} \
-                 RETURNING video_id, views, ad_views, total_amount, restated_at"
+                "SELECT video_id, creator_id, title, views, watch_seconds, ad_views, video_amount, \
+                   ad_amount, total_amount, rate_card_version, original_views, original_ad_views, \
+                   restated_at \
+                 FROM daily_stats WHERE day = $1 AND {filter}"
             ),
             values,
         ))
@@ -580,15 +609,95 @@ pub(super) async fn replace_rows(
             Ok((
                 r.try_get::<i64>("", "video_id")?,
                 OldRow {
+                    creator_id: r.try_get("", "creator_id")?,
+                    title: r.try_get("", "title")?,
                     views: r.try_get("", "views")?,
+                    watch_seconds: r.try_get("", "watch_seconds")?,
                     ad_views: r.try_get("", "ad_views")?,
+                    video_amount: r.try_get("", "video_amount")?,
+                    ad_amount: r.try_get("", "ad_amount")?,
                     total: r.try_get("", "total_amount")?,
+                    rate_card_version: r.try_get("", "rate_card_version")?,
+                    original_views: r.try_get("", "original_views")?,
+                    original_ad_views: r.try_get("", "original_ad_views")?,
                     restated_at: r.try_get("", "restated_at")?,
                 },
             ))
         })
         .collect::<Result<HashMap<_, _>, sea_orm::DbErr>>()?;
     let mut replaced = Replaced::default();
+    let mut gone: Vec<VideoId> = Vec::new();
+    let mut fresh: Vec<(&Priced, Option<DateTime<Utc>>)> = Vec::new();
+    let mut differences: Vec<Difference> = Vec::new();
+    let first_postings = old.is_empty();
+    for p in rows {
+        let before = old.remove(&p.video_id.0);
+        if before.as_ref().is_some_and(|o| o.same_as(p)) {
+            continue;
+        }
+        let old_total = before.as_ref().map(|o| o.total);
+        let amount_changed = old_total != Some(p.total.0);
+        let counts_moved = before
+            .as_ref()
+            .is_none_or(|o| o.views != p.views || o.ad_views != p.ad_views);
+        if amount_changed {
+            replaced.amounts_changed += 1;
+        }
+        if counts_moved {
+            replaced.moved.push(p.video_id);
+        }
+        let restated_at = match &before {
+            Some(_) if amount_changed && is_final => Some(posting.posted_at),
+            Some(o) => o.restated_at,
+            None => None,
+        };
+        if before.is_some() {
+            gone.push(p.video_id);
+        }
+        fresh.push((p, restated_at));
+        differences.push(Difference {
+            video_id: p.video_id,
+            creator_id: p.creator_id,
+            amount: p.total.0 - old_total.unwrap_or(0),
+            first: before.is_none(),
+        });
+    }
+    // Rows with no counts any more.
+    for (video_id, o) in old {
+        replaced.moved.push(VideoId(video_id));
+        gone.push(VideoId(video_id));
+        if o.total != 0 {
+            replaced.amounts_changed += 1;
+        }
+        differences.push(Difference {
+            video_id: VideoId(video_id),
+            creator_id: o.creator_id,
+            amount: -o.total,
+            first: false,
+        });
+    }
+    differences.retain(|d| d.amount != 0);
+    for d in &differences {
+        replaced.sum = replaced
+            .sum
+            .checked_add(Won(d.amount))
+            .ok_or_else(|| sea_orm::DbErr::Custom(format!("video {}: sum overflow", d.video_id)))?;
+    }
+    for ids in gone.chunks(1_000) {
+        txn.execute(stmt(
+            backend,
+            &format!(
+                "DELETE FROM daily_stats WHERE day = $1 AND video_id IN ({})",
+                id_list(ids)
+            ),
+            vec![day.into()],
+        ))
+        .await?;
+    }
+    if fresh.is_empty() {
+        replaced.transfers = post(txn, day, &differences, posting).await?;
+        return Ok(replaced);
+    }
     let mut insert = Query::insert();
     insert.into_table(daily_stat::Entity).columns([
         daily_stat::Column::Day,
@@ -606,23 +715,7 @@ pub(super) async fn replace_rows(
         daily_stat::Column::OriginalAdViews,
         daily_stat::Column::RestatedAt,
     ]);
-    for p in rows {
-        let before = old.remove(&p.video_id.0);
-        let amount_changed = before.as_ref().is_none_or(|o| o.total != p.total.0);
-        let counts_moved = before
-            .as_ref()
-            .is_none_or(|o| o.views != p.views || o.ad_views != p.ad_views);
-        if amount_changed {
-            replaced.amounts_changed += 1;
-        }
-        if counts_moved {
-            replaced.moved.push(p.video_id);
-        }
-        let restated_at = match &before {
-            Some(_) if amount_changed && is_final => Some(now),
-            Some(o) => o.restated_at,
-            None => None,
-        };
+    for (p, restated_at) in &fresh {
         insert.values_panic([
             day.into(),
             p.video_id.0.into(),
@@ -637,18 +730,71 @@ pub(super) async fn replace_rows(
             p.rate_card_version.into(),
             p.original_views.into(),
             p.original_ad_views.into(),
-            restated_at.into(),
+            (*restated_at).into(),
         ]);
     }
-    // Rows with no counts any more.
-    for (video_id, o) in old {
-        replaced.moved.push(VideoId(video_id));
-        if o.total != 0 {
-            replaced.amounts_changed += 1;
-        }
+    if first_postings && backend == sea_orm::DatabaseBackend::Postgres {
+        // A day's first settlement: the rows and their `earning`s in one
+        // statement, the transfers made on the server from the rows.
+        let built = backend.build(&insert);
+        let sql = built.sql;
+        let mut values = built.values.map(|v| v.0).unwrap_or_default();
+        let n = values.len();
+        values.extend(ledger::posting_values(posting));
+        let sql = format!(
+            "WITH fresh AS ({sql} RETURNING video_id, creator_id, total_amount) {}",
+            ledger::earnings_from("fresh", day, n)
+        );
+        let done = txn
+            .execute(sea_orm::Statement::from_sql_and_values(
+                backend, sql, values,
+            ))
+            .await?;
+        replaced.transfers = done.rows_affected();
+        return Ok(replaced);
     }
-    if !rows.is_empty() {
-        txn.execute(backend.build(&insert)).await?;
-    }
+    txn.execute(backend.build(&insert)).await?;
+    replaced.transfers = post(txn, day, &differences, posting).await?;
     Ok(replaced)
+}
+
+/// One (video, day)'s change of amount, won.
+struct Difference {
+    video_id: VideoId,
+    creator_id: i64,
+    amount: i64,
+    /// It had no row before: the transfer is an `earning`.
+    first: bool,
+}
+
+/// Posts `differences` as transfers of `day`; how many.
+async fn post(
+    txn: &DatabaseTransaction,
+    day: NaiveDate,
+    differences: &[Difference],
+    posting: &Posting,
+) -> Result<u64, sea_orm::DbErr> {
+    let transfers: Vec<ledger::Transfer> = differences
+        .iter()
+        .map(|d| ledger::Transfer {
+            kind: if d.first {
+                TransferKind::Earning
+            } else {
+                posting.kind
+            },
+            creator_id: d.creator_id,
+            video_id: d.video_id.0,
+            amount: d.amount,
+        })
+        .collect();
+    ledger::post(txn, day, &transfers, posting).await
+}
+
+/// Ids as a SQL list (integers: no injection possible).
+pub(super) fn id_list(videos: &[VideoId]) -> String {
+    videos
+        .iter()
+        .map(|v| v.0.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
 }

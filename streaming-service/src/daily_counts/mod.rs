@@ -45,6 +45,28 @@ pub struct DayRow {
     pub title: String,
 }
 
+/// The columns a [`DayRow`] is read from, in this order, from `daily_counts
+/// d JOIN videos v`.
+const DAY_ROW_COLUMNS: &str = "d.video_id, v.creator_id, v.title, d.views, d.watch_seconds, \
+     d.ad_views, d.views_before, d.ad_views_before";
+
+impl DayRow {
+    /// A row selected with [`DAY_ROW_COLUMNS`] first, read by position (no
+    /// lookup of each column by name).
+    fn read(r: &sea_orm::QueryResult) -> Result<Self, sea_orm::DbErr> {
+        Ok(DayRow {
+            video_id: r.try_get_by_index(0)?,
+            creator_id: r.try_get_by_index(1)?,
+            title: r.try_get_by_index(2)?,
+            views: r.try_get_by_index(3)?,
+            watch_seconds: r.try_get_by_index(4)?,
+            ad_views: r.try_get_by_index(5)?,
+            cumulative_views_before: r.try_get_by_index(6)?,
+            cumulative_ad_views_before: r.try_get_by_index(7)?,
+        })
+    }
+}
+
 impl From<DayRow> for proto::streaming::v1::DailyCount {
     fn from(row: DayRow) -> Self {
         Self {
@@ -120,8 +142,7 @@ async fn page(
         .map(|last| format!(" AND d.video_id <= {last} AND v.id <= {last}"))
         .unwrap_or_default();
     let sql = format!(
-        "SELECT d.video_id, v.creator_id, v.title, d.views, d.watch_seconds, d.ad_views, \
-           d.views_before, d.ad_views_before \
+        "SELECT {DAY_ROW_COLUMNS} \
          FROM daily_counts d JOIN videos v ON v.id = d.video_id \
          WHERE d.day = {day_p} AND d.video_id > {after_p} AND v.id > {after_p}{upper} \
          ORDER BY d.video_id"
@@ -129,20 +150,8 @@ async fn page(
     let rows = db
         .query_all(day_after_statement(backend, sql, day, after_video_id))
         .await?;
-    // By position, in the SELECT's order (no lookup of each column by name).
     rows.iter()
-        .map(|r| {
-            Ok(DayRow {
-                video_id: r.try_get_by_index(0)?,
-                creator_id: r.try_get_by_index(1)?,
-                title: r.try_get_by_index(2)?,
-                views: r.try_get_by_index(3)?,
-                watch_seconds: r.try_get_by_index(4)?,
-                ad_views: r.try_get_by_index(5)?,
-                cumulative_views_before: r.try_get_by_index(6)?,
-                cumulative_ad_views_before: r.try_get_by_index(7)?,
-            })
-        })
+        .map(DayRow::read)
         .collect::<Result<_, sea_orm::DbErr>>()
         .map_err(Into::into)
 }
@@ -311,8 +320,7 @@ pub async fn video_days(
         .collect::<Vec<_>>()
         .join(",");
     let sql = format!(
-        "SELECT d.video_id, v.creator_id, v.title, d.views, d.watch_seconds, d.ad_views, \
-           d.views_before, d.ad_views_before, d.day \
+        "SELECT {DAY_ROW_COLUMNS}, d.day \
          FROM daily_counts d JOIN videos v ON v.id = d.video_id \
          WHERE d.video_id IN ({ids}) AND d.day >= {from_p} AND d.day <= {to_p} \
          ORDER BY d.video_id, d.day"
@@ -325,21 +333,7 @@ pub async fn video_days(
         ))
         .await?;
     rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get_by_index(8)?,
-                DayRow {
-                    video_id: r.try_get_by_index(0)?,
-                    creator_id: r.try_get_by_index(1)?,
-                    title: r.try_get_by_index(2)?,
-                    views: r.try_get_by_index(3)?,
-                    watch_seconds: r.try_get_by_index(4)?,
-                    ad_views: r.try_get_by_index(5)?,
-                    cumulative_views_before: r.try_get_by_index(6)?,
-                    cumulative_ad_views_before: r.try_get_by_index(7)?,
-                },
-            ))
-        })
+        .map(|r| Ok((r.try_get_by_index(8)?, DayRow::read(r)?)))
         .collect::<Result<_, sea_orm::DbErr>>()
         .map_err(Into::into)
 }
