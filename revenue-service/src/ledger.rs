@@ -122,36 +122,38 @@ pub async fn post<C: ConnectionTrait>(
     Ok(posted)
 }
 
-/// The values [`earnings_from`]'s statement binds after the rows': posted
-/// at, source kind, source id, reason, actor.
-pub fn posting_values(posting: &Posting) -> Vec<Value> {
-    vec![
+/// Posts an `earning` for every row of `day` with an amount: a day's first
+/// settlement (it had no rows, so the ledger held nothing for it). One
+/// `INSERT … SELECT` on the server, creator by creator, so that each
+/// creator's new entries land together at the end of their part of the
+/// creator index. Returns how many were posted.
+///
+/// # Errors
+/// Database failures.
+pub async fn post_earnings_of_day<C: ConnectionTrait>(
+    db: &C,
+    day: NaiveDate,
+    posting: &Posting,
+) -> Result<u64, DbErr> {
+    let sql = format!(
+        "INSERT INTO ledger_transfers (kind, debit_account, credit_account, amount, creator_id, \
+           video_id, day, posted_at, source_kind, source_id, reason, actor) \
+         SELECT 'earning', '{CONTENT_COST}', 'creator:' || creator_id || ':payable', total_amount, \
+           creator_id, video_id, day, $2, $3, $4, $5, $6 \
+         FROM daily_stats WHERE day = $1 AND total_amount > 0 ORDER BY creator_id, video_id"
+    );
+    let values: Vec<Value> = vec![
+        day.into(),
         posting.posted_at.into(),
         posting.source_kind.into(),
         posting.source_id.into(),
         posting.reason.clone().into(),
         posting.actor.clone().into(),
-    ]
-}
-
-/// PostgreSQL: an `INSERT` of an `earning` for each row of `rows` (a
-/// `WITH` query giving `video_id`, `creator_id`, `total_amount` of `day`)
-/// with an amount, the posting's values bound after the first `bound`
-/// values ([`posting_values`]). A day's first settlement posts its millions
-/// of earnings this way, made on the server from the rows just written.
-pub fn earnings_from(rows: &str, day: NaiveDate, bound: usize) -> String {
-    let p = |i: usize| format!("${}", bound + i);
-    format!(
-        "INSERT INTO ledger_transfers (kind, debit_account, credit_account, amount, creator_id, \
-           video_id, day, posted_at, source_kind, source_id, reason, actor) \
-         SELECT 'earning', '{CONTENT_COST}', 'creator:' || creator_id || ':payable', total_amount, \
-           creator_id, video_id, DATE '{day}', {}, {}, {}, {}, {} FROM {rows} WHERE total_amount > 0",
-        p(1),
-        p(2),
-        p(3),
-        p(4),
-        p(5)
-    )
+    ];
+    Ok(db
+        .execute(stmt(db.get_database_backend(), &sql, values))
+        .await?
+        .rows_affected())
 }
 
 /// One entry of a creator's payable account (SPEC §11.1).

@@ -154,8 +154,15 @@ impl Settler {
                 .map(|c| price(card, c, adjustments.on(VideoId(c.video_id), day)))
                 .collect::<Result<Vec<_>, _>>()?;
             let is_final = self.is_final(day);
-            let replaced =
-                replace_rows(txn, day, Scope::Videos(videos), &priced, is_final, posting).await?;
+            let replaced = replace_rows(
+                txn,
+                day,
+                Scope::Videos(videos),
+                &priced,
+                is_final,
+                Some(posting),
+            )
+            .await?;
             if replaced.amounts_changed == 0 {
                 continue;
             }

@@ -97,6 +97,7 @@ impl Settler {
             adjustments: &adjustments,
             is_final: self.is_final(day),
             posting: &posting,
+            first_settlement: previous.is_none(),
             collect_moved: !later.is_empty(),
         };
         // Each attempt resumes after the last video written by the ones
@@ -115,11 +116,16 @@ impl Settler {
             Scope::After(progress.last_video_id),
             &[],
             context.is_final,
-            &posting,
+            Some(&posting),
         )
         .await
         .map_err(SettleError::database)?;
         progress.absorb(tail, context.collect_moved);
+        if context.first_settlement {
+            progress.transfers += ledger::post_earnings_of_day(&txn, day, &posting)
+                .await
+                .map_err(SettleError::database)?;
+        }
         mark_settled(
             &txn,
             day,
@@ -282,6 +288,9 @@ pub(super) struct DayContext<'a> {
     pub(super) is_final: bool,
     /// What the ledger differences post as.
     pub(super) posting: &'a Posting,
+    /// The day had no rows before: its `earning`s are posted at the end,
+    /// all at once ([`ledger::post_earnings_of_day`]), not batch by batch.
+    pub(super) first_settlement: bool,
     /// Whether to keep the videos whose counts moved (only when later
     /// settled days exist to restate).
     pub(super) collect_moved: bool,
@@ -499,7 +508,7 @@ pub(super) async fn write_rows(
         Scope::Range(progress.last_video_id, VideoId(last.video_id)),
         &priced,
         context.is_final,
-        context.posting,
+        (!context.first_settlement).then_some(context.posting),
     )
     .await?;
     progress.absorb(replaced, context.collect_moved);
@@ -571,16 +580,18 @@ impl OldRow {
 /// an `earning` when it had no row before, else `posting.kind`. By the
 /// ledger invariant (what the ledger holds for a (video, day) is its row's
 /// amount, kept in this same transaction), the old row's amount is what
-/// the ledger holds, so no ledger read is needed. A row of a final day
-/// whose amount changes is stamped restated.
+/// the ledger holds, so no ledger read is needed. Without a `posting` the
+/// caller posts (a day's first settlement, all at once). A row of a final
+/// day whose amount changes is stamped restated.
 pub(super) async fn replace_rows(
     txn: &DatabaseTransaction,
     day: NaiveDate,
     scope: Scope<'_>,
     rows: &[Priced],
     is_final: bool,
-    posting: &Posting,
+    posting: Option<&Posting>,
 ) -> Result<Replaced, sea_orm::DbErr> {
+    let now = posting.map_or_else(Utc::now, |p| p.posted_at);
     let backend = txn.get_database_backend();
     let (filter, mut values): (String, Vec<sea_orm::Value>) = match scope {
         Scope::Range(after, last) => (
@@ -629,7 +640,6 @@ pub(super) async fn replace_rows(
     let mut gone: Vec<VideoId> = Vec::new();
     let mut fresh: Vec<(&Priced, Option<DateTime<Utc>>)> = Vec::new();
     let mut differences: Vec<Difference> = Vec::new();
-    let first_postings = old.is_empty();
     for p in rows {
         let before = old.remove(&p.video_id.0);
         if before.as_ref().is_some_and(|o| o.same_as(p)) {
@@ -647,7 +657,7 @@ pub(super) async fn replace_rows(
             replaced.moved.push(p.video_id);
         }
         let restated_at = match &before {
-            Some(_) if amount_changed && is_final => Some(posting.posted_at),
+            Some(_) if amount_changed && is_final => Some(now),
             Some(o) => o.restated_at,
             None => None,
         };
@@ -694,10 +704,6 @@ pub(super) async fn replace_rows(
         ))
         .await?;
     }
-    if fresh.is_empty() {
-        replaced.transfers = post(txn, day, &differences, posting).await?;
-        return Ok(replaced);
-    }
     let mut insert = Query::insert();
     insert.into_table(daily_stat::Entity).columns([
         daily_stat::Column::Day,
@@ -733,28 +739,12 @@ pub(super) async fn replace_rows(
             (*restated_at).into(),
         ]);
     }
-    if first_postings && backend == sea_orm::DatabaseBackend::Postgres {
-        // A day's first settlement: the rows and their `earning`s in one
-        // statement, the transfers made on the server from the rows.
-        let built = backend.build(&insert);
-        let sql = built.sql;
-        let mut values = built.values.map(|v| v.0).unwrap_or_default();
-        let n = values.len();
-        values.extend(ledger::posting_values(posting));
-        let sql = format!(
-            "WITH fresh AS ({sql} RETURNING video_id, creator_id, total_amount) {}",
-            ledger::earnings_from("fresh", day, n)
-        );
-        let done = txn
-            .execute(sea_orm::Statement::from_sql_and_values(
-                backend, sql, values,
-            ))
-            .await?;
-        replaced.transfers = done.rows_affected();
-        return Ok(replaced);
+    if !fresh.is_empty() {
+        txn.execute(backend.build(&insert)).await?;
     }
-    txn.execute(backend.build(&insert)).await?;
-    replaced.transfers = post(txn, day, &differences, posting).await?;
+    if let Some(posting) = posting {
+        replaced.transfers = post(txn, day, &differences, posting).await?;
+    }
     Ok(replaced)
 }
 
