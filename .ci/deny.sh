@@ -22,6 +22,10 @@ if git ls-remote --exit-code https://github.com/RustSec/advisory-db HEAD >/dev/n
   exec cargo deny check --hide-inclusion-graph
 fi
 if [ -d "$mirror" ]; then
+  # --offline keeps cargo-deny from fetching the advisory database, and
+  # cargo metadata from downloading too: every crate of every target is
+  # fetched first, from crates.io, which is reachable.
+  cargo fetch --locked --quiet
   rm -rf "$db" && mkdir -p "$db_root"
   git clone -q --depth=1 --branch main "file://$mirror" "$db"
   echo "advisories: GitHub unreachable; RustSec snapshot of $(git -C "$db" log -1 --format=%cs) from $mirror"
