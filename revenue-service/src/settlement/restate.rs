@@ -317,7 +317,9 @@ impl Settler {
             let restated = self
                 .restate_chunk(&txn, &video, pulled, &settled, &cards, &posting)
                 .await?;
-            model.amount_clawed_back = -restated.sum.0;
+            model.amount_clawed_back = restated.sum.0.checked_neg().ok_or_else(|| {
+                sea_orm::DbErr::Custom("the clawback does not fit in 64 bits of won".to_owned())
+            })?;
             txn.execute(stmt(
                 txn.get_database_backend(),
                 "UPDATE adjustments SET amount_clawed_back = $1 WHERE adjustment_id = $2",

@@ -668,7 +668,11 @@ pub(super) async fn replace_rows(
         differences.push(Difference {
             video_id: p.video_id,
             creator_id: p.creator_id,
-            amount: p.total.0 - old_total.unwrap_or(0),
+            amount: p
+                .total
+                .0
+                .checked_sub(old_total.unwrap_or(0))
+                .ok_or_else(|| overflow(p.video_id))?,
             first: before.is_none(),
         });
     }
@@ -682,7 +686,10 @@ pub(super) async fn replace_rows(
         differences.push(Difference {
             video_id: VideoId(video_id),
             creator_id: o.creator_id,
-            amount: -o.total,
+            amount: o
+                .total
+                .checked_neg()
+                .ok_or_else(|| overflow(VideoId(video_id)))?,
             first: false,
         });
     }
@@ -691,7 +698,7 @@ pub(super) async fn replace_rows(
         replaced.sum = replaced
             .sum
             .checked_add(Won(d.amount))
-            .ok_or_else(|| sea_orm::DbErr::Custom(format!("video {}: sum overflow", d.video_id)))?;
+            .ok_or_else(|| overflow(d.video_id))?;
     }
     for ids in gone.chunks(1_000) {
         txn.execute(stmt(
@@ -746,6 +753,13 @@ pub(super) async fn replace_rows(
         replaced.transfers = post(txn, day, &differences, posting).await?;
     }
     Ok(replaced)
+}
+
+/// A money sum that does not fit in 64 bits (SPEC §8: checked arithmetic).
+fn overflow(video: VideoId) -> sea_orm::DbErr {
+    sea_orm::DbErr::Custom(format!(
+        "the ledger difference of video {video} does not fit in 64 bits of won"
+    ))
 }
 
 /// One (video, day)'s change of amount, won.
