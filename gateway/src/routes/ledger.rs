@@ -269,8 +269,10 @@ pub struct LedgerPage {
     params(LedgerQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, body = LedgerPage, content_type = "application/json"),
-        (status = 200, body = String, content_type = "text/csv"),
+        (status = 200, description = "The entries and the balance; `Accept: text/csv`: the page as CSV", content(
+            (LedgerPage = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 400, body = common::error::ErrorEnvelope),
         (status = 401, body = common::error::ErrorEnvelope),
         (status = 403, description = "another creator's ledger, or a viewer", body = common::error::ErrorEnvelope),

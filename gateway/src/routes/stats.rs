@@ -258,8 +258,10 @@ pub struct RevenuesResponse {
     params(PeriodQuery),
     security(("bearer" = [])),
     responses(
-        (status = 200, body = RevenuesResponse, content_type = "application/json"),
-        (status = 200, body = String, content_type = "text/csv"),
+        (status = 200, description = "The totals and the videos; `Accept: text/csv`: the videos as CSV", content(
+            (RevenuesResponse = "application/json"),
+            (String = "text/csv"),
+        )),
         (status = 403, description = "another creator's revenue", body = common::error::ErrorEnvelope),
     )
 )]
