@@ -339,7 +339,7 @@ async fn concurrent_plays_count_exactly() {
         let app = app.clone();
         tasks.push(tokio::spawn(async move {
             let token = app.sign(&app.claims(user_id, Role::Viewer));
-            app.play(Some(&token), video, None).await["view_counted"] == true
+            app.play_retrying(&token, video).await["view_counted"] == true
         }));
     }
     let one = app.sign(&app.claims(5_000, Role::Viewer));
@@ -347,7 +347,7 @@ async fn concurrent_plays_count_exactly() {
         let app = app.clone();
         let token = one.clone();
         tasks.push(tokio::spawn(async move {
-            app.play(Some(&token), video, None).await["view_counted"] == true
+            app.play_retrying(&token, video).await["view_counted"] == true
         }));
     }
     let mut counted = 0;

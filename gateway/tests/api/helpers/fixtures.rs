@@ -62,6 +62,38 @@ impl TestApp {
         body
     }
 
+    /// `POST /api/v1/videos/{id}/play` as a client under load plays: a 503
+    /// (SPEC §8: a downstream overloaded or unavailable, with
+    /// `retry-after`) is retried after the wait it asks for, up to 20
+    /// times. A retried play counts at most once: the counting script either
+    /// did not run, or the retry is a duplicate within the dedupe window.
+    pub async fn play_retrying(&self, token: &str, video_id: i64) -> Value {
+        for _ in 0..20 {
+            let r = self
+                .client
+                .post(self.url(&format!("/api/v1/videos/{video_id}/play")))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("request");
+            let status = r.status();
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                let wait = r
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(1);
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+                continue;
+            }
+            let body: Value = r.json().await.expect("json");
+            assert_eq!(status, StatusCode::OK, "play: {body}");
+            return body;
+        }
+        panic!("play: 503 twenty times");
+    }
+
     /// `POST /api/v1/videos/{id}/pause`.
     pub async fn pause(
         &self,
