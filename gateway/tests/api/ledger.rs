@@ -370,6 +370,10 @@ async fn an_adjustment_claws_back_exactly_the_repriced_difference() {
             json!({"video_id": v, "day": "2999-01-01", "views": 1, "reason": "x"}),
             "day",
         ),
+        (
+            json!({"video_id": v, "day": "0001-01-01", "views": 1, "reason": "x"}),
+            "day",
+        ),
     ] {
         let r = app
             .post_auth("/api/v1/admin/adjustments", &admin, &body)

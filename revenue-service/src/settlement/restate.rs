@@ -26,6 +26,8 @@ use crate::{entity::adjustment, ledger::Posting, sql::stmt};
 /// How long an adjustment waits for the days it restates while runs hold
 /// them.
 const ADJUST_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+/// The oldest day an adjustment may name, in days before today.
+pub const MAX_ADJUSTMENT_AGE_DAYS: i64 = 3_650;
 /// The longest reason an adjustment may give, in characters.
 pub const MAX_REASON_CHARS: usize = 500;
 
@@ -360,6 +362,14 @@ fn validate(new: &NewAdjustment, today: NaiveDate) -> Result<(), AdjustError> {
         return Err(AdjustError::Field(
             "day",
             "must be a day before today (platform time)".to_owned(),
+        ));
+    }
+    // Every day from it to yesterday is leased and re-read: bounded, as the
+    // streaming service bounds a history read.
+    if (today - new.day).num_days() > MAX_ADJUSTMENT_AGE_DAYS {
+        return Err(AdjustError::Field(
+            "day",
+            format!("must be at most {MAX_ADJUSTMENT_AGE_DAYS} days ago"),
         ));
     }
     let reason = new.reason.trim();
