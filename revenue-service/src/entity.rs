@@ -136,33 +136,58 @@ pub mod settled_day {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// `ledger_transfers`: the append-only double-entry ledger (SPEC §11.1).
-/// A transfer moves `amount` (> 0 won) from `debit_account` to
-/// `credit_account`; never updated or deleted.
+/// `ledger_transfers`: the append-only double-entry ledger (SPEC §11.1),
+/// stored narrow: a transfer moves `amount` (> 0 won) from its debit
+/// account to its credit account, both as codes ([`crate::ledger::Account`];
+/// code 0 is the row creator's payable), with its kind as a code
+/// ([`crate::ledger::kind_code`]); what its posting's transfers share is
+/// in `ledger_postings`. Never updated or deleted. The view
+/// `ledger_transfers_named` shows both with the SPEC's names.
 pub mod ledger_transfer {
-    use common::domain::TransferKind;
     use sea_orm::entity::prelude::*;
 
     /// One transfer.
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "ledger_transfers")]
     pub struct Model {
+        /// The creator whose payable account one side is (0: none).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub creator_id: i64,
         #[sea_orm(primary_key)]
         pub transfer_id: i64,
-        pub kind: TransferKind,
-        pub debit_account: String,
-        pub credit_account: String,
-        pub amount: i64,
-        pub creator_id: Option<i64>,
+        pub posting_id: i64,
         pub video_id: Option<i64>,
+        pub amount: i64,
         pub day: Option<Date>,
-        pub posted_at: DateTimeUtc,
+        pub kind: i16,
+        pub debit_account: i16,
+        pub credit_account: i16,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `ledger_postings`: what every transfer of one posting shares (SPEC
+/// §11.1's source, reason, actor and time).
+pub mod ledger_posting {
+    use sea_orm::entity::prelude::*;
+
+    /// One posting.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ledger_postings")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub posting_id: i64,
         /// `run`, `adjustment`, `statement`, `payout` or `migration`.
         pub source_kind: String,
         pub source_id: i64,
         pub reason: Option<String>,
         /// `settlement`, or the admin's user id.
         pub actor: String,
+        pub posted_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,33 +10,69 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use common::domain::{CreatorId, TransferKind, Won};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
+use tokio::sync::OnceCell;
 
 use crate::{entity::ledger_transfer, sql::stmt};
 
-/// The platform's expense account that creators' earnings are debited to.
-pub const CONTENT_COST: &str = "platform:content_cost";
-/// The platform's bank account (payouts are credited to it).
-pub const CASH: &str = "platform:cash";
-/// Income tax withheld and owed to the tax office.
-pub const INCOME_TAX_PAYABLE: &str = "platform:income_tax_payable";
-/// Local income tax withheld and owed to the local government.
-pub const LOCAL_TAX_PAYABLE: &str = "platform:local_tax_payable";
+/// An account (SPEC §11.1), as stored: a code, where the creator of a
+/// creator's account is the transfer's `creator_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Account {
+    /// `creator:{id}:payable`: what the platform owes the creator.
+    Payable,
+    /// `platform:content_cost`: the expense creators' earnings are debited to.
+    ContentCost,
+    /// `platform:cash`: the platform's bank account (payouts are credited to it).
+    Cash,
+    /// `platform:income_tax_payable`: income tax withheld, owed to the tax office.
+    IncomeTaxPayable,
+    /// `platform:local_tax_payable`: local income tax withheld, owed to the
+    /// local government.
+    LocalTaxPayable,
+}
+
+impl Account {
+    /// The stored code (`m20261201_000001_compact_ledger`).
+    pub fn code(self) -> i16 {
+        match self {
+            Account::Payable => 0,
+            Account::ContentCost => 1,
+            Account::Cash => 2,
+            Account::IncomeTaxPayable => 3,
+            Account::LocalTaxPayable => 4,
+        }
+    }
+}
 
 /// `creator:{id}:payable`: what the platform owes the creator.
 pub fn payable(creator: CreatorId) -> String {
     format!("creator:{}:payable", creator.0)
 }
 
-/// What a posting came from, and how it is labelled.
+/// A transfer kind's stored code (`m20261201_000001_compact_ledger`).
+pub fn kind_code(kind: TransferKind) -> i16 {
+    match kind {
+        TransferKind::Earning => 1,
+        TransferKind::Restatement => 2,
+        TransferKind::Adjustment => 3,
+        TransferKind::Payout => 4,
+        TransferKind::IncomeTax => 5,
+        TransferKind::LocalTax => 6,
+    }
+}
+
+/// What a posting came from, and how it is labelled: one `ledger_postings`
+/// row, written with its first transfer (a posting of nothing is not
+/// recorded).
 #[derive(Debug, Clone)]
 pub struct Posting {
     /// The kind of a change to a (video, day) that was settled before:
     /// [`TransferKind::Restatement`] or [`TransferKind::Adjustment`]. The
     /// first transfer of a (video, day) is an `earning`.
     pub kind: TransferKind,
-    /// `run` or `adjustment`.
+    /// `run`, `adjustment`, `statement` or `payout`.
     pub source_kind: &'static str,
-    /// The run's or adjustment's id.
+    /// The run's, adjustment's, statement's or payout's id.
     pub source_id: i64,
     /// Why, for people (an adjustment's reason).
     pub reason: Option<String>,
@@ -44,10 +80,62 @@ pub struct Posting {
     pub actor: String,
     /// The instant every transfer of this posting carries.
     pub posted_at: DateTime<Utc>,
+    /// Its `ledger_postings` id, once written (within one transaction: a
+    /// posting is not reused after its transaction ends).
+    pub recorded: OnceCell<i64>,
 }
 
-/// One transfer to post: a (video, day)'s change of amount, signed (positive
-/// is owed to the creator).
+impl Posting {
+    /// The posting's id, writing its row the first time.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn id<C: ConnectionTrait>(&self, db: &C) -> Result<i64, DbErr> {
+        self.recorded
+            .get_or_try_init(|| async {
+                let row = db
+                    .query_one(stmt(
+                        db.get_database_backend(),
+                        "INSERT INTO ledger_postings (source_kind, source_id, reason, actor, \
+                           posted_at) VALUES ($1, $2, $3, $4, $5) RETURNING posting_id",
+                        vec![
+                            self.source_kind.into(),
+                            self.source_id.into(),
+                            self.reason.clone().into(),
+                            self.actor.clone().into(),
+                            self.posted_at.into(),
+                        ],
+                    ))
+                    .await?
+                    .ok_or_else(|| DbErr::Custom("no posting id returned".to_owned()))?;
+                row.try_get::<i64>("", "posting_id")
+            })
+            .await
+            .copied()
+    }
+}
+
+/// One transfer to post.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Line {
+    /// Its kind.
+    pub kind: TransferKind,
+    /// The account it is taken from.
+    pub debit: Account,
+    /// The account it goes to.
+    pub credit: Account,
+    /// Won, > 0.
+    pub amount: i64,
+    /// The creator whose payable one side is.
+    pub creator_id: i64,
+    /// The video, where one applies.
+    pub video_id: Option<i64>,
+    /// The day, where one applies.
+    pub day: Option<NaiveDate>,
+}
+
+/// One (video, day)'s change of amount to post: signed, positive is owed to
+/// the creator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transfer {
     /// `earning`, `restatement` or `adjustment`.
@@ -60,13 +148,13 @@ pub struct Transfer {
     pub amount: i64,
 }
 
-/// Transfers per statement: 12 bound values each, under SQLite's 32,766
+/// Transfers per statement: 8 bound values each, under SQLite's 32,766
 /// and PostgreSQL's 65,535.
-const TRANSFERS_PER_STATEMENT: usize = 2_000;
+const LINES_PER_STATEMENT: usize = 4_000;
 
-/// Posts `transfers` of `day` with `posting`'s source, reason, actor and
-/// time: a positive amount from `platform:content_cost` to the creator's
-/// payable, a negative one back. Returns how many were posted.
+/// Posts `transfers` of `day`: a positive amount from
+/// `platform:content_cost` to the creator's payable, a negative one back.
+/// Returns how many were posted.
 ///
 /// # Errors
 /// Database failures.
@@ -76,45 +164,68 @@ pub async fn post<C: ConnectionTrait>(
     transfers: &[Transfer],
     posting: &Posting,
 ) -> Result<u64, DbErr> {
+    let lines: Vec<Line> = transfers
+        .iter()
+        .map(|t| {
+            let (debit, credit) = if t.amount > 0 {
+                (Account::ContentCost, Account::Payable)
+            } else {
+                (Account::Payable, Account::ContentCost)
+            };
+            Line {
+                kind: t.kind,
+                debit,
+                credit,
+                // A difference of two amounts of at least 0: never i64::MIN.
+                amount: t.amount.saturating_abs(),
+                creator_id: t.creator_id,
+                video_id: Some(t.video_id),
+                day: Some(day),
+            }
+        })
+        .collect();
+    post_lines(db, lines, posting).await
+}
+
+/// Posts `lines` with `posting`, creator by creator (a creator's transfers
+/// of one posting get neighbouring ids). Returns how many were posted.
+///
+/// # Errors
+/// Database failures (an amount of 0 or less breaks the table's check).
+pub async fn post_lines<C: ConnectionTrait>(
+    db: &C,
+    mut lines: Vec<Line>,
+    posting: &Posting,
+) -> Result<u64, DbErr> {
+    if lines.is_empty() {
+        return Ok(0);
+    }
+    lines.sort_by_key(|l| (l.creator_id, l.video_id, l.day));
+    let posting_id = posting.id(db).await?;
     let backend = db.get_database_backend();
     let mut posted = 0;
-    for chunk in transfers.chunks(TRANSFERS_PER_STATEMENT) {
+    for chunk in lines.chunks(LINES_PER_STATEMENT) {
         let mut insert = sea_orm::sea_query::Query::insert();
         insert.into_table(ledger_transfer::Entity).columns([
+            ledger_transfer::Column::CreatorId,
+            ledger_transfer::Column::PostingId,
+            ledger_transfer::Column::VideoId,
+            ledger_transfer::Column::Amount,
+            ledger_transfer::Column::Day,
             ledger_transfer::Column::Kind,
             ledger_transfer::Column::DebitAccount,
             ledger_transfer::Column::CreditAccount,
-            ledger_transfer::Column::Amount,
-            ledger_transfer::Column::CreatorId,
-            ledger_transfer::Column::VideoId,
-            ledger_transfer::Column::Day,
-            ledger_transfer::Column::PostedAt,
-            ledger_transfer::Column::SourceKind,
-            ledger_transfer::Column::SourceId,
-            ledger_transfer::Column::Reason,
-            ledger_transfer::Column::Actor,
         ]);
-        for t in chunk {
-            let creator = payable(CreatorId(t.creator_id));
-            let (debit, credit) = if t.amount > 0 {
-                (CONTENT_COST.to_owned(), creator)
-            } else {
-                (creator, CONTENT_COST.to_owned())
-            };
+        for l in chunk {
             insert.values_panic([
-                t.kind.as_str().into(),
-                debit.into(),
-                credit.into(),
-                // A difference of two amounts of at least 0: never i64::MIN.
-                t.amount.saturating_abs().into(),
-                t.creator_id.into(),
-                t.video_id.into(),
-                day.into(),
-                posting.posted_at.into(),
-                posting.source_kind.into(),
-                posting.source_id.into(),
-                posting.reason.clone().into(),
-                posting.actor.clone().into(),
+                l.creator_id.into(),
+                posting_id.into(),
+                l.video_id.into(),
+                l.amount.into(),
+                l.day.into(),
+                kind_code(l.kind).into(),
+                l.debit.code().into(),
+                l.credit.code().into(),
             ]);
         }
         posted += db.execute(backend.build(&insert)).await?.rows_affected();
@@ -126,7 +237,7 @@ pub async fn post<C: ConnectionTrait>(
 /// settlement (it had no rows, so the ledger held nothing for it). One
 /// `INSERT … SELECT` on the server, creator by creator, so that each
 /// creator's new entries land together at the end of their part of the
-/// creator index. Returns how many were posted.
+/// (creator, transfer) key. Returns how many were posted.
 ///
 /// # Errors
 /// Database failures.
@@ -135,23 +246,32 @@ pub async fn post_earnings_of_day<C: ConnectionTrait>(
     day: NaiveDate,
     posting: &Posting,
 ) -> Result<u64, DbErr> {
+    let any = db
+        .query_one(stmt(
+            db.get_database_backend(),
+            "SELECT 1 AS one FROM daily_stats WHERE day = $1 AND total_amount > 0 LIMIT 1",
+            vec![day.into()],
+        ))
+        .await?;
+    if any.is_none() {
+        return Ok(0);
+    }
+    let posting_id = posting.id(db).await?;
     let sql = format!(
-        "INSERT INTO ledger_transfers (kind, debit_account, credit_account, amount, creator_id, \
-           video_id, day, posted_at, source_kind, source_id, reason, actor) \
-         SELECT 'earning', '{CONTENT_COST}', 'creator:' || creator_id || ':payable', total_amount, \
-           creator_id, video_id, day, $2, $3, $4, $5, $6 \
-         FROM daily_stats WHERE day = $1 AND total_amount > 0 ORDER BY creator_id, video_id"
+        "INSERT INTO ledger_transfers (creator_id, posting_id, video_id, amount, day, kind, \
+           debit_account, credit_account) \
+         SELECT creator_id, $2, video_id, total_amount, day, {}, {}, {} \
+         FROM daily_stats WHERE day = $1 AND total_amount > 0 ORDER BY creator_id, video_id",
+        kind_code(TransferKind::Earning),
+        Account::ContentCost.code(),
+        Account::Payable.code(),
     );
-    let values: Vec<Value> = vec![
-        day.into(),
-        posting.posted_at.into(),
-        posting.source_kind.into(),
-        posting.source_id.into(),
-        posting.reason.clone().into(),
-        posting.actor.clone().into(),
-    ];
     Ok(db
-        .execute(stmt(db.get_database_backend(), &sql, values))
+        .execute(stmt(
+            db.get_database_backend(),
+            &sql,
+            vec![day.into(), posting_id.into()],
+        ))
         .await?
         .rows_affected())
 }
@@ -199,7 +319,8 @@ pub async fn entries<C: ConnectionTrait>(
     let mut sql = "SELECT transfer_id, kind, \
            CASE WHEN credit_account = $2 THEN amount ELSE -amount END AS amount, \
            video_id, day, posted_at, reason, source_kind, source_id, actor \
-         FROM ledger_transfers WHERE creator_id = $1 AND (credit_account = $2 OR debit_account = $2)"
+         FROM ledger_transfers_named \
+         WHERE creator_id = $1 AND (credit_account = $2 OR debit_account = $2)"
         .to_owned();
     if before > 0 {
         values.push(before.into());
@@ -229,14 +350,13 @@ pub async fn entries<C: ConnectionTrait>(
 /// # Errors
 /// Database failures; a balance beyond 64 bits.
 pub async fn balance<C: ConnectionTrait>(db: &C, creator: CreatorId) -> Result<Won, DbErr> {
-    let account = payable(creator);
     let row = db
         .query_one(stmt(
             db.get_database_backend(),
             "SELECT CAST(COALESCE(SUM(CASE WHEN credit_account = $2 THEN amount \
                  WHEN debit_account = $2 THEN -amount ELSE 0 END), 0) AS BIGINT) AS balance \
              FROM ledger_transfers WHERE creator_id = $1",
-            vec![creator.0.into(), account.into()],
+            vec![creator.0.into(), Account::Payable.code().into()],
         ))
         .await?;
     Ok(Won(match row {
@@ -254,20 +374,23 @@ pub async fn balance<C: ConnectionTrait>(db: &C, creator: CreatorId) -> Result<W
 pub async fn invariant_violations<C: ConnectionTrait>(
     db: &C,
 ) -> Result<Vec<(i64, NaiveDate, i64, i64)>, DbErr> {
+    let sql = format!(
+        "SELECT COALESCE(s.video_id, h.video_id) AS video_id, COALESCE(s.day, h.day) AS day, \
+           COALESCE(h.held, 0) AS held, COALESCE(s.total_amount, 0) AS total \
+         FROM daily_stats s FULL OUTER JOIN ( \
+           SELECT video_id, day, \
+             CAST(SUM(CASE WHEN credit_account = {payable} THEN amount ELSE -amount END) AS BIGINT) AS held \
+           FROM ledger_transfers WHERE kind IN ({}, {}, {}) \
+           GROUP BY video_id, day) h ON h.video_id = s.video_id AND h.day = s.day \
+         WHERE COALESCE(h.held, 0) <> COALESCE(s.total_amount, 0) \
+         ORDER BY 1, 2",
+        kind_code(TransferKind::Earning),
+        kind_code(TransferKind::Restatement),
+        kind_code(TransferKind::Adjustment),
+        payable = Account::Payable.code(),
+    );
     let rows = db
-        .query_all(stmt(
-            db.get_database_backend(),
-            "SELECT COALESCE(s.video_id, h.video_id) AS video_id, COALESCE(s.day, h.day) AS day, \
-               COALESCE(h.held, 0) AS held, COALESCE(s.total_amount, 0) AS total \
-             FROM daily_stats s FULL OUTER JOIN ( \
-               SELECT video_id, day, \
-                 CAST(SUM(CASE WHEN debit_account = 'platform:content_cost' THEN amount ELSE -amount END) AS BIGINT) AS held \
-               FROM ledger_transfers WHERE kind IN ('earning', 'restatement', 'adjustment') \
-               GROUP BY video_id, day) h ON h.video_id = s.video_id AND h.day = s.day \
-             WHERE COALESCE(h.held, 0) <> COALESCE(s.total_amount, 0) \
-             ORDER BY 1, 2",
-            vec![],
-        ))
+        .query_all(stmt(db.get_database_backend(), &sql, vec![]))
         .await?;
     rows.iter()
         .map(|r| {

@@ -353,7 +353,7 @@ impl Engine {
     async fn reset(&self, initial: &[DayCounts]) {
         self.db
             .execute_unprepared(
-                "DELETE FROM daily_stats; DELETE FROM ledger_transfers; DELETE FROM settled_days; \
+                "DELETE FROM daily_stats; DELETE FROM ledger_transfers; DELETE FROM ledger_postings; DELETE FROM settled_days; \
                  DELETE FROM adjustments; DELETE FROM settlement_runs; DELETE FROM settlement_leases",
             )
             .await

@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use chrono::NaiveDate;
+use common::domain::TransferKind;
 use reqwest::StatusCode;
+use revenue_service::ledger::Account;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{Value, json};
 
@@ -403,14 +405,28 @@ async fn an_adjustment_claws_back_exactly_the_repriced_difference() {
     // Once paid out (a payout transfer, as a monthly close posts it), a
     // further clawback leaves the creator owing: the balance goes negative
     // and is shown.
-    db.execute_unprepared(&format!(
-        "INSERT INTO ledger_transfers (kind, debit_account, credit_account, amount, creator_id, \
-           posted_at, source_kind, source_id, actor) \
-         VALUES ('payout', 'creator:{0}:payable', 'platform:cash', 1100000, {0}, now(), 'payout', 1, 'settlement')",
-        page["creator_id"]
-    ))
-    .await
-    .unwrap();
+    let creator_id = page["creator_id"].as_i64().unwrap();
+    let payout = revenue_service::ledger::Posting {
+        kind: TransferKind::Payout,
+        source_kind: "payout",
+        source_id: 1,
+        reason: None,
+        actor: "settlement".to_owned(),
+        posted_at: chrono::Utc::now(),
+        recorded: Default::default(),
+    };
+    let line = revenue_service::ledger::Line {
+        kind: TransferKind::Payout,
+        debit: Account::Payable,
+        credit: Account::Cash,
+        amount: 1_100_000,
+        creator_id,
+        video_id: None,
+        day: None,
+    };
+    revenue_service::ledger::post_lines(&db, vec![line], &payout)
+        .await
+        .unwrap();
     let r = app
         .post_auth("/api/v1/admin/adjustments", &admin, &bad(1_000, 0))
         .await;
@@ -633,7 +649,7 @@ async fn two_revenue_replicas_resettling_overlapping_days_post_one_set_of_transf
     assert_eq!(
         count(
             &db,
-            "SELECT COUNT(*) FROM ledger_transfers WHERE kind = 'earning'"
+            "SELECT COUNT(*) FROM ledger_transfers_named WHERE kind = 'earning'"
         )
         .await,
         8
@@ -642,7 +658,7 @@ async fn two_revenue_replicas_resettling_overlapping_days_post_one_set_of_transf
     assert_eq!(
         count(
             &db,
-            "SELECT COUNT(*) FROM ledger_transfers WHERE kind = 'restatement'"
+            "SELECT COUNT(*) FROM ledger_transfers_named WHERE kind = 'restatement'"
         )
         .await,
         4
@@ -650,7 +666,7 @@ async fn two_revenue_replicas_resettling_overlapping_days_post_one_set_of_transf
     assert_eq!(
         count(
             &db,
-            "SELECT COUNT(*) FROM (SELECT video_id, day FROM ledger_transfers WHERE kind = 'restatement' \
+            "SELECT COUNT(*) FROM (SELECT video_id, day FROM ledger_transfers_named WHERE kind = 'restatement' \
              GROUP BY video_id, day HAVING COUNT(*) > 1) d"
         )
         .await,

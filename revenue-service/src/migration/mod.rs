@@ -5,6 +5,8 @@ use sea_orm_migration::{prelude::*, schema::*};
 
 use crate::money::RateCard;
 
+mod compact_ledger;
+
 /// Every migration, in order.
 pub struct Migrator;
 
@@ -15,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateRevenueTables),
             Box::new(AddRunErrorCode),
             Box::new(AddLedger),
+            Box::new(compact_ledger::CompactLedger),
         ]
     }
 }
@@ -501,10 +504,31 @@ async fn create_settled_days(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
         .await
 }
 
-/// `ledger_transfers`, indexed by (creator, transfer) for a creator's
-/// entries; opened with an `earning` transfer for every settled (video,
-/// day) with an amount.
+/// `ledger_transfers` as the first ledger had it (one wide row per
+/// transfer; `m20261201_000001_compact_ledger` replaces it), opened with an
+/// `earning` transfer for every settled (video, day) with an amount.
 async fn create_ledger(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    create_wide_ledger(manager).await?;
+    let backend = manager.get_database_backend();
+    manager
+        .get_connection()
+        .execute(crate::sql::stmt(
+            backend,
+            "INSERT INTO ledger_transfers (kind, debit_account, credit_account, amount, creator_id, \
+               video_id, day, posted_at, source_kind, source_id, reason, actor) \
+             SELECT 'earning', 'platform:content_cost', 'creator:' || creator_id || ':payable', \
+               total_amount, creator_id, video_id, day, $1, 'migration', 0, \
+               'opening balance: settled before the ledger', 'settlement' \
+             FROM daily_stats WHERE total_amount > 0 ORDER BY day, video_id",
+            vec![chrono::Utc::now().into()],
+        ))
+        .await?;
+    Ok(())
+}
+
+/// The first ledger's `ledger_transfers`, indexed by (creator, transfer)
+/// for a creator's entries.
+async fn create_wide_ledger(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     manager
         .create_table(
             Table::create()
@@ -545,20 +569,6 @@ async fn create_ledger(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
         )],
     )
     .await?;
-    let backend = manager.get_database_backend();
-    manager
-        .get_connection()
-        .execute(crate::sql::stmt(
-            backend,
-            "INSERT INTO ledger_transfers (kind, debit_account, credit_account, amount, creator_id, \
-               video_id, day, posted_at, source_kind, source_id, reason, actor) \
-             SELECT 'earning', 'platform:content_cost', 'creator:' || creator_id || ':payable', \
-               total_amount, creator_id, video_id, day, $1, 'migration', 0, \
-               'opening balance: settled before the ledger', 'settlement' \
-             FROM daily_stats WHERE total_amount > 0 ORDER BY day, video_id",
-            vec![chrono::Utc::now().into()],
-        ))
-        .await?;
     Ok(())
 }
 

@@ -315,6 +315,7 @@ impl Settler {
                 reason: Some(new.reason.clone()),
                 actor: new.actor.to_string(),
                 posted_at: now,
+                recorded: Default::default(),
             };
             let restated = self
                 .restate_chunk(&txn, &video, pulled, &settled, &cards, &posting)

@@ -90,6 +90,7 @@ impl Settler {
             reason: None,
             actor: "settlement".to_owned(),
             posted_at: now,
+            recorded: Default::default(),
         };
         let context = DayContext {
             day,
