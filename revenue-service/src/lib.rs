@@ -25,6 +25,7 @@ pub mod schedule;
 pub mod settlement;
 pub mod sql;
 pub mod startup;
+pub mod statements;
 
 pub use config::Settings;
 pub use startup::Application;

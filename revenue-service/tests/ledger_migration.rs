@@ -3,6 +3,8 @@
 //! times, on PostgreSQL and on SQLite; new transfers continue after the
 //! largest id; and rolling it back gives the first ledger's rows back.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use common::domain::{CreatorId, TransferKind};
 use revenue_service::{
     ledger::{self, Account, Line, Posting},
@@ -93,7 +95,8 @@ async fn round_trip(db: &DatabaseConnection) {
     assert_eq!(rows(db, "ledger_transfers_named").await, before);
     assert_eq!(
         ledger::balance(db, CreatorId(7)).await.unwrap().0,
-        110 - 110 - 5
+        -5,
+        "110 earned, 110 clawed back, 5 paid out"
     );
     assert_eq!(ledger::balance(db, CreatorId(8)).await.unwrap().0, 20);
     // Postings: one per (source, reason, actor, time) the transfers shared.

@@ -13,8 +13,10 @@
 //! adjustments.
 
 mod lease;
+mod pricing;
 mod pull;
 mod restate;
+mod rows;
 mod write;
 
 use std::{sync::Arc, time::Duration};
@@ -30,11 +32,12 @@ use sea_orm::{
 };
 use tokio::sync::Notify;
 
+pub use pricing::Adjusted;
 pub use pull::{
     Breaker, CountSource, GrpcCounts, MAX_HISTORY_VIDEOS, PullError, Watermark, breaker,
 };
 pub use restate::{AdjustError, MAX_REASON_CHARS, NewAdjustment};
-pub use write::{Adjusted, day_is_final};
+pub use write::day_is_final;
 
 use crate::{cache::ReportCache, entity::settlement_run, error::RevenueError, sql::stmt};
 use lease::Leases;

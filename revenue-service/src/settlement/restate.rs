@@ -18,8 +18,10 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, TransactionTrait};
 use super::{
     Settler,
     lease::Leases,
+    pricing::{Adjusted, RateCards, price},
     pull::{MAX_HISTORY_VIDEOS, PullError, retrying},
-    write::{Adjusted, RateCards, Restated, Scope, id_list, mark_settled, price, replace_rows},
+    rows::{Scope, id_list, replace_rows},
+    write::{Restated, mark_settled},
 };
 use crate::{entity::adjustment, ledger::Posting, sql::stmt};
 

@@ -1,0 +1,303 @@
+//! Replacing a day's rows (SPEC §6) and posting what changed to the ledger
+//! (SPEC §11.1, §11.2): an unchanged row is left alone, a changed one
+//! posts the difference of its amount.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use common::domain::{TransferKind, VideoId, Won};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, sea_query::Query};
+
+use super::pricing::Priced;
+use crate::{
+    entity::daily_stat,
+    ledger::{self, Posting},
+    sql::stmt,
+};
+
+/// Which rows of a day a replacement covers.
+pub(super) enum Scope<'a> {
+    /// Videos in `(after, last]`.
+    Range(VideoId, VideoId),
+    /// Videos after this one.
+    After(VideoId),
+    /// These videos.
+    Videos(&'a [VideoId]),
+}
+
+/// What a replacement changed.
+#[derive(Debug, Default)]
+pub(super) struct Replaced {
+    /// Videos whose priced views or ad views changed (or appeared, or went).
+    pub(super) moved: Vec<VideoId>,
+    /// Rows whose amount changed (or appeared, or went).
+    pub(super) amounts_changed: u64,
+    /// Ledger transfers posted.
+    pub(super) transfers: u64,
+    /// Their signed sum, won (positive: owed to creators).
+    pub(super) sum: Won,
+}
+
+/// A row as stored, to compare with its new pricing.
+struct OldRow {
+    creator_id: i64,
+    title: String,
+    views: i64,
+    watch_seconds: i64,
+    ad_views: i64,
+    video_amount: i64,
+    ad_amount: i64,
+    total: i64,
+    rate_card_version: i32,
+    original_views: i64,
+    original_ad_views: i64,
+    restated_at: Option<DateTime<Utc>>,
+}
+
+impl OldRow {
+    /// Whether `new` would store exactly this row.
+    fn same_as(&self, new: &Priced) -> bool {
+        self.creator_id == new.creator_id
+            && self.title == new.title
+            && self.views == new.views
+            && self.watch_seconds == new.watch_seconds
+            && self.ad_views == new.ad_views
+            && self.video_amount == new.amounts.video_amount.0
+            && self.ad_amount == new.amounts.ad_amount.0
+            && self.total == new.total.0
+            && self.rate_card_version == new.rate_card_version
+            && self.original_views == new.original_views
+            && self.original_ad_views == new.original_ad_views
+    }
+}
+
+/// Replaces the rows of `day` in `scope` with `rows` and posts the ledger
+/// differences (SPEC §11.1, §11.2). Rows that would not change are left
+/// alone (a re-run with unchanged counts writes nothing); a changed or new
+/// row replaces the old one, a row with no counts any more goes. Each
+/// (video, day) whose amount changed gets one transfer of the difference:
+/// an `earning` when it had no row before, else `posting.kind`. By the
+/// ledger invariant (what the ledger holds for a (video, day) is its row's
+/// amount, kept in this same transaction), the old row's amount is what
+/// the ledger holds, so no ledger read is needed. Without a `posting` the
+/// caller posts (a day's first settlement, all at once). A row of a final
+/// day whose amount changes is stamped restated.
+pub(super) async fn replace_rows(
+    txn: &DatabaseTransaction,
+    day: NaiveDate,
+    scope: Scope<'_>,
+    rows: &[Priced],
+    is_final: bool,
+    posting: Option<&Posting>,
+) -> Result<Replaced, sea_orm::DbErr> {
+    let now = posting.map_or_else(Utc::now, |p| p.posted_at);
+    let backend = txn.get_database_backend();
+    let (filter, mut values): (String, Vec<sea_orm::Value>) = match scope {
+        Scope::Range(after, last) => (
+            "video_id > $2 AND video_id <= $3".to_owned(),
+            vec![after.into(), last.into()],
+        ),
+        Scope::After(after) => ("video_id > $2".to_owned(), vec![after.into()]),
+        Scope::Videos(ids) => (format!("video_id IN ({})", id_list(ids)), vec![]),
+    };
+    values.insert(0, day.into());
+    let old = txn
+        .query_all(stmt(
+            backend,
+            &format!(
+                "SELECT video_id, creator_id, title, views, watch_seconds, ad_views, video_amount, \
+                   ad_amount, total_amount, rate_card_version, original_views, original_ad_views, \
+                   restated_at \
+                 FROM daily_stats WHERE day = $1 AND {filter}"
+            ),
+            values,
+        ))
+        .await?;
+    let mut old = old
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<i64>("", "video_id")?,
+                OldRow {
+                    creator_id: r.try_get("", "creator_id")?,
+                    title: r.try_get("", "title")?,
+                    views: r.try_get("", "views")?,
+                    watch_seconds: r.try_get("", "watch_seconds")?,
+                    ad_views: r.try_get("", "ad_views")?,
+                    video_amount: r.try_get("", "video_amount")?,
+                    ad_amount: r.try_get("", "ad_amount")?,
+                    total: r.try_get("", "total_amount")?,
+                    rate_card_version: r.try_get("", "rate_card_version")?,
+                    original_views: r.try_get("", "original_views")?,
+                    original_ad_views: r.try_get("", "original_ad_views")?,
+                    restated_at: r.try_get("", "restated_at")?,
+                },
+            ))
+        })
+        .collect::<Result<HashMap<_, _>, sea_orm::DbErr>>()?;
+    let mut replaced = Replaced::default();
+    let mut gone: Vec<VideoId> = Vec::new();
+    let mut fresh: Vec<(&Priced, Option<DateTime<Utc>>)> = Vec::new();
+    let mut differences: Vec<Difference> = Vec::new();
+    for p in rows {
+        let before = old.remove(&p.video_id.0);
+        if before.as_ref().is_some_and(|o| o.same_as(p)) {
+            continue;
+        }
+        let old_total = before.as_ref().map(|o| o.total);
+        let amount_changed = old_total != Some(p.total.0);
+        let counts_moved = before
+            .as_ref()
+            .is_none_or(|o| o.views != p.views || o.ad_views != p.ad_views);
+        if amount_changed {
+            replaced.amounts_changed += 1;
+        }
+        if counts_moved {
+            replaced.moved.push(p.video_id);
+        }
+        let restated_at = match &before {
+            Some(_) if amount_changed && is_final => Some(now),
+            Some(o) => o.restated_at,
+            None => None,
+        };
+        if before.is_some() {
+            gone.push(p.video_id);
+        }
+        fresh.push((p, restated_at));
+        differences.push(Difference {
+            video_id: p.video_id,
+            creator_id: p.creator_id,
+            amount: p
+                .total
+                .0
+                .checked_sub(old_total.unwrap_or(0))
+                .ok_or_else(|| overflow(p.video_id))?,
+            first: before.is_none(),
+        });
+    }
+    // Rows with no counts any more.
+    for (video_id, o) in old {
+        replaced.moved.push(VideoId(video_id));
+        gone.push(VideoId(video_id));
+        if o.total != 0 {
+            replaced.amounts_changed += 1;
+        }
+        differences.push(Difference {
+            video_id: VideoId(video_id),
+            creator_id: o.creator_id,
+            amount: o
+                .total
+                .checked_neg()
+                .ok_or_else(|| overflow(VideoId(video_id)))?,
+            first: false,
+        });
+    }
+    differences.retain(|d| d.amount != 0);
+    for d in &differences {
+        replaced.sum = replaced
+            .sum
+            .checked_add(Won(d.amount))
+            .ok_or_else(|| overflow(d.video_id))?;
+    }
+    for ids in gone.chunks(1_000) {
+        txn.execute(stmt(
+            backend,
+            &format!(
+                "DELETE FROM daily_stats WHERE day = $1 AND video_id IN ({})",
+                id_list(ids)
+            ),
+            vec![day.into()],
+        ))
+        .await?;
+    }
+    let mut insert = Query::insert();
+    insert.into_table(daily_stat::Entity).columns([
+        daily_stat::Column::Day,
+        daily_stat::Column::VideoId,
+        daily_stat::Column::CreatorId,
+        daily_stat::Column::Title,
+        daily_stat::Column::Views,
+        daily_stat::Column::WatchSeconds,
+        daily_stat::Column::AdViews,
+        daily_stat::Column::VideoAmount,
+        daily_stat::Column::AdAmount,
+        daily_stat::Column::TotalAmount,
+        daily_stat::Column::RateCardVersion,
+        daily_stat::Column::OriginalViews,
+        daily_stat::Column::OriginalAdViews,
+        daily_stat::Column::RestatedAt,
+    ]);
+    for (p, restated_at) in &fresh {
+        insert.values_panic([
+            day.into(),
+            p.video_id.0.into(),
+            p.creator_id.into(),
+            p.title.clone().into(),
+            p.views.into(),
+            p.watch_seconds.into(),
+            p.ad_views.into(),
+            p.amounts.video_amount.into(),
+            p.amounts.ad_amount.into(),
+            p.total.into(),
+            p.rate_card_version.into(),
+            p.original_views.into(),
+            p.original_ad_views.into(),
+            (*restated_at).into(),
+        ]);
+    }
+    if !fresh.is_empty() {
+        txn.execute(backend.build(&insert)).await?;
+    }
+    if let Some(posting) = posting {
+        replaced.transfers = post(txn, day, &differences, posting).await?;
+    }
+    Ok(replaced)
+}
+
+/// A money sum that does not fit in 64 bits (SPEC §8: checked arithmetic).
+fn overflow(video: VideoId) -> sea_orm::DbErr {
+    sea_orm::DbErr::Custom(format!(
+        "the ledger difference of video {video} does not fit in 64 bits of won"
+    ))
+}
+
+/// One (video, day)'s change of amount, won.
+struct Difference {
+    video_id: VideoId,
+    creator_id: i64,
+    amount: i64,
+    /// It had no row before: the transfer is an `earning`.
+    first: bool,
+}
+
+/// Posts `differences` as transfers of `day`; how many.
+async fn post(
+    txn: &DatabaseTransaction,
+    day: NaiveDate,
+    differences: &[Difference],
+    posting: &Posting,
+) -> Result<u64, sea_orm::DbErr> {
+    let transfers: Vec<ledger::Transfer> = differences
+        .iter()
+        .map(|d| ledger::Transfer {
+            kind: if d.first {
+                TransferKind::Earning
+            } else {
+                posting.kind
+            },
+            creator_id: d.creator_id,
+            video_id: d.video_id.0,
+            amount: d.amount,
+        })
+        .collect();
+    ledger::post(txn, day, &transfers, posting).await
+}
+
+/// Ids as a SQL list (integers: no injection possible).
+pub(super) fn id_list(videos: &[VideoId]) -> String {
+    videos
+        .iter()
+        .map(|v| v.0.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
