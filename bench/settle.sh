@@ -75,8 +75,16 @@ settle_day() {
 transfers() {
   psql "$pg/bench_revenue_$n" -tAc "SELECT COUNT(*) FROM ledger_transfers" 2>/dev/null || echo "no ledger"
 }
+sizes() {
+  psql "$pg/bench_revenue_$n" -tAc "SELECT string_agg(relname || ' ' || pg_size_pretty(pg_total_relation_size(oid)), ', ') \
+    FROM pg_class WHERE relname IN ('daily_stats', 'ledger_transfers', 'ledger_postings')"
+}
+# The generation's dirty pages are flushed first, so that no run pays for
+# the checkpoint of what came before it.
+psql "$pg/postgres" -qc CHECKPOINT
 echo "== machine: $(nproc) cores; settling 2026-11-21 ($bin)"
 settle_day
+echo "== tables with their indexes: $(sizes)"
 for name in streaming-service:$ss_pid revenue-service:$rs_pid; do
   pid=${name#*:}
   echo "== ${name%%:*}: peak RSS $(awk '/VmHWM/{printf "%.1f MiB", $2/1024}' "/proc/$pid/status")"
