@@ -46,8 +46,11 @@ pub mod daily_stat {
         pub ad_amount: Won,
         pub total_amount: Won,
         pub rate_card_version: i32,
-        pub original_views: i64,
-        pub original_ad_views: i64,
+        /// The views before adjustments; NULL (PostgreSQL): equal to `views`.
+        pub original_views: Option<i64>,
+        /// The ad views before adjustments; NULL (PostgreSQL): equal to
+        /// `ad_views`.
+        pub original_ad_views: Option<i64>,
         /// When its amounts last changed after the day was final.
         pub restated_at: Option<DateTimeUtc>,
     }
@@ -128,6 +131,31 @@ pub mod settled_day {
         pub restated_at: Option<DateTimeUtc>,
         /// The streaming service's change version its last run read.
         pub counts_version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `tax_policies`: versioned, effective-dated withholding rules (SPEC
+/// §11.4); rates are exact decimals as text.
+pub mod tax_policy {
+    use sea_orm::entity::prelude::*;
+
+    /// One policy.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "tax_policies")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub version: i32,
+        pub effective_from: Date,
+        pub income_tax_rate: String,
+        pub local_tax_rate: String,
+        pub truncate_to: i64,
+        pub small_amount: i64,
+        pub minimum_payout: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -91,7 +91,8 @@ pub async fn video_days(
     Ok(VideoDayRow::find_by_statement(stmt(
         db.get_database_backend(),
         "SELECT day, views, watch_seconds, ad_views, video_amount, ad_amount, total_amount, \
-           original_views, original_ad_views, restated_at \
+           COALESCE(original_views, views) AS original_views, \
+           COALESCE(original_ad_views, ad_views) AS original_ad_views, restated_at \
          FROM daily_stats WHERE video_id = $1 AND day >= $2 AND day <= $3 ORDER BY day",
         vec![video_id.into(), start.into(), end.into()],
     ))

@@ -329,8 +329,33 @@ async fn an_adjustment_claws_back_exactly_the_repriced_difference() {
         )
     );
     assert_eq!(days[1]["total_amount"], 110);
+    assert_eq!(days[1]["original_views"], days[1]["views"]);
     let db = revenue_db(&app).await;
     assert_invariant(&db).await;
+    // Only the adjusted row stores its original counts; every other row's
+    // are NULL, read as its counts.
+    assert_eq!(
+        count(
+            &db,
+            &format!(
+                "SELECT COUNT(*) FROM daily_stats WHERE original_views IS NOT NULL \
+                 AND NOT (video_id = {v} AND day = '2026-10-01')"
+            )
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &db,
+            &format!(
+                "SELECT COUNT(*) FROM daily_stats WHERE original_views = 100000 \
+                 AND original_ad_views = 100000 AND video_id = {v} AND day = '2026-10-01'"
+            )
+        )
+        .await,
+        1
+    );
 
     // The creator sees their adjustments, another creator none, a viewer
     // is refused.

@@ -6,6 +6,8 @@ use sea_orm_migration::{prelude::*, schema::*};
 use crate::money::RateCard;
 
 mod compact_ledger;
+mod sparse_original_counts;
+mod tax_policies;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -18,6 +20,8 @@ impl MigratorTrait for Migrator {
             Box::new(AddRunErrorCode),
             Box::new(AddLedger),
             Box::new(compact_ledger::CompactLedger),
+            Box::new(tax_policies::AddTaxPolicies),
+            Box::new(sparse_original_counts::SparseOriginalCounts),
         ]
     }
 }

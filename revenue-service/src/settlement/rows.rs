@@ -80,8 +80,11 @@ impl OldRow {
 /// ledger invariant (what the ledger holds for a (video, day) is its row's
 /// amount, kept in this same transaction), the old row's amount is what
 /// the ledger holds, so no ledger read is needed. Without a `posting` the
-/// caller posts (a day's first settlement, all at once). A row of a final
-/// day whose amount changes is stamped restated.
+/// day has no rows yet (its first settlement, under the day's lease): none
+/// are read, and the caller posts, all at once. A row of a final day whose
+/// amount changes is stamped restated. On PostgreSQL an original count
+/// equal to the count is stored as NULL
+/// (`m20261201_000003_sparse_original_counts`).
 pub(super) async fn replace_rows(
     txn: &DatabaseTransaction,
     day: NaiveDate,
@@ -101,18 +104,22 @@ pub(super) async fn replace_rows(
         Scope::Videos(ids) => (format!("video_id IN ({})", id_list(ids)), vec![]),
     };
     values.insert(0, day.into());
-    let old = txn
-        .query_all(stmt(
+    let old = if posting.is_none() {
+        Vec::new()
+    } else {
+        txn.query_all(stmt(
             backend,
             &format!(
                 "SELECT video_id, creator_id, title, views, watch_seconds, ad_views, video_amount, \
-                   ad_amount, total_amount, rate_card_version, original_views, original_ad_views, \
-                   restated_at \
+                   ad_amount, total_amount, rate_card_version, \
+                   COALESCE(original_views, views) AS original_views, \
+                   COALESCE(original_ad_views, ad_views) AS original_ad_views, restated_at \
                  FROM daily_stats WHERE day = $1 AND {filter}"
             ),
             values,
         ))
-        .await?;
+        .await?
+    };
     let mut old = old
         .iter()
         .map(|r| {
@@ -227,6 +234,9 @@ pub(super) async fn replace_rows(
         daily_stat::Column::OriginalAdViews,
         daily_stat::Column::RestatedAt,
     ]);
+    // NULL for "the same as the count" where the column allows it.
+    let sparse = backend == sea_orm::DatabaseBackend::Postgres;
+    let original = |original: i64, count: i64| (!sparse || original != count).then_some(original);
     for (p, restated_at) in &fresh {
         insert.values_panic([
             day.into(),
@@ -240,8 +250,8 @@ pub(super) async fn replace_rows(
             p.amounts.ad_amount.into(),
             p.total.into(),
             p.rate_card_version.into(),
-            p.original_views.into(),
-            p.original_ad_views.into(),
+            original(p.original_views, p.views).into(),
+            original(p.original_ad_views, p.ad_views).into(),
             (*restated_at).into(),
         ]);
     }
