@@ -9,10 +9,13 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use common::domain::{CreatorId, TransferKind, Won};
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Value};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, Value};
 use tokio::sync::OnceCell;
 
-use crate::{entity::ledger_transfer, sql::stmt};
+use crate::{
+    entity::{ledger_posting, ledger_transfer},
+    sql::stmt,
+};
 
 /// An account (SPEC §11.1), as stored: a code, where the creator of a
 /// creator's account is the transfer's `creator_id`.
@@ -93,22 +96,16 @@ impl Posting {
     pub async fn id<C: ConnectionTrait>(&self, db: &C) -> Result<i64, DbErr> {
         self.recorded
             .get_or_try_init(|| async {
-                let row = db
-                    .query_one(stmt(
-                        db.get_database_backend(),
-                        "INSERT INTO ledger_postings (source_kind, source_id, reason, actor, \
-                           posted_at) VALUES ($1, $2, $3, $4, $5) RETURNING posting_id",
-                        vec![
-                            self.source_kind.into(),
-                            self.source_id.into(),
-                            self.reason.clone().into(),
-                            self.actor.clone().into(),
-                            self.posted_at.into(),
-                        ],
-                    ))
-                    .await?
-                    .ok_or_else(|| DbErr::Custom("no posting id returned".to_owned()))?;
-                row.try_get::<i64>("", "posting_id")
+                let posting = ledger_posting::ActiveModel {
+                    source_kind: Set(self.source_kind.to_owned()),
+                    source_id: Set(self.source_id),
+                    reason: Set(self.reason.clone()),
+                    actor: Set(self.actor.clone()),
+                    posted_at: Set(self.posted_at),
+                    ..Default::default()
+                };
+                let inserted = ledger_posting::Entity::insert(posting).exec(db).await?;
+                Ok::<_, DbErr>(inserted.last_insert_id)
             })
             .await
             .copied()
