@@ -72,6 +72,18 @@ crate::domain::text_enum! {
         /// Another settlement holds a day this change needs (409); retry
         /// shortly.
         SettlementBusy,
+        /// A day of the month is not settled and final yet (409); the message
+        /// names the first (SPEC §11.4).
+        MonthNotFinal,
+        /// Months close in order (409); the message says which to close.
+        MonthOutOfOrder,
+        /// No such statement (404).
+        StatementNotFound,
+        /// The statement was recorded paid already, with another reference
+        /// (409).
+        StatementAlreadyPaid,
+        /// The statement carried its balance over: nothing was paid (409).
+        NothingToPay,
         /// The user denied the social login (400).
         OauthDenied,
         /// The authorization code could not be exchanged (400).

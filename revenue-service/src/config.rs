@@ -54,6 +54,15 @@ pub struct Settings {
     /// all written back, the schedule checks again this often (default 60).
     #[serde(default = "default_watermark_poll")]
     pub settlement_watermark_poll_seconds: u64,
+    /// `CLOSE_SCHEDULE`: cron expression (seconds first, platform time zone)
+    /// of the monthly close of the previous month (SPEC §11.4: the 5th at
+    /// 03:00).
+    #[serde(default = "default_close_schedule")]
+    pub close_schedule: String,
+    /// `CLOSE_RETRY_SECONDS`: while a month due cannot be closed (a day not
+    /// final yet), the schedule tries again this often (default 3,600).
+    #[serde(default = "default_close_retry")]
+    pub close_retry_seconds: u64,
     /// `SETTLEMENT_CALL_TIMEOUT_SECONDS`: the longest wait for the next row
     /// of the daily counts (default 10).
     #[serde(default = "default_call_timeout")]
@@ -132,6 +141,12 @@ fn default_cache_ttl() -> u64 {
 fn default_schedule() -> String {
     "0 10 0 * * *".to_owned()
 }
+fn default_close_schedule() -> String {
+    "0 0 3 5 * *".to_owned()
+}
+fn default_close_retry() -> u64 {
+    3_600
+}
 fn default_watermark_poll() -> u64 {
     60
 }
@@ -179,6 +194,8 @@ impl Settings {
             report_cache_ttl_seconds: default_cache_ttl(),
             settlement_schedule: default_schedule(),
             settlement_watermark_poll_seconds: default_watermark_poll(),
+            close_schedule: default_close_schedule(),
+            close_retry_seconds: default_close_retry(),
             settlement_call_timeout_seconds: default_call_timeout(),
             settlement_retries: default_retries(),
             settlement_breaker_open_seconds: default_breaker_open(),

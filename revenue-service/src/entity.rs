@@ -282,3 +282,101 @@ pub mod audit_entry {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// `closes`: one row per closed month (SPEC §11.4).
+pub mod close {
+    use sea_orm::entity::prelude::*;
+
+    /// One closed month.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "closes")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub close_id: i64,
+        /// The month's first day.
+        #[sea_orm(unique)]
+        pub month: Date,
+        /// Every payable transfer with an id up to this and a day up to the
+        /// month's end is on this close's or an earlier close's statements.
+        pub transfer_cursor: i64,
+        /// The tax policy used.
+        pub tax_policy_version: i32,
+        /// How many statements it issued.
+        pub statements: i64,
+        pub closed_at: DateTimeUtc,
+        /// `schedule`, or the admin's user id.
+        pub actor: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `statements`: one per creator and closed month (SPEC §11.4), whole won.
+pub mod statement {
+    use sea_orm::entity::prelude::*;
+
+    /// One statement.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "statements")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub statement_id: i64,
+        pub creator_id: i64,
+        /// The month's first day.
+        pub month: Date,
+        pub close_id: i64,
+        pub opening_balance: i64,
+        pub earnings: i64,
+        pub restatements: i64,
+        pub adjustments: i64,
+        pub gross: i64,
+        pub payout: i64,
+        pub income_tax: i64,
+        pub local_tax: i64,
+        pub net: i64,
+        pub closing_balance: i64,
+        /// `below_minimum`, `negative_balance` or `hold`; `None` when paid.
+        pub carried_reason: Option<String>,
+        /// The hold's reason, when the creator was on hold at the close.
+        pub hold_reason: Option<String>,
+        pub tax_policy_version: i32,
+        /// `issued` or `paid`.
+        pub status: String,
+        pub issued_at: DateTimeUtc,
+        pub paid_at: Option<DateTimeUtc>,
+        pub payout_reference: Option<String>,
+        /// The admin who recorded the bank transfer.
+        pub paid_by: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `creator_holds`: creators whose payouts are held (SPEC §11.4).
+pub mod creator_hold {
+    use sea_orm::entity::prelude::*;
+
+    /// One hold.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "creator_holds")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub creator_id: i64,
+        /// Shown to the creator on their statements.
+        pub reason: String,
+        pub held_since: DateTimeUtc,
+        /// The admin's user id.
+        pub actor: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

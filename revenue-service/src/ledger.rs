@@ -198,6 +198,7 @@ pub async fn post_lines<C: ConnectionTrait>(
         return Ok(0);
     }
     lines.sort_by_key(|l| (l.creator_id, l.video_id, l.day));
+    enter_fence(db).await?;
     let posting_id = posting.id(db).await?;
     let backend = db.get_database_backend();
     let mut posted = 0;
@@ -230,6 +231,83 @@ pub async fn post_lines<C: ConnectionTrait>(
     Ok(posted)
 }
 
+/// The advisory lock that fences ledger writers from a close's cursor
+/// (PostgreSQL): every transaction that posts transfers holds it shared;
+/// [`transfer_cursor`] takes it exclusively.
+const LEDGER_FENCE: i64 = 0x4c45_4447_4552;
+
+/// Enters the ledger fence for the rest of the transaction (PostgreSQL;
+/// SQLite has one writer at a time). Transfer ids are taken after this, so
+/// a cursor read under the exclusive lock sees every id up to it
+/// committed.
+async fn enter_fence<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        db.execute(stmt(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock_shared($1)",
+            vec![LEDGER_FENCE.into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// The transfer cursor of a monthly close (SPEC §11.4): the highest
+/// transfer id taken so far, read once every transaction that was posting
+/// has ended, so that every transfer with an id up to it is committed (or
+/// rolled back, leaving a gap) and every later transfer gets a higher id.
+/// Waits for the posting transactions in flight; holds back new ones only
+/// while it reads.
+///
+/// # Errors
+/// Database failures.
+pub async fn transfer_cursor(db: &sea_orm::DatabaseConnection) -> Result<i64, DbErr> {
+    use sea_orm::TransactionTrait;
+    let backend = db.get_database_backend();
+    if backend != sea_orm::DatabaseBackend::Postgres {
+        let row = db
+            .query_one(stmt(
+                backend,
+                "SELECT CAST(COALESCE(MAX(transfer_id), 0) AS BIGINT) AS cursor FROM ledger_transfers",
+                vec![],
+            ))
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("the transfer cursor".to_owned()))?;
+        return row.try_get("", "cursor");
+    }
+    let txn = db.begin().await?;
+    txn.execute(stmt(
+        backend,
+        "SELECT pg_advisory_xact_lock($1)",
+        vec![LEDGER_FENCE.into()],
+    ))
+    .await?;
+    // The identity's sequence, not MAX(transfer_id): no index leads with
+    // the id, and the sequence is exact under the fence.
+    let sequence: String = txn
+        .query_one(stmt(
+            backend,
+            "SELECT pg_get_serial_sequence('ledger_transfers', 'transfer_id') AS s",
+            vec![],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("the transfer id sequence".to_owned()))?
+        .try_get("", "s")?;
+    let cursor: i64 = txn
+        .query_one(stmt(
+            backend,
+            &format!(
+                "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END AS cursor FROM {sequence}"
+            ),
+            vec![],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("the transfer cursor".to_owned()))?
+        .try_get("", "cursor")?;
+    txn.commit().await?;
+    Ok(cursor)
+}
+
 /// Posts an `earning` for every row of `day` with an amount: a day's first
 /// settlement (it had no rows, so the ledger held nothing for it). One
 /// `INSERT … SELECT` on the server, creator by creator, so that each
@@ -253,6 +331,7 @@ pub async fn post_earnings_of_day<C: ConnectionTrait>(
     if any.is_none() {
         return Ok(0);
     }
+    enter_fence(db).await?;
     let posting_id = posting.id(db).await?;
     let sql = format!(
         "INSERT INTO ledger_transfers (creator_id, posting_id, video_id, amount, day, kind, \

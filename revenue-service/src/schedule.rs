@@ -1,13 +1,22 @@
-//! The daily settlement (SPEC §6): at the configured time (default 00:10
-//! platform time) queue yesterday's run once the streaming watermark has
-//! passed the end of it, checking again every `SETTLEMENT_WATERMARK_POLL_SECONDS`
-//! (default 60) until then.
+//! The schedules. The daily settlement (SPEC §6): at the configured time
+//! (default 00:10 platform time) queue yesterday's run once the streaming
+//! watermark has passed the end of it, checking again every
+//! `SETTLEMENT_WATERMARK_POLL_SECONDS` (default 60) until then. The monthly
+//! close (SPEC §11.4): at the configured time (default the 5th at 03:00
+//! platform time) close every month not closed yet up to the previous one,
+//! in order, once all of its days are settled and final, trying again
+//! every `CLOSE_RETRY_SECONDS` (default 3,600) until then.
 
 use std::{str::FromStr, time::Duration};
 
 use chrono::Utc;
 
-use crate::settlement::Settler;
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    settlement::Settler,
+    statements::{self, CloseError},
+};
 
 /// A cron schedule (`sec min hour day month weekday`) in platform time.
 #[derive(Debug, Clone)]
@@ -73,6 +82,101 @@ impl DailySchedule {
     }
 }
 
+/// The monthly close's schedule: a cron schedule in platform time.
+#[derive(Debug, Clone)]
+pub struct MonthlySchedule {
+    cron: cron::Schedule,
+    retry: Duration,
+}
+
+impl FromStr for MonthlySchedule {
+    type Err = String;
+
+    fn from_str(expression: &str) -> Result<Self, Self::Err> {
+        cron::Schedule::from_str(expression)
+            .map(|cron| Self {
+                cron,
+                retry: Duration::from_secs(3_600),
+            })
+            .map_err(|e| format!("{expression:?} is not a cron expression: {e}"))
+    }
+}
+
+impl MonthlySchedule {
+    /// Tries again this often while a month cannot be closed yet.
+    pub fn with_retry(mut self, every: Duration) -> Self {
+        self.retry = every;
+        self
+    }
+
+    /// At each scheduled time until `stop`: closes the months not closed
+    /// yet, oldest first, up to the previous month (only the previous
+    /// month when none was ever closed).
+    pub async fn run(
+        self,
+        db: DatabaseConnection,
+        settler: Settler,
+        stop: impl std::future::Future<Output = ()> + Send,
+    ) {
+        tokio::pin!(stop);
+        loop {
+            let zone = settler.time().zone();
+            let Some(next) = self.cron.after(&Utc::now().with_timezone(&zone)).next() else {
+                return;
+            };
+            let wait = (next.with_timezone(&Utc) - Utc::now())
+                .to_std()
+                .unwrap_or_default();
+            tokio::select! {
+                () = &mut stop => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            while let Err(e) = close_due_months(&db, &settler).await {
+                tracing::warn!(error = %e, "monthly close: not yet");
+                tokio::select! {
+                    () = &mut stop => return,
+                    () = tokio::time::sleep(self.retry) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Closes the months due, oldest first: from the month after the last
+/// closed one (or the previous month, when none was) to the previous
+/// month.
+///
+/// # Errors
+/// The first month that could not be closed, and why.
+pub async fn close_due_months(
+    db: &DatabaseConnection,
+    settler: &Settler,
+) -> Result<(), CloseError> {
+    use chrono::Datelike;
+    use sea_orm::{EntityTrait, QueryOrder};
+    let today = settler.time().today();
+    let Some(previous) = chrono::NaiveDate::from_ymd_opt(today.year(), today.month(), 1)
+        .and_then(|first| first.checked_sub_months(chrono::Months::new(1)))
+    else {
+        return Ok(());
+    };
+    let latest = crate::entity::close::Entity::find()
+        .order_by_desc(crate::entity::close::Column::Month)
+        .one(db)
+        .await?;
+    let mut month = latest
+        .and_then(|c| c.month.checked_add_months(chrono::Months::new(1)))
+        .unwrap_or(previous);
+    while month <= previous {
+        statements::close_month(db, settler, month, "schedule").await?;
+        let Some(next) = month.checked_add_months(chrono::Months::new(1)) else {
+            break;
+        };
+        month = next;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,5 +185,7 @@ mod tests {
     fn the_default_schedule_parses_and_garbage_does_not() {
         assert!(DailySchedule::from_str("0 10 0 * * *").is_ok());
         assert!(DailySchedule::from_str("every day").is_err());
+        assert!(MonthlySchedule::from_str("0 0 3 5 * *").is_ok());
+        assert!(MonthlySchedule::from_str("monthly").is_err());
     }
 }

@@ -20,7 +20,7 @@ use crate::{
     config::Settings,
     grpc::RevenueApi,
     migration::Migrator,
-    schedule::DailySchedule,
+    schedule::{DailySchedule, MonthlySchedule},
     settlement::{GrpcCounts, RunLimits, Settler, breaker},
 };
 
@@ -31,6 +31,8 @@ pub struct Application {
     api: RevenueApi,
     settler: Settler,
     schedule: DailySchedule,
+    close_schedule: MonthlySchedule,
+    db: sea_orm::DatabaseConnection,
     settings: Settings,
 }
 
@@ -50,6 +52,9 @@ impl Application {
             .with_watermark_poll(Duration::from_secs(
                 settings.settlement_watermark_poll_seconds.max(1),
             ));
+        let close_schedule = MonthlySchedule::from_str(&settings.close_schedule)
+            .map_err(|e| anyhow::anyhow!("CLOSE_SCHEDULE: {e}"))?
+            .with_retry(Duration::from_secs(settings.close_retry_seconds.max(1)));
         let db = common::database::connect(
             settings.revenue_database_url.as_ref(),
             &settings.data_dir,
@@ -104,7 +109,7 @@ impl Application {
             limits,
             cache.clone(),
         );
-        let api = RevenueApi::new(db, settler.clone(), keys, cache);
+        let api = RevenueApi::new(db.clone(), settler.clone(), keys, cache);
         let listener = TcpListener::bind(settings.revenue_grpc_addr)
             .await
             .with_context(|| format!("binding {}", settings.revenue_grpc_addr))?;
@@ -115,6 +120,8 @@ impl Application {
             api,
             settler,
             schedule,
+            close_schedule,
+            db,
             settings,
         })
     }
@@ -154,8 +161,13 @@ impl Application {
         );
         let schedule = tokio::spawn(
             self.schedule
-                .run(self.settler.clone(), until_stopped(stopped_rx)),
+                .run(self.settler.clone(), until_stopped(stopped_rx.clone())),
         );
+        let close_schedule = tokio::spawn(self.close_schedule.run(
+            self.db,
+            self.settler.clone(),
+            until_stopped(stopped_rx),
+        ));
         let served = common::grpc::serve(
             self.listener,
             credential,
@@ -167,6 +179,7 @@ impl Application {
         let _ = stopped_tx.send(true);
         let _ = worker.await;
         let _ = schedule.await;
+        let _ = close_schedule.await;
         served?;
         Ok(())
     }

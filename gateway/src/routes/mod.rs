@@ -5,6 +5,7 @@ pub mod auth;
 pub mod ledger;
 pub mod ops;
 pub mod settlements;
+pub mod statements;
 pub mod stats;
 pub mod users;
 pub mod videos;
@@ -48,6 +49,13 @@ pub fn configure(cfg: &mut ServiceConfig, import_limit: usize) {
         .service(ledger::list_adjustments)
         .service(ledger::ledger)
         .service(ledger::audit)
+        .service(statements::close_month)
+        .service(statements::list_statements)
+        .service(statements::get_statement)
+        .service(statements::mark_paid)
+        .service(statements::set_hold)
+        .service(statements::release_hold)
+        .service(statements::withholding)
         .service(ads::create_ad)
         .service(ads::list_ads)
         .service(ops::jwks)

@@ -11,6 +11,7 @@ mod hostile;
 mod ledger;
 mod revenue;
 mod social_login;
+mod statements;
 mod streaming;
 mod tokens;
 mod tracing;

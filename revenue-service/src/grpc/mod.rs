@@ -5,6 +5,7 @@
 
 mod admin;
 mod corrections;
+mod statements;
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -439,5 +440,54 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
         request: Request<pb::ListAuditRequest>,
     ) -> Result<Response<pb::ListAuditResponse>, Status> {
         Ok(self.list_audit_call(request).await?)
+    }
+
+    async fn close_month(
+        &self,
+        request: Request<pb::CloseMonthRequest>,
+    ) -> Result<Response<pb::Close>, Status> {
+        Ok(self.close_month_call(request).await?)
+    }
+
+    async fn list_statements(
+        &self,
+        request: Request<pb::ListStatementsRequest>,
+    ) -> Result<Response<pb::ListStatementsResponse>, Status> {
+        Ok(self.list_statements_call(request).await?)
+    }
+
+    async fn get_statement(
+        &self,
+        request: Request<pb::GetStatementRequest>,
+    ) -> Result<Response<pb::Statement>, Status> {
+        Ok(self.get_statement_call(request).await?)
+    }
+
+    async fn mark_statement_paid(
+        &self,
+        request: Request<pb::MarkStatementPaidRequest>,
+    ) -> Result<Response<pb::Statement>, Status> {
+        Ok(self.mark_statement_paid_call(request).await?)
+    }
+
+    async fn set_hold(
+        &self,
+        request: Request<pb::SetHoldRequest>,
+    ) -> Result<Response<pb::Hold>, Status> {
+        Ok(self.set_hold_call(request).await?)
+    }
+
+    async fn release_hold(
+        &self,
+        request: Request<pb::ReleaseHoldRequest>,
+    ) -> Result<Response<pb::ReleaseHoldResponse>, Status> {
+        Ok(self.release_hold_call(request).await?)
+    }
+
+    async fn withholding(
+        &self,
+        request: Request<pb::WithholdingRequest>,
+    ) -> Result<Response<pb::WithholdingResponse>, Status> {
+        Ok(self.withholding_call(request).await?)
     }
 }

@@ -7,6 +7,7 @@ use crate::money::RateCard;
 
 mod compact_ledger;
 mod sparse_original_counts;
+mod statements;
 mod tax_policies;
 
 /// Every migration, in order.
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(compact_ledger::CompactLedger),
             Box::new(tax_policies::AddTaxPolicies),
             Box::new(sparse_original_counts::SparseOriginalCounts),
+            Box::new(statements::AddStatements),
         ]
     }
 }
