@@ -43,6 +43,12 @@ pub struct Settings {
     /// stops importing when it passes, after the last whole batch.
     #[serde(default = "default_import_timeout_ms")]
     pub gateway_import_timeout_ms: u64,
+    /// `GATEWAY_CLOSE_TIMEOUT_MS`: deadline of a monthly close, which issues
+    /// a statement per creator (default 300,000 ms; 100,000 creators take
+    /// well under a minute, `docs/benchmarks.md`). A close cut short by it
+    /// still finishes in the revenue service; asking again answers it.
+    #[serde(default = "default_close_timeout_ms")]
+    pub gateway_close_timeout_ms: u64,
     /// `GATEWAY_METRICS_ADDR`: where `/metrics` (Prometheus) is served, a
     /// listener of its own so that it is not public with the API (default
     /// `127.0.0.1:9464`; port 0 picks a free one). In a container, set it to
@@ -92,6 +98,9 @@ fn default_addr() -> SocketAddr {
 }
 fn default_import_timeout_ms() -> u64 {
     120_000
+}
+fn default_close_timeout_ms() -> u64 {
+    300_000
 }
 fn default_metrics_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9464))
@@ -157,6 +166,7 @@ impl Settings {
             gateway_addr: default_addr(),
             gateway_metrics_addr: default_metrics_addr(),
             gateway_import_timeout_ms: default_import_timeout_ms(),
+            gateway_close_timeout_ms: default_close_timeout_ms(),
             gateway_workers: None,
             gateway_user_service_url: user_service_url,
             gateway_streaming_service_url: default_streaming_service_url(),

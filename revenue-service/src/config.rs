@@ -63,6 +63,24 @@ pub struct Settings {
     /// final yet), the schedule tries again this often (default 3,600).
     #[serde(default = "default_close_retry")]
     pub close_retry_seconds: u64,
+    /// `WEBHOOK_ALLOW_INSECURE_URLS`: accept `http` webhook URLs and
+    /// private or loopback addresses (SPEC §11.5; default false: for tests
+    /// and closed networks only).
+    #[serde(default)]
+    pub webhook_allow_insecure_urls: bool,
+    /// `WEBHOOK_RETRY_FIRST_DELAY_MS`: the wait after a webhook's first
+    /// failed attempt; each later wait is 4 times longer, at most 10 hours
+    /// (default 5,000).
+    #[serde(default = "default_webhook_first_delay")]
+    pub webhook_retry_first_delay_ms: u64,
+    /// `WEBHOOK_RETRY_WINDOW_SECONDS`: how long a webhook is retried after
+    /// its event (or a redelivery) before it is `failed` (default 86,400).
+    #[serde(default = "default_webhook_window")]
+    pub webhook_retry_window_seconds: u64,
+    /// `WEBHOOK_POLL_MS`: how often an idle delivery worker looks for due
+    /// deliveries (default 1,000).
+    #[serde(default = "default_webhook_poll")]
+    pub webhook_poll_ms: u64,
     /// `SETTLEMENT_CALL_TIMEOUT_SECONDS`: the longest wait for the next row
     /// of the daily counts (default 10).
     #[serde(default = "default_call_timeout")]
@@ -141,6 +159,15 @@ fn default_cache_ttl() -> u64 {
 fn default_schedule() -> String {
     "0 10 0 * * *".to_owned()
 }
+fn default_webhook_first_delay() -> u64 {
+    5_000
+}
+fn default_webhook_window() -> u64 {
+    86_400
+}
+fn default_webhook_poll() -> u64 {
+    1_000
+}
 fn default_close_schedule() -> String {
     "0 0 3 5 * *".to_owned()
 }
@@ -196,6 +223,10 @@ impl Settings {
             settlement_watermark_poll_seconds: default_watermark_poll(),
             close_schedule: default_close_schedule(),
             close_retry_seconds: default_close_retry(),
+            webhook_allow_insecure_urls: false,
+            webhook_retry_first_delay_ms: default_webhook_first_delay(),
+            webhook_retry_window_seconds: default_webhook_window(),
+            webhook_poll_ms: default_webhook_poll(),
             settlement_call_timeout_seconds: default_call_timeout(),
             settlement_retries: default_retries(),
             settlement_breaker_open_seconds: default_breaker_open(),

@@ -26,6 +26,7 @@ pub mod settlement;
 pub mod sql;
 pub mod startup;
 pub mod statements;
+pub mod webhooks;
 
 pub use config::Settings;
 pub use startup::Application;

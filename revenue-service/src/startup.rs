@@ -109,7 +109,8 @@ impl Application {
             limits,
             cache.clone(),
         );
-        let api = RevenueApi::new(db.clone(), settler.clone(), keys, cache);
+        let api = RevenueApi::new(db.clone(), settler.clone(), keys, cache)
+            .allowing_insecure_webhooks(settings.webhook_allow_insecure_urls);
         let listener = TcpListener::bind(settings.revenue_grpc_addr)
             .await
             .with_context(|| format!("binding {}", settings.revenue_grpc_addr))?;
@@ -163,6 +164,16 @@ impl Application {
             self.schedule
                 .run(self.settler.clone(), until_stopped(stopped_rx.clone())),
         );
+        let deliverer = crate::webhooks::Deliverer::new(
+            self.db.clone(),
+            crate::webhooks::RetryPolicy {
+                first_delay: Duration::from_millis(self.settings.webhook_retry_first_delay_ms),
+                window: Duration::from_secs(self.settings.webhook_retry_window_seconds),
+            },
+            self.settings.webhook_allow_insecure_urls,
+            Duration::from_millis(self.settings.webhook_poll_ms.max(10)),
+        )?;
+        let deliveries = tokio::spawn(deliverer.run(until_stopped(stopped_rx.clone())));
         let close_schedule = tokio::spawn(self.close_schedule.run(
             self.db,
             self.settler.clone(),
@@ -180,6 +191,7 @@ impl Application {
         let _ = worker.await;
         let _ = schedule.await;
         let _ = close_schedule.await;
+        let _ = deliveries.await;
         served?;
         Ok(())
     }

@@ -9,6 +9,7 @@ pub mod statements;
 pub mod stats;
 pub mod users;
 pub mod videos;
+pub mod webhooks;
 
 use actix_web::web::{self, ServiceConfig};
 use chrono::{DateTime, Utc};
@@ -56,6 +57,11 @@ pub fn configure(cfg: &mut ServiceConfig, import_limit: usize) {
         .service(statements::set_hold)
         .service(statements::release_hold)
         .service(statements::withholding)
+        .service(webhooks::create_webhook)
+        .service(webhooks::list_webhooks)
+        .service(webhooks::delete_webhook)
+        .service(webhooks::list_deliveries)
+        .service(webhooks::redeliver)
         .service(ads::create_ad)
         .service(ads::list_ads)
         .service(ops::jwks)

@@ -18,6 +18,10 @@ use crate::{
     startup::AppState,
 };
 
+/// The largest withholding report read from the revenue service: about
+/// 40 bytes a paid creator, so 1,000,000 creators.
+const WITHHOLDING_LIMIT_BYTES: usize = 64 * 1024 * 1024;
+
 /// `POST /api/v1/admin/closes` body.
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
@@ -184,7 +188,11 @@ pub async fn close_month(
         let closed = state
             .downstreams
             .revenue()
-            .close_month(state.downstreams.request(message, &caller.ctx))
+            .close_month(state.downstreams.request_within(
+                message,
+                &caller.ctx,
+                std::time::Duration::from_millis(state.settings.gateway_close_timeout_ms),
+            ))
             .await?
             .into_inner();
         let mut response = if closed.issued {
@@ -565,6 +573,8 @@ pub async fn withholding(
     let r = state
         .downstreams
         .revenue()
+        // A month of 100,000 paid creators is past gRPC's 4 MiB default.
+        .max_decoding_message_size(WITHHOLDING_LIMIT_BYTES)
         .withholding(
             state
                 .downstreams

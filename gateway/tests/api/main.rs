@@ -15,3 +15,4 @@ mod statements;
 mod streaming;
 mod tokens;
 mod tracing;
+mod webhooks;

@@ -6,6 +6,7 @@
 mod admin;
 mod corrections;
 mod statements;
+mod webhooks;
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -41,6 +42,8 @@ pub struct RevenueApi {
     settler: Settler,
     keys: Arc<KeyCache>,
     cache: ReportCache,
+    /// `WEBHOOK_ALLOW_INSECURE_URLS`.
+    insecure_webhooks: bool,
 }
 
 fn day_text(d: NaiveDate) -> String {
@@ -175,7 +178,15 @@ impl RevenueApi {
             settler,
             keys,
             cache,
+            insecure_webhooks: false,
         }
+    }
+
+    /// Accepts `http` webhook URLs and internal addresses
+    /// (`WEBHOOK_ALLOW_INSECURE_URLS`).
+    pub fn allowing_insecure_webhooks(mut self, allow: bool) -> Self {
+        self.insecure_webhooks = allow;
+        self
     }
 
     /// The signed-in caller (SPEC §9: the forwarded token is verified here).
@@ -489,5 +500,40 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
         request: Request<pb::WithholdingRequest>,
     ) -> Result<Response<pb::WithholdingResponse>, Status> {
         Ok(self.withholding_call(request).await?)
+    }
+
+    async fn create_webhook(
+        &self,
+        request: Request<pb::CreateWebhookRequest>,
+    ) -> Result<Response<pb::CreatedWebhook>, Status> {
+        Ok(self.create_webhook_call(request).await?)
+    }
+
+    async fn list_webhooks(
+        &self,
+        request: Request<pb::ListWebhooksRequest>,
+    ) -> Result<Response<pb::ListWebhooksResponse>, Status> {
+        Ok(self.list_webhooks_call(request).await?)
+    }
+
+    async fn delete_webhook(
+        &self,
+        request: Request<pb::DeleteWebhookRequest>,
+    ) -> Result<Response<pb::DeleteWebhookResponse>, Status> {
+        Ok(self.delete_webhook_call(request).await?)
+    }
+
+    async fn list_deliveries(
+        &self,
+        request: Request<pb::ListDeliveriesRequest>,
+    ) -> Result<Response<pb::ListDeliveriesResponse>, Status> {
+        Ok(self.list_deliveries_call(request).await?)
+    }
+
+    async fn redeliver(
+        &self,
+        request: Request<pb::RedeliverRequest>,
+    ) -> Result<Response<pb::RedeliverResponse>, Status> {
+        Ok(self.redeliver_call(request).await?)
     }
 }

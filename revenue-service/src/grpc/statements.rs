@@ -117,8 +117,14 @@ impl RevenueApi {
             .user_id()
             .map_err(|_| RevenueError::InvalidAccessToken)?;
         let month = month_field(&request.into_inner().month)?;
-        let closed =
-            statements::close_month(&self.db, &self.settler, month, &actor.to_string()).await?;
+        // On its own task: a caller that gives up does not cut the close
+        // short (it would roll back); asking again answers it.
+        let (db, settler) = (self.db.clone(), self.settler.clone());
+        let closed = tokio::spawn(async move {
+            statements::close_month(&db, &settler, month, &actor.to_string()).await
+        })
+        .await
+        .map_err(|e| RevenueError::Internal(e.into()))??;
         Ok(Response::new(close_to_proto(closed.close, closed.issued)))
     }
 

@@ -9,6 +9,7 @@ mod compact_ledger;
 mod sparse_original_counts;
 mod statements;
 mod tax_policies;
+mod webhooks;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(tax_policies::AddTaxPolicies),
             Box::new(sparse_original_counts::SparseOriginalCounts),
             Box::new(statements::AddStatements),
+            Box::new(webhooks::AddWebhooks),
         ]
     }
 }

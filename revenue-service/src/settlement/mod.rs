@@ -418,9 +418,52 @@ impl Settler {
                 }
             }
         };
-        if let Err(e) = settlement_run::Entity::update(update).exec(&self.db).await {
+        let event = match &outcome {
+            Ok(s) => Some((
+                crate::webhooks::EventType::SettlementSucceeded,
+                serde_json::json!({
+                    "run_id": run_id,
+                    "day": day,
+                    "status": "succeeded",
+                    "rows": s.rows,
+                    "total_amount": s.total_amount.0,
+                    "previous_total_amount": s.previous_total_amount.map(|w| w.0),
+                    "restated_rows": s.restated_rows,
+                    "rate_card_version": s.rate_card_version,
+                    "currency": "KRW",
+                }),
+            )),
+            Err(e) if e.code == RunErrorCode::NotWrittenBack => None,
+            Err(e) => Some((
+                crate::webhooks::EventType::SettlementFailed,
+                serde_json::json!({
+                    "run_id": run_id,
+                    "day": day,
+                    "status": "failed",
+                    "error": e.message,
+                    "error_code": e.code.to_string(),
+                }),
+            )),
+        };
+        if let Err(e) = self.record_run(update, event).await {
             tracing::error!(run_id, error = %e, "recording the run failed");
         }
         !matches!(&outcome, Err(e) if e.code == RunErrorCode::NotWrittenBack)
+    }
+
+    /// Records a finished run and, in the same transaction, its webhook
+    /// event (SPEC §11.5's outbox).
+    async fn record_run(
+        &self,
+        update: settlement_run::ActiveModel,
+        event: Option<(crate::webhooks::EventType, serde_json::Value)>,
+    ) -> Result<(), sea_orm::DbErr> {
+        use sea_orm::TransactionTrait;
+        let txn = self.db.begin().await?;
+        settlement_run::Entity::update(update).exec(&txn).await?;
+        if let Some((event, data)) = event {
+            crate::webhooks::enqueue(&txn, event, data).await?;
+        }
+        txn.commit().await
     }
 }

@@ -332,6 +332,24 @@ impl Settler {
             ))
             .await?;
         }
+        crate::webhooks::enqueue(
+            &txn,
+            crate::webhooks::EventType::AdjustmentPosted,
+            serde_json::json!({
+                "adjustment_id": model.adjustment_id,
+                "video_id": model.video_id,
+                "creator_id": model.creator_id,
+                "day": model.day,
+                "views": model.views,
+                "ad_views": model.ad_views,
+                "watch_seconds": model.watch_seconds,
+                "reason": model.reason,
+                "amount_clawed_back": model.amount_clawed_back,
+                "currency": "KRW",
+                "actor": model.actor,
+            }),
+        )
+        .await?;
         txn.commit().await?;
         tracing::info!(
             adjustment_id = model.adjustment_id,

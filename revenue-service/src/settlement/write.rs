@@ -141,6 +141,22 @@ impl Settler {
                 .await
                 .map_err(SettleError::from)?
         };
+        if context.is_final && progress.amounts_changed > 0 {
+            crate::webhooks::enqueue(
+                &txn,
+                crate::webhooks::EventType::DayRestated,
+                serde_json::json!({
+                    "day": day,
+                    "run_id": run_id,
+                    "rows_changed": progress.amounts_changed,
+                    "total_amount": progress.total_amount.0,
+                    "previous_total_amount": previous.map(|w| w.0),
+                    "currency": "KRW",
+                }),
+            )
+            .await
+            .map_err(SettleError::database)?;
+        }
         txn.commit().await.map_err(SettleError::database)?;
         self.cache.invalidate().await;
         Ok(Settled {

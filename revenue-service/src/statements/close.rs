@@ -36,6 +36,7 @@ use crate::{
     ledger::{self, Account, Line, Posting},
     settlement::Settler,
     sql::stmt,
+    webhooks::{self, EventType},
 };
 
 /// Statements per `INSERT`: 22 bound values each, under SQLite's 32,766.
@@ -263,6 +264,7 @@ pub async fn close_month(
         recorded: Default::default(),
     };
     ledger::post_lines(&txn, lines, &posting).await?;
+    announce_statements(&txn, close_id).await?;
     txn.execute(stmt(
         backend,
         "UPDATE closes SET statements = $1 WHERE close_id = $2",
@@ -278,6 +280,26 @@ pub async fn close_month(
         close,
         issued: true,
     })
+}
+
+/// Writes a `statement.issued` event for each statement of close
+/// `close_id` to the webhook outbox (nothing while no endpoint takes it).
+async fn announce_statements<C: ConnectionTrait>(db: &C, close_id: i64) -> Result<(), DbErr> {
+    use sea_orm::ColumnTrait;
+    if !webhooks::takes(db, EventType::StatementIssued).await? {
+        return Ok(());
+    }
+    let issued = statement::Entity::find()
+        .filter(statement::Column::CloseId.eq(close_id))
+        .all(db)
+        .await?;
+    webhooks::enqueue_many(
+        db,
+        EventType::StatementIssued,
+        issued.iter().map(super::statement_json).collect(),
+    )
+    .await?;
+    Ok(())
 }
 
 /// The stored text of a carried reason.

@@ -15,3 +15,28 @@ pub use close::{
 };
 pub use payments::{PaidError, mark_paid, release_hold, set_hold};
 pub use policy::TaxPolicies;
+
+/// A statement as webhook data (SPEC §11.4's fields, whole won).
+pub fn statement_json(s: &crate::entity::statement::Model) -> serde_json::Value {
+    serde_json::json!({
+        "statement_id": s.statement_id,
+        "creator_id": s.creator_id,
+        "month": month_text(s.month),
+        "opening_balance": s.opening_balance,
+        "earnings": s.earnings,
+        "restatements": s.restatements,
+        "adjustments": s.adjustments,
+        "gross": s.gross,
+        "payout": s.payout,
+        "income_tax": s.income_tax,
+        "local_tax": s.local_tax,
+        "net": s.net,
+        "closing_balance": s.closing_balance,
+        "carried_reason": s.carried_reason,
+        "status": s.status,
+        "issued_at": s.issued_at,
+        "paid_at": s.paid_at,
+        "payout_reference": s.payout_reference,
+        "currency": "KRW",
+    })
+}

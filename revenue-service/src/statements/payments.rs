@@ -3,11 +3,14 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, sea_query::OnConflict,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    TransactionTrait, sea_query::OnConflict,
 };
 
-use crate::entity::{creator_hold, statement};
+use crate::{
+    entity::{creator_hold, statement},
+    webhooks::{self, EventType},
+};
 
 /// The longest bank reference, in characters.
 pub const MAX_REFERENCE_CHARS: usize = 200;
@@ -63,6 +66,7 @@ pub async fn mark_paid(
     if current.payout == 0 {
         return Err(PaidError::NothingToPay(id));
     }
+    let txn = db.begin().await?;
     let updated = statement::Entity::update_many()
         .col_expr(statement::Column::Status, "paid".into())
         .col_expr(statement::Column::PaidAt, Utc::now().into())
@@ -70,16 +74,20 @@ pub async fn mark_paid(
         .col_expr(statement::Column::PaidBy, actor.into())
         .filter(statement::Column::StatementId.eq(id))
         .filter(statement::Column::Status.eq("issued"))
-        .exec(db)
+        .exec(&txn)
         .await?
         .rows_affected;
     let now = statement::Entity::find_by_id(id)
-        .one(db)
+        .one(&txn)
         .await?
         .ok_or(PaidError::NotFound)?;
     if updated == 0 && now.payout_reference.as_deref() != Some(reference) {
         return Err(PaidError::AlreadyPaid(id));
     }
+    if updated == 1 {
+        webhooks::enqueue(&txn, EventType::StatementPaid, super::statement_json(&now)).await?;
+    }
+    txn.commit().await?;
     Ok(now)
 }
 
@@ -89,8 +97,8 @@ pub async fn mark_paid(
 ///
 /// # Errors
 /// `Err(None)` for a bad reason; database failures.
-pub async fn set_hold<C: ConnectionTrait>(
-    db: &C,
+pub async fn set_hold(
+    db: &DatabaseConnection,
     creator: i64,
     reason: &str,
     actor: i64,
@@ -104,20 +112,30 @@ pub async fn set_hold<C: ConnectionTrait>(
         held_since: Set(Utc::now()),
         actor: Set(actor),
     };
+    let txn = db.begin().await.map_err(Some)?;
     creator_hold::Entity::insert(hold)
         .on_conflict(
             OnConflict::column(creator_hold::Column::CreatorId)
                 .update_columns([creator_hold::Column::Reason, creator_hold::Column::Actor])
                 .to_owned(),
         )
-        .exec_without_returning(db)
+        .exec_without_returning(&txn)
         .await
         .map_err(Some)?;
-    creator_hold::Entity::find_by_id(creator)
-        .one(db)
+    let held = creator_hold::Entity::find_by_id(creator)
+        .one(&txn)
         .await
         .map_err(Some)?
-        .ok_or_else(|| Some(DbErr::RecordNotFound(format!("hold of {creator}"))))
+        .ok_or_else(|| Some(DbErr::RecordNotFound(format!("hold of {creator}"))))?;
+    webhooks::enqueue(
+        &txn,
+        EventType::CreatorHoldChanged,
+        serde_json::json!({"creator_id": creator, "on_hold": true, "reason": held.reason}),
+    )
+    .await
+    .map_err(Some)?;
+    txn.commit().await.map_err(Some)?;
+    Ok(held)
 }
 
 /// Releases `creator`'s hold, if any; true when there was one. The next
@@ -125,10 +143,21 @@ pub async fn set_hold<C: ConnectionTrait>(
 ///
 /// # Errors
 /// Database failures.
-pub async fn release_hold<C: ConnectionTrait>(db: &C, creator: i64) -> Result<bool, DbErr> {
-    Ok(creator_hold::Entity::delete_by_id(creator)
-        .exec(db)
+pub async fn release_hold(db: &DatabaseConnection, creator: i64) -> Result<bool, DbErr> {
+    let txn = db.begin().await?;
+    let released = creator_hold::Entity::delete_by_id(creator)
+        .exec(&txn)
         .await?
         .rows_affected
-        == 1)
+        == 1;
+    if released {
+        webhooks::enqueue(
+            &txn,
+            EventType::CreatorHoldChanged,
+            serde_json::json!({"creator_id": creator, "on_hold": false, "reason": null}),
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(released)
 }

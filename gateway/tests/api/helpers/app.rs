@@ -49,6 +49,10 @@ pub struct Options {
     pub streaming_max_concurrent_calls: Option<usize>,
     /// The revenue service's `SETTLEMENT_LATE_POLL_SECONDS` (0: off).
     pub late_poll_seconds: u64,
+    /// Webhooks to loopback `http` URLs, retried after this many
+    /// milliseconds first, for this many seconds (else SPEC §11.5's
+    /// defaults and no insecure URLs).
+    pub webhooks: Option<(u64, u64)>,
 }
 
 /// The user service's generic OpenID Connect provider.
@@ -82,6 +86,7 @@ impl Default for Options {
             counter_event_lag_seconds: None,
             streaming_max_concurrent_calls: None,
             late_poll_seconds: 0,
+            webhooks: None,
         }
     }
 }
@@ -274,6 +279,12 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     // Off unless a test looks for late counts: a re-run it did not ask for
     // would change the runs other tests count.
     revenue.settlement_late_poll_seconds = options.late_poll_seconds;
+    if let Some((first_delay_ms, window_seconds)) = options.webhooks {
+        revenue.webhook_allow_insecure_urls = true;
+        revenue.webhook_retry_first_delay_ms = first_delay_ms;
+        revenue.webhook_retry_window_seconds = window_seconds;
+        revenue.webhook_poll_ms = 50;
+    }
     if let Some(schedule) = options.settlement_schedule {
         revenue.settlement_schedule = schedule.to_owned();
         revenue.settlement_watermark_poll_seconds = 1;
