@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # A simulated day against the platform as separate processes on PostgreSQL +
 # Redis (deploy/stack.sh): starts the stack with the streaming service on a
-# compressed development clock, runs the traffic simulator for yesterday
-# (platform time), settles it, checks every video against SPEC §4–§6 and
-# stops the stack. Exits with the simulator's status (1 on a difference).
+# compressed development clock, runs the traffic simulator for the last day
+# of the latest month that is over and final (platform time), settles it,
+# checks every video against SPEC §4–§6, settles the rest of the month,
+# closes it and checks every statement and the withholding against SPEC
+# §11.4, and stops the stack. Exits with the simulator's status (1 on a difference).
 #
 #   deploy/simulate.sh [simulator options]     e.g. --viewers 200 --videos 50 --plays 3000
 #
@@ -39,7 +41,14 @@ read -r day clock < <(python3 - "$PLATFORM_TIME_ZONE" "$speed" "$lead" <<'PY'
 import datetime as dt, sys, zoneinfo
 zone, speed, lead = zoneinfo.ZoneInfo(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 now = dt.datetime.now(dt.timezone.utc)
-day = now.astimezone(zone).date() - dt.timedelta(days=1)
+# The last day of the latest month that is over and final (a day is final
+# once SETTLEMENT_FINAL_AFTER_DAYS = 3 whole days have passed after it), so
+# that the simulator can close the month (--close-month).
+today = now.astimezone(zone).date()
+first = today.replace(day=1)
+day = first - dt.timedelta(days=1)
+if today < day + dt.timedelta(days=4):
+    day = day.replace(day=1) - dt.timedelta(days=1)
 start = dt.datetime.combine(day, dt.time(0), zone) - dt.timedelta(seconds=lead * speed)
 print(day.isoformat(), f"{start.isoformat()}@{now.isoformat()}x{speed}")
 PY
@@ -49,6 +58,6 @@ trap 'bash deploy/stack.sh down' EXIT
 bash deploy/stack.sh up --dev-clock "$clock"
 echo "simulating $day at ${speed}x (clock $clock)"
 status=0
-"target/$profile/simulator" --gateway "http://$GATEWAY_ADDR" --clock "$clock" --day "$day" "$@" || status=$?
+"target/$profile/simulator" --gateway "http://$GATEWAY_ADDR" --clock "$clock" --day "$day" --close-month "$@" || status=$?
 bash deploy/stack.sh stats
 exit $status

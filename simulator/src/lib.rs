@@ -12,6 +12,7 @@
 mod admin;
 mod check;
 pub mod client;
+pub mod close;
 pub mod plan;
 pub mod report;
 pub mod rules;
@@ -68,6 +69,11 @@ pub struct Options {
     pub settle_timeout: Duration,
     /// Show a progress bar on the terminal.
     pub progress: bool,
+    /// After the day: settle the rest of its month, close the month and
+    /// check every statement and the withholding (SPEC §11.4). The month
+    /// must be over and all of it final (`deploy/simulate.sh` picks such a
+    /// day).
+    pub close_month: bool,
 }
 
 /// What the simulation found.
@@ -78,6 +84,8 @@ pub struct Outcome {
     pub summary: Summary,
     /// The checked settlement: tables and differences.
     pub checked: Checked,
+    /// The month's close, when asked for.
+    pub closed: Option<close::ClosedMonth>,
 }
 
 /// A video as uploaded.
@@ -183,10 +191,27 @@ pub async fn run(options: Options) -> anyhow::Result<Outcome> {
     .await?;
     checked.differences.splice(0..0, differences);
     check_run_rows(&run, &mut checked);
+    let closed = if options.close_month {
+        Some(
+            close::close_and_check(
+                &gateway,
+                &admin,
+                day,
+                &videos,
+                &before,
+                options.settle_timeout,
+                &mut checked.differences,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
     Ok(Outcome {
         day,
         summary,
         checked,
+        closed,
     })
 }
 

@@ -64,6 +64,11 @@ struct Cli {
     /// Skip the history import that makes the day cross tier boundaries.
     #[arg(long)]
     no_history: bool,
+    /// After the day, settle the rest of its month, close it and check the
+    /// statements and the withholding (SPEC §11.4); the month must be over
+    /// and final.
+    #[arg(long)]
+    close_month: bool,
     /// Seconds to wait for the settlement.
     #[arg(long, default_value_t = 600)]
     settle_timeout: u64,
@@ -92,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
         history: !cli.no_history,
         settle_timeout: std::time::Duration::from_secs(cli.settle_timeout),
         progress: true,
+        close_month: cli.close_month,
     };
     let outcome = simulator::run(options).await?;
     simulator::report::print(&outcome);

@@ -213,6 +213,16 @@ pub fn print(outcome: &crate::Outcome) {
     println!("{}", c.top_creators);
     println!("\nThe day (settlement run {})", outcome.summary.run_id);
     println!("{}", outcome.summary.table());
+    if let Some(m) = &outcome.closed {
+        println!(
+            "\nThe close of {}: {} statements ({} paid), income tax {} won, local tax {} won, checked against SPEC §11.4",
+            m.month,
+            m.statements,
+            m.paid,
+            thousands(m.income_tax),
+            thousands(m.local_tax)
+        );
+    }
     for d in c.differences.iter().take(50) {
         println!("DIFFERENCE {d}");
     }

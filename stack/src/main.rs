@@ -172,6 +172,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         history: args.videos >= 3,
         settle_timeout: std::time::Duration::from_secs(120),
         progress: true,
+        // The demo's day is yesterday: its month is not over yet.
+        close_month: false,
     };
     let outcome = simulator::run(options).await;
     stack.stop().await?;
