@@ -194,6 +194,27 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_worked_example() {
+        // README: 7,500 carried from September, 190,000 earned, +1,100
+        // restated, −2,200 clawed back.
+        let a = statement_amounts(
+            &TaxPolicy::spec_v1(),
+            StatementInputs {
+                opening_balance: Won(7_500),
+                earnings: Won(190_000),
+                restatements: Won(1_100),
+                adjustments: Won(-2_200),
+                on_hold: false,
+            },
+        )
+        .expect("fits");
+        assert_eq!(
+            (a.gross.0, a.payout.0, a.income_tax.0, a.local_tax.0, a.net.0),
+            (196_400, 196_400, 5_890, 580, 189_930)
+        );
+    }
+
+    #[test]
     fn income_tax_of_exactly_1000_won_is_withheld_with_its_local_tax() {
         // 3 % of 33,334 = 1,000.02 → 1,000; local 100.
         assert_eq!(paid(33_334), (1_000, 100, 32_234));
