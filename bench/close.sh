@@ -2,8 +2,9 @@
 # Benchmark: the monthly close (SPEC §11.4) of October 2026 for C creators
 # (default 100,000) owning V videos (default 3,000,000), end to end. A
 # month of payable transfers is generated into a fresh revenue database
-# (PostgreSQL): one `earning` per video on one day of October (V transfers
-# spread over the 31 days), a `restatement` for 1 % of the videos and an
+# (PostgreSQL): an `earning` per video on each of D days of October (default
+# 1: V transfers spread over the 31 days; 31: every day), a `restatement` for
+# 1 % of the videos and an
 # `adjustment` (clawback) for 0.1 %, with every day of October settled and
 # final. The user and revenue services and the gateway start as release
 # processes; an admin closes the month through the gateway. Prints the
@@ -11,11 +12,12 @@
 # payout and tax transfers posted, and the revenue service's peak memory.
 # Drops the databases after.
 #
-#   bash bench/close.sh [creators=100000] [videos=3000000]
+#   bash bench/close.sh [creators=100000] [videos=3000000] [days=1]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 creators=${1:-100000}
 videos=${2:-3000000}
+days=${3:-1}
 pg=${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}
 n=$$
 bin=./target/release
@@ -42,17 +44,18 @@ for _ in $(seq 100); do
   psql "$pg/bench_revenue_$n" -tAc "SELECT 1 FROM information_schema.tables WHERE table_name = 'closes'" | grep -q 1 && break
   sleep 0.2
 done
-echo "== generating $videos videos of $creators creators: a month of transfers in October 2026"
+echo "== generating $videos videos of $creators creators, earning on $days day(s) each: a month of transfers in October 2026"
 gen_start=$(date +%s.%N)
 psql "$pg/bench_revenue_$n" -q -v ON_ERROR_STOP=1 <<SQL
 INSERT INTO settled_days (day, settled_at, counts_version)
   SELECT d::date, now(), 0 FROM generate_series('2026-10-01'::date, '2026-10-31'::date, '1 day') d;
 INSERT INTO ledger_postings (source_kind, source_id, reason, actor, posted_at)
   VALUES ('run', 1, NULL, 'settlement', now());
--- Earnings: 1 to 5,000 won a video, creator v % C + 1, day v % 31.
+-- Earnings: 1 to 5,000 won a video and day, creator v % C + 1, days
+-- (v + k) % 31 for k < D.
 INSERT INTO ledger_transfers (creator_id, posting_id, video_id, amount, day, kind, debit_account, credit_account)
-  SELECT v % $creators + 1, 1, v, 1 + (v::bigint * 7919) % 5000, '2026-10-01'::date + (v % 31), 1, 1, 0
-  FROM generate_series(1, $videos) v ORDER BY 1, 3;
+  SELECT v % $creators + 1, 1, v, 1 + ((v::bigint + k) * 7919) % 5000, '2026-10-01'::date + ((v + k) % 31), 1, 1, 0
+  FROM generate_series(1, $videos) v CROSS JOIN generate_series(0, $days - 1) k ORDER BY 1, 3, 5;
 -- Restatements of 1 % (up), clawbacks of 0.1 % (down).
 INSERT INTO ledger_transfers (creator_id, posting_id, video_id, amount, day, kind, debit_account, credit_account)
   SELECT v % $creators + 1, 1, v, 1 + v % 300, '2026-10-01'::date + (v % 31), 2, 1, 0
