@@ -557,3 +557,56 @@ async fn two_revenue_replicas_closing_the_same_month_issue_it_once() {
     );
     assert_statements_agree(&db).await;
 }
+
+#[tokio::test]
+async fn the_schedule_closes_the_previous_month_once_it_is_final() {
+    use chrono::Datelike;
+    // Every second, with days final the day after they end, so that the
+    // previous month is closable whatever today is.
+    let app = spawn_app_with(Options {
+        admin: Some(ADMIN),
+        close_schedule: Some(("* * * * * *", 0)),
+        ..Options::default()
+    })
+    .await;
+    let admin = app.login_tokens(ADMIN.0, ADMIN.1).await.access;
+    let ada = app.signed_in("ada@example.com", "creator").await.access;
+    let video = app.video(&ada, 600).await;
+    let today = common::time::PlatformTime::default().today();
+    let this_month = NaiveDate::from_ymd_opt(today.year(), today.month(), 1).unwrap();
+    let first = this_month
+        .checked_sub_months(chrono::Months::new(1))
+        .unwrap();
+    let last = this_month.pred_opt().unwrap();
+    let month = first.format("%Y-%m").to_string();
+    import(&app, &admin, &[(video, &first.to_string(), 25_000)]).await;
+    settle(&app, &admin, &first.to_string(), &last.to_string()).await;
+
+    let mut page = Value::Null;
+    for _ in 0..100 {
+        page = app
+            .get_json(&format!("/api/v1/statements?month={month}"), Some(&ada))
+            .await;
+        if !page["items"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let items = page["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "the schedule closed {month}: {page}");
+    assert_eq!(
+        amounts(&items[0]),
+        ([0, 25_000, 0, 0, 25_000, 25_000, 0, 0, 25_000, 0], None),
+        "3 % of 25,000 is 750: under 1,000, nothing withheld"
+    );
+    let db = revenue_db(&app).await;
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM closes WHERE actor = 'schedule'").await,
+        1
+    );
+    // Asked again, the month answers its close: the schedule's.
+    let r = close(&app, &admin, &month).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let closed: Value = r.json().await.unwrap();
+    assert_eq!(closed["actor"], "schedule");
+}

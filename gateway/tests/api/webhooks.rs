@@ -54,13 +54,20 @@ impl Received {
 struct Receiver {
     received: Arc<Mutex<Vec<Received>>>,
     failures: Arc<AtomicU32>,
+    /// The status line and headers of an answer that is not a failure.
+    success: Arc<String>,
 }
 
 impl Receiver {
     async fn serve(listener: TcpListener, failures: u32) -> Self {
+        Self::answering(listener, failures, "204 No Content".to_owned()).await
+    }
+
+    async fn answering(listener: TcpListener, failures: u32, success: String) -> Self {
         let receiver = Self {
             received: Arc::default(),
             failures: Arc::new(AtomicU32::new(failures)),
+            success: Arc::new(success),
         };
         let r = receiver.clone();
         tokio::spawn(async move {
@@ -78,7 +85,7 @@ impl Receiver {
                     let status = if failed {
                         "500 Internal Server Error"
                     } else {
-                        "204 No Content"
+                        r.success.as_str()
                     };
                     let _ = socket
                         .write_all(
@@ -347,10 +354,48 @@ async fn webhooks_are_signed_retried_logged_and_redelivered() {
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert_eq!(hold(&app, &admin, 42, false).await, StatusCode::NO_CONTENT);
     let got = flaky.wait_for(4).await;
-    assert_eq!(got[3].json()["data"]["on_hold"], false);
-    verify(&flaky_secret, &got[3]);
+    let released = got
+        .iter()
+        .find(|r| r.json()["data"] == json!({"creator_id": 42, "on_hold": false, "reason": null}))
+        .expect("the release of 42 was delivered");
+    verify(&flaky_secret, released);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(back.received().len(), 1);
+
+    // A redirect is not followed: it is a failed attempt.
+    let target = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target_url = format!("http://{}/elsewhere", target.local_addr().unwrap());
+    let target = Receiver::serve(target, 0).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let redirect_url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    let redirecting = Receiver::answering(
+        listener,
+        0,
+        format!("307 Temporary Redirect\r\nlocation: {target_url}"),
+    )
+    .await;
+    let (redirect_id, _) = register(&app, &admin, &redirect_url, &["creator.hold_changed"]).await;
+    assert_eq!(hold(&app, &admin, 43, true).await, StatusCode::OK);
+    assert!(!redirecting.wait_for(1).await.is_empty());
+    let mut log = Vec::new();
+    for _ in 0..100 {
+        log = deliveries(&app, &admin, redirect_id).await;
+        if !log[0]["attempts"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(log[0]["attempts"][0]["status_code"], 307);
+    assert_eq!(log[0]["status"], "pending", "retried, not followed");
+    assert!(target.received().is_empty(), "the redirect was followed");
+    let r = app
+        .client
+        .delete(app.url(&format!("/api/v1/admin/webhooks/{redirect_id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
 }
 
 #[tokio::test]

@@ -209,7 +209,13 @@ mod tests {
         )
         .expect("fits");
         assert_eq!(
-            (a.gross.0, a.payout.0, a.income_tax.0, a.local_tax.0, a.net.0),
+            (
+                a.gross.0,
+                a.payout.0,
+                a.income_tax.0,
+                a.local_tax.0,
+                a.net.0
+            ),
             (196_400, 196_400, 5_890, 580, 189_930)
         );
     }

@@ -53,6 +53,9 @@ pub struct Options {
     /// milliseconds first, for this many seconds (else SPEC §11.5's
     /// defaults and no insecure URLs).
     pub webhooks: Option<(u64, u64)>,
+    /// The revenue service's `CLOSE_SCHEDULE` (retrying every second) and
+    /// `SETTLEMENT_FINAL_AFTER_DAYS`, when not the defaults.
+    pub close_schedule: Option<(&'static str, u32)>,
 }
 
 /// The user service's generic OpenID Connect provider.
@@ -87,6 +90,7 @@ impl Default for Options {
             streaming_max_concurrent_calls: None,
             late_poll_seconds: 0,
             webhooks: None,
+            close_schedule: None,
         }
     }
 }
@@ -279,6 +283,11 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     // Off unless a test looks for late counts: a re-run it did not ask for
     // would change the runs other tests count.
     revenue.settlement_late_poll_seconds = options.late_poll_seconds;
+    if let Some((schedule, final_after_days)) = options.close_schedule {
+        revenue.close_schedule = schedule.to_owned();
+        revenue.close_retry_seconds = 1;
+        revenue.settlement_final_after_days = final_after_days;
+    }
     if let Some((first_delay_ms, window_seconds)) = options.webhooks {
         revenue.webhook_allow_insecure_urls = true;
         revenue.webhook_retry_first_delay_ms = first_delay_ms;
