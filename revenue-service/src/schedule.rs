@@ -18,6 +18,32 @@ use crate::{
     statements::{self, CloseError},
 };
 
+/// A cron expression (`sec min hour day month weekday`), or why not.
+fn parse_cron(expression: &str) -> Result<cron::Schedule, String> {
+    cron::Schedule::from_str(expression)
+        .map_err(|e| format!("{expression:?} is not a cron expression: {e}"))
+}
+
+/// Sleeps until `cron`'s next time in platform time; false when `stop`
+/// came first or there is no next time.
+async fn until_next(
+    cron: &cron::Schedule,
+    settler: &Settler,
+    stop: &mut std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> bool {
+    let zone = settler.time().zone();
+    let Some(next) = cron.after(&Utc::now().with_timezone(&zone)).next() else {
+        return false;
+    };
+    let wait = (next.with_timezone(&Utc) - Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    tokio::select! {
+        () = stop.as_mut() => false,
+        () = tokio::time::sleep(wait) => true,
+    }
+}
+
 /// A cron schedule (`sec min hour day month weekday`) in platform time.
 #[derive(Debug, Clone)]
 pub struct DailySchedule {
@@ -29,12 +55,10 @@ impl FromStr for DailySchedule {
     type Err = String;
 
     fn from_str(expression: &str) -> Result<Self, Self::Err> {
-        cron::Schedule::from_str(expression)
-            .map(|cron| Self {
-                cron,
-                watermark_poll: Duration::from_secs(60),
-            })
-            .map_err(|e| format!("{expression:?} is not a cron expression: {e}"))
+        parse_cron(expression).map(|cron| Self {
+            cron,
+            watermark_poll: Duration::from_secs(60),
+        })
     }
 }
 
@@ -49,16 +73,8 @@ impl DailySchedule {
     pub async fn run(self, settler: Settler, stop: impl std::future::Future<Output = ()> + Send) {
         tokio::pin!(stop);
         loop {
-            let zone = settler.time().zone();
-            let Some(next) = self.cron.after(&Utc::now().with_timezone(&zone)).next() else {
+            if !until_next(&self.cron, &settler, &mut stop).await {
                 return;
-            };
-            let wait = (next.with_timezone(&Utc) - Utc::now())
-                .to_std()
-                .unwrap_or_default();
-            tokio::select! {
-                () = &mut stop => return,
-                () = tokio::time::sleep(wait) => {}
             }
             let Some(yesterday) = settler.time().today().pred_opt() else {
                 continue;
@@ -93,12 +109,10 @@ impl FromStr for MonthlySchedule {
     type Err = String;
 
     fn from_str(expression: &str) -> Result<Self, Self::Err> {
-        cron::Schedule::from_str(expression)
-            .map(|cron| Self {
-                cron,
-                retry: Duration::from_secs(3_600),
-            })
-            .map_err(|e| format!("{expression:?} is not a cron expression: {e}"))
+        parse_cron(expression).map(|cron| Self {
+            cron,
+            retry: Duration::from_secs(3_600),
+        })
     }
 }
 
@@ -120,16 +134,8 @@ impl MonthlySchedule {
     ) {
         tokio::pin!(stop);
         loop {
-            let zone = settler.time().zone();
-            let Some(next) = self.cron.after(&Utc::now().with_timezone(&zone)).next() else {
+            if !until_next(&self.cron, &settler, &mut stop).await {
                 return;
-            };
-            let wait = (next.with_timezone(&Utc) - Utc::now())
-                .to_std()
-                .unwrap_or_default();
-            tokio::select! {
-                () = &mut stop => return,
-                () = tokio::time::sleep(wait) => {}
             }
             while let Err(e) = close_due_months(&db, &settler).await {
                 tracing::warn!(error = %e, "monthly close: not yet");

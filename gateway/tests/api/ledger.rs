@@ -6,56 +6,15 @@
 
 use std::time::Duration;
 
-use chrono::NaiveDate;
 use common::domain::TransferKind;
 use reqwest::StatusCode;
 use revenue_service::ledger::Account;
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, TestApp, assert_error, detail_fields, spawn_app_with};
-
-const ADMIN: (&str, &str) = ("admin@example.com", "admin-password");
-
-fn day(s: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
-}
-
-async fn app() -> (TestApp, String) {
-    let app = spawn_app_with(Options {
-        admin: Some(ADMIN),
-        ..Options::default()
-    })
-    .await;
-    let admin = app.login_tokens(ADMIN.0, ADMIN.1).await.access;
-    (app, admin)
-}
-
-async fn import(app: &TestApp, admin: &str, rows: &[(i64, &str, i64, i64)]) {
-    let mut csv = "video_id,day,views,watch_seconds,ad_views\n".to_owned();
-    for (video, d, views, ad_views) in rows {
-        csv.push_str(&format!("{video},{d},{views},{},{ad_views}\n", views * 10));
-    }
-    let report: Value = app.import_csv(admin, csv).await.json().await.unwrap();
-    assert!(
-        report["rejected"].as_array().unwrap().is_empty(),
-        "{report}"
-    );
-}
-
-async fn settle(app: &TestApp, admin: &str, from: &str, to: &str) -> Vec<Value> {
-    let runs = app.settle_days(admin, day(from), day(to)).await;
-    for run in &runs {
-        assert_eq!(run["status"], "succeeded", "{run}");
-    }
-    runs
-}
-
-async fn revenue_db(app: &TestApp) -> DatabaseConnection {
-    sea_orm::Database::connect(app.revenue_db_url.clone().unwrap())
-        .await
-        .unwrap()
-}
+use crate::helpers::{
+    ADMIN, Options, TestApp, assert_error, detail_fields, scalar, spawn_admin_app, spawn_app_with,
+};
 
 /// SPEC §11.1's invariant, checked in the revenue database.
 async fn assert_invariant(db: &DatabaseConnection) {
@@ -63,18 +22,6 @@ async fn assert_invariant(db: &DatabaseConnection) {
         .await
         .unwrap();
     assert!(violations.is_empty(), "ledger ≠ amounts: {violations:?}");
-}
-
-async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
-    let row = db
-        .query_one(sea_orm::Statement::from_string(
-            db.get_database_backend(),
-            sql,
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index(0).unwrap()
 }
 
 async fn ledger(app: &TestApp, token: &str, query: &str) -> Value {
@@ -116,13 +63,12 @@ async fn video_days(app: &TestApp, token: &str, video: i64, date: &str) -> Vec<V
 
 #[tokio::test]
 async fn late_counts_restate_a_later_day_and_the_ledger_holds_only_the_differences() {
-    let (app, admin) = app().await;
+    let (app, admin) = spawn_admin_app(Options::default()).await;
     let ada = app.signed_in("ada@example.com", "creator").await.access;
     let v = app.video(&ada, 600).await;
     // 99,990 views, then 20 (10 at 1 won, 10 at 1.1 won: 21 won), then 5
     // (all at 1.1 won: 5.5 → 5).
-    import(
-        &app,
+    app.import_counts(
         &admin,
         &[
             (v, "2026-10-01", 99_990, 0),
@@ -131,7 +77,7 @@ async fn late_counts_restate_a_later_day_and_the_ledger_holds_only_the_differenc
         ],
     )
     .await;
-    settle(&app, &admin, "2026-10-01", "2026-10-03").await;
+    app.settle_ok(&admin, "2026-10-01", "2026-10-03").await;
     let page = ledger(&app, &ada, "").await;
     assert_eq!(
         entries(&page),
@@ -146,8 +92,9 @@ async fn late_counts_restate_a_later_day_and_the_ledger_holds_only_the_differenc
 
     // Ten late views of 10-01: the day reaches 100,000, which moves 10-02
     // into the 1.1-won tier (22 won); 10-03 stays at 5 won.
-    import(&app, &admin, &[(v, "2026-10-01", 100_000, 0)]).await;
-    let run = &settle(&app, &admin, "2026-10-01", "2026-10-01").await[0];
+    app.import_counts(&admin, &[(v, "2026-10-01", 100_000, 0)])
+        .await;
+    let run = &app.settle_ok(&admin, "2026-10-01", "2026-10-01").await[0];
     assert_eq!(run["total_amount"], 100_000);
     assert_eq!(run["previous_total_amount"], 99_990);
     assert_eq!(run["restated_rows"], 1, "{run}");
@@ -176,14 +123,17 @@ async fn late_counts_restate_a_later_day_and_the_ledger_holds_only_the_differenc
         "only the differences are posted"
     );
     assert_eq!(page["balance"], 100_000 + 22 + 5);
-    let db = revenue_db(&app).await;
+    let db = app.revenue_db().await;
     assert_invariant(&db).await;
 
     // Nothing changed: a re-run posts nothing.
-    let run = &settle(&app, &admin, "2026-10-01", "2026-10-03").await[0];
+    let run = &app.settle_ok(&admin, "2026-10-01", "2026-10-03").await[0];
     assert_eq!(run["previous_total_amount"], run["total_amount"]);
     assert_eq!(run["restated_rows"], 0);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM ledger_transfers").await, 5);
+    assert_eq!(
+        scalar(&db, "SELECT COUNT(*) FROM ledger_transfers").await,
+        5
+    );
     assert_invariant(&db).await;
 
     // A day less than SETTLEMENT_FINAL_AFTER_DAYS old is an estimate.
@@ -191,7 +141,8 @@ async fn late_counts_restate_a_later_day_and_the_ledger_holds_only_the_differenc
         .today()
         .pred_opt()
         .unwrap();
-    import(&app, &admin, &[(v, &yesterday.to_string(), 3, 0)]).await;
+    app.import_counts(&admin, &[(v, &yesterday.to_string(), 3, 0)])
+        .await;
     let run = &app.settle_days(&admin, yesterday, yesterday).await[0];
     assert_eq!(run["day_state"], "estimated", "{run}");
 
@@ -263,15 +214,14 @@ async fn late_counts_restate_a_later_day_and_the_ledger_holds_only_the_differenc
 
 #[tokio::test]
 async fn an_adjustment_claws_back_exactly_the_repriced_difference() {
-    let (app, admin) = app().await;
+    let (app, admin) = spawn_admin_app(Options::default()).await;
     let ada = app.signed_in("ada@example.com", "creator").await.access;
     let bob = app.signed_in("bob@example.com", "creator").await.access;
     let viewer = app.signed_in("val@example.com", "viewer").await.access;
     let v = app.video(&ada, 600).await;
     // 10-01: 100,000 views (100,000 won) and 100,000 ad views (1,000,000
     // won); 10-02: 10 views at 1.1 (11 won) and 10 ad views at 12 (120).
-    import(
-        &app,
+    app.import_counts(
         &admin,
         &[
             (v, "2026-10-01", 100_000, 100_000),
@@ -279,7 +229,7 @@ async fn an_adjustment_claws_back_exactly_the_repriced_difference() {
         ],
     )
     .await;
-    settle(&app, &admin, "2026-10-01", "2026-10-02").await;
+    app.settle_ok(&admin, "2026-10-01", "2026-10-02").await;
     assert_eq!(ledger(&app, &ada, "").await["balance"], 1_100_000 + 131);
 
     // 10 views and 10 ad views of 10-01 were bots: 10-01 loses 10 + 100
@@ -330,12 +280,12 @@ async fn an_adjustment_claws_back_exactly_the_repriced_difference() {
     );
     assert_eq!(days[1]["total_amount"], 110);
     assert_eq!(days[1]["original_views"], days[1]["views"]);
-    let db = revenue_db(&app).await;
+    let db = app.revenue_db().await;
     assert_invariant(&db).await;
     // Only the adjusted row stores its original counts; every other row's
     // are NULL, read as its counts.
     assert_eq!(
-        count(
+        scalar(
             &db,
             &format!(
                 "SELECT COUNT(*) FROM daily_stats WHERE original_views IS NOT NULL \
@@ -346,7 +296,7 @@ async fn an_adjustment_claws_back_exactly_the_repriced_difference() {
         0
     );
     assert_eq!(
-        count(
+        scalar(
             &db,
             &format!(
                 "SELECT COUNT(*) FROM daily_stats WHERE original_views = 100000 \
@@ -380,7 +330,7 @@ async fn an_adjustment_claws_back_exactly_the_repriced_difference() {
 
     // More than what is left of the day's count, another field out of
     // range, the wrong role, an unknown video: refused, nothing changes.
-    let transfers = count(&db, "SELECT COUNT(*) FROM ledger_transfers").await;
+    let transfers = scalar(&db, "SELECT COUNT(*) FROM ledger_transfers").await;
     let bad = |views: i64, ad_views: i64| {
         json!({"video_id": v, "day": "2026-10-01", "views": views, "ad_views": ad_views,
                "watch_seconds": 0, "reason": "bots"})
@@ -423,7 +373,7 @@ async fn an_adjustment_claws_back_exactly_the_repriced_difference() {
         .await;
     assert_error(r, StatusCode::NOT_FOUND, "video_not_found").await;
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM ledger_transfers").await,
+        scalar(&db, "SELECT COUNT(*) FROM ledger_transfers").await,
         transfers
     );
 
@@ -466,11 +416,12 @@ async fn an_adjustment_claws_back_exactly_the_repriced_difference() {
 
 #[tokio::test]
 async fn idempotency_keys_replay_the_first_answer_and_admin_writes_are_audited() {
-    let (app, admin) = app().await;
+    let (app, admin) = spawn_admin_app(Options::default()).await;
     let ada = app.signed_in("ada@example.com", "creator").await.access;
     let v = app.video(&ada, 600).await;
-    import(&app, &admin, &[(v, "2026-10-01", 1_000, 0)]).await;
-    settle(&app, &admin, "2026-10-01", "2026-10-01").await;
+    app.import_counts(&admin, &[(v, "2026-10-01", 1_000, 0)])
+        .await;
+    app.settle_ok(&admin, "2026-10-01", "2026-10-01").await;
 
     let send = |key: &'static str, body: Value, request_id: &'static str| {
         app.client
@@ -602,7 +553,7 @@ async fn idempotency_keys_replay_the_first_answer_and_admin_writes_are_audited()
 
 #[tokio::test]
 async fn two_revenue_replicas_resettling_overlapping_days_post_one_set_of_transfers() {
-    let (app, admin) = app().await;
+    let (app, admin) = spawn_admin_app(Options::default()).await;
     let ada = app.signed_in("ada@example.com", "creator").await.access;
     let videos = [app.video(&ada, 600).await, app.video(&ada, 600).await];
     let history = |first: i64| {
@@ -618,8 +569,8 @@ async fn two_revenue_replicas_resettling_overlapping_days_post_one_set_of_transf
             })
             .collect::<Vec<_>>()
     };
-    import(&app, &admin, &history(99_995)).await;
-    settle(&app, &admin, "2026-10-01", "2026-10-04").await;
+    app.import_counts(&admin, &history(99_995)).await;
+    app.settle_ok(&admin, "2026-10-01", "2026-10-04").await;
     // A second replica on the same database.
     let mut settings = app.revenue_settings();
     settings.revenue_grpc_addr = "127.0.0.1:0".parse().unwrap();
@@ -631,7 +582,7 @@ async fn two_revenue_replicas_resettling_overlapping_days_post_one_set_of_transf
 
     // Ten late views a video on 10-01: it gains 10 won and 10-02 moves
     // into the 1.1-won tier (10 → 11); 10-03 and 10-04 stay at 11.
-    import(&app, &admin, &history(100_005)).await;
+    app.import_counts(&admin, &history(100_005)).await;
     let mut ids = Vec::new();
     for (from, to) in [
         ("2026-10-01", "2026-10-04"),
@@ -669,10 +620,10 @@ async fn two_revenue_replicas_resettling_overlapping_days_post_one_set_of_transf
     }
     let _ = stop.send(());
     let _ = replica.await;
-    let db = revenue_db(&app).await;
+    let db = app.revenue_db().await;
     assert_invariant(&db).await;
     assert_eq!(
-        count(
+        scalar(
             &db,
             "SELECT COUNT(*) FROM ledger_transfers_named WHERE kind = 'earning'"
         )
@@ -681,7 +632,7 @@ async fn two_revenue_replicas_resettling_overlapping_days_post_one_set_of_transf
     );
     // Per video: +10 on 10-01 and +1 on 10-02, once each.
     assert_eq!(
-        count(
+        scalar(
             &db,
             "SELECT COUNT(*) FROM ledger_transfers_named WHERE kind = 'restatement'"
         )
@@ -689,8 +640,7 @@ async fn two_revenue_replicas_resettling_overlapping_days_post_one_set_of_transf
         4
     );
     assert_eq!(
-        count(
-            &db,
+        scalar(&db,
             "SELECT COUNT(*) FROM (SELECT video_id, day FROM ledger_transfers_named WHERE kind = 'restatement' \
              GROUP BY video_id, day HAVING COUNT(*) > 1) d"
         )
@@ -715,15 +665,15 @@ async fn late_counts_settle_their_settled_day_again_by_themselves() {
     let admin = app.login_tokens(ADMIN.0, ADMIN.1).await.access;
     let ada = app.signed_in("ada@example.com", "creator").await.access;
     let v = app.video(&ada, 600).await;
-    import(
-        &app,
+    app.import_counts(
         &admin,
         &[(v, "2026-10-01", 99_990, 0), (v, "2026-10-02", 20, 0)],
     )
     .await;
-    settle(&app, &admin, "2026-10-01", "2026-10-02").await;
+    app.settle_ok(&admin, "2026-10-01", "2026-10-02").await;
     // Late counts arrive by import; nobody queues a run.
-    import(&app, &admin, &[(v, "2026-10-01", 100_000, 0)]).await;
+    app.import_counts(&admin, &[(v, "2026-10-01", 100_000, 0)])
+        .await;
     let mut days = Vec::new();
     for _ in 0..100 {
         days = video_days(&app, &ada, v, "2026-10-01").await;
@@ -744,7 +694,7 @@ async fn late_counts_settle_their_settled_day_again_by_themselves() {
         "{runs}"
     );
     assert_eq!(runs["items"].as_array().unwrap().len(), 3, "one run, once");
-    let db = revenue_db(&app).await;
+    let db = app.revenue_db().await;
     assert_invariant(&db).await;
 
     // The write-back records the days it changes the same way (today here,
@@ -758,7 +708,7 @@ async fn late_counts_settle_their_settled_day_again_by_themselves() {
     let streaming = sea_orm::Database::connect(app.streaming_db_url.clone().unwrap())
         .await
         .unwrap();
-    let changed = count(
+    let changed = scalar(
         &streaming,
         &format!("SELECT COUNT(*) FROM changed_days WHERE day = '{today}'"),
     )

@@ -5,67 +5,22 @@
 
 use chrono::NaiveDate;
 use reqwest::StatusCode;
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, TestApp, assert_error, spawn_app_with};
-
-const ADMIN: (&str, &str) = ("admin@example.com", "admin-password");
-
-fn day(s: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
-}
-
-async fn app() -> (TestApp, String) {
-    let app = spawn_app_with(Options {
-        admin: Some(ADMIN),
-        ..Options::default()
-    })
-    .await;
-    let admin = app.login_tokens(ADMIN.0, ADMIN.1).await.access;
-    (app, admin)
-}
+use crate::helpers::{
+    ADMIN, Options, TestApp, assert_error, scalar, spawn_admin_app, spawn_app_with,
+};
 
 /// Imports `(video, day, views)`: 1 won a view in the first tier.
 async fn import(app: &TestApp, admin: &str, rows: &[(i64, &str, i64)]) {
-    let mut csv = "video_id,day,views,watch_seconds,ad_views\n".to_owned();
-    for (video, d, views) in rows {
-        csv.push_str(&format!("{video},{d},{views},{},0\n", views * 10));
-    }
-    let report: Value = app.import_csv(admin, csv).await.json().await.unwrap();
-    assert!(
-        report["rejected"].as_array().unwrap().is_empty(),
-        "{report}"
-    );
-}
-
-async fn settle(app: &TestApp, admin: &str, from: &str, to: &str) {
-    for run in app.settle_days(admin, day(from), day(to)).await {
-        assert_eq!(run["status"], "succeeded", "{run}");
-    }
+    let rows: Vec<(i64, &str, i64, i64)> = rows.iter().map(|&(v, d, n)| (v, d, n, 0)).collect();
+    app.import_counts(admin, &rows).await;
 }
 
 async fn close(app: &TestApp, admin: &str, month: &str) -> reqwest::Response {
     app.post_auth("/api/v1/admin/closes", admin, &json!({ "month": month }))
         .await
-}
-
-async fn revenue_db(app: &TestApp) -> DatabaseConnection {
-    sea_orm::Database::connect(app.revenue_db_url.clone().unwrap())
-        .await
-        .unwrap()
-}
-
-async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
-    let row = db
-        .query_one(sea_orm::Statement::from_string(
-            db.get_database_backend(),
-            sql,
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index(0).unwrap()
 }
 
 /// Statements and ledger agree (each payable transfer on exactly one
@@ -124,7 +79,7 @@ async fn balance(app: &TestApp, admin: &str, creator: i64) -> i64 {
 
 #[tokio::test]
 async fn two_months_close_into_statements_with_withholding_carry_over_holds_and_corrections() {
-    let (app, admin) = app().await;
+    let (app, admin) = spawn_admin_app(Options::default()).await;
     let ada = app.signed_in("ada@example.com", "creator").await.access;
     let bob = app.signed_in("bob@example.com", "creator").await.access;
     let cyd = app.signed_in("cyd@example.com", "creator").await.access;
@@ -149,7 +104,7 @@ async fn two_months_close_into_statements_with_withholding_carry_over_holds_and_
     .await;
 
     // A month with a day not settled cannot close: the 409 names it.
-    settle(&app, &admin, "2026-09-01", "2026-09-29").await;
+    app.settle_ok(&admin, "2026-09-01", "2026-09-29").await;
     let r = close(&app, &admin, "2026-09").await;
     let body = assert_error(r, StatusCode::CONFLICT, "month_not_final").await;
     assert!(
@@ -176,7 +131,7 @@ async fn two_months_close_into_statements_with_withholding_carry_over_holds_and_
     let hold: Value = r.json().await.unwrap();
     assert_eq!(hold["reason"], "identity check pending");
 
-    settle(&app, &admin, "2026-09-30", "2026-09-30").await;
+    app.settle_ok(&admin, "2026-09-30", "2026-09-30").await;
     let r = close(&app, &admin, "2026-09").await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let closed: Value = r.json().await.unwrap();
@@ -189,8 +144,8 @@ async fn two_months_close_into_statements_with_withholding_carry_over_holds_and_
     assert_eq!(r.status(), StatusCode::OK);
     let again: Value = r.json().await.unwrap();
     assert_eq!(again["close_id"], closed["close_id"]);
-    let db = revenue_db(&app).await;
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM statements").await, 4);
+    let db = app.revenue_db().await;
+    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM statements").await, 4);
     assert_statements_agree(&db).await;
 
     // 60,000 won: 3 % = 1,800 income tax, 180 local, 58,020 net.
@@ -327,8 +282,7 @@ async fn two_months_close_into_statements_with_withholding_carry_over_holds_and_
     );
     assert_eq!(balance(&app, &admin, cyd_id).await, 50_000);
     assert_eq!(
-        count(
-            &db,
+        scalar(&db,
             "SELECT COUNT(*) FROM ledger_transfers_named WHERE kind IN ('payout', 'income_tax', 'local_tax')"
         )
         .await,
@@ -399,8 +353,8 @@ async fn two_months_close_into_statements_with_withholding_carry_over_holds_and_
         &[(va, "2026-09-10", 60_100), (vb, "2026-10-05", 6_000)],
     )
     .await;
-    settle(&app, &admin, "2026-09-10", "2026-09-10").await;
-    settle(&app, &admin, "2026-10-01", "2026-10-31").await;
+    app.settle_ok(&admin, "2026-09-10", "2026-09-10").await;
+    app.settle_ok(&admin, "2026-10-01", "2026-10-31").await;
     for (video, d, views) in [(vb, "2026-10-05", 1_000), (vd, "2026-09-13", 15_000)] {
         let r = app
             .post_auth(
@@ -498,7 +452,7 @@ async fn two_revenue_replicas_closing_the_same_month_issue_it_once() {
     use proto::revenue::v1::{CloseMonthRequest, revenue_service_client::RevenueServiceClient};
     use secrecy::ExposeSecret;
 
-    let (app, admin) = app().await;
+    let (app, admin) = spawn_admin_app(Options::default()).await;
     let mut videos = Vec::new();
     for name in ["ann", "ben", "cat"] {
         let token = app
@@ -509,7 +463,7 @@ async fn two_revenue_replicas_closing_the_same_month_issue_it_once() {
     }
     let rows: Vec<(i64, &str, i64)> = videos.iter().map(|&v| (v, "2026-09-15", 40_000)).collect();
     import(&app, &admin, &rows).await;
-    settle(&app, &admin, "2026-09-01", "2026-09-30").await;
+    app.settle_ok(&admin, "2026-09-01", "2026-09-30").await;
 
     let mut settings = app.revenue_settings();
     settings.revenue_grpc_addr = "127.0.0.1:0".parse().unwrap();
@@ -544,11 +498,11 @@ async fn two_revenue_replicas_closing_the_same_month_issue_it_once() {
     let _ = stop.send(());
     let _ = replica.await;
 
-    let db = revenue_db(&app).await;
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM closes").await, 1);
-    assert_eq!(count(&db, "SELECT COUNT(*) FROM statements").await, 3);
+    let db = app.revenue_db().await;
+    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM closes").await, 1);
+    assert_eq!(scalar(&db, "SELECT COUNT(*) FROM statements").await, 3);
     assert_eq!(
-        count(
+        scalar(
             &db,
             "SELECT COUNT(*) FROM ledger_transfers_named WHERE kind = 'payout'"
         )
@@ -580,7 +534,8 @@ async fn the_schedule_closes_the_previous_month_once_it_is_final() {
     let last = this_month.pred_opt().unwrap();
     let month = first.format("%Y-%m").to_string();
     import(&app, &admin, &[(video, &first.to_string(), 25_000)]).await;
-    settle(&app, &admin, &first.to_string(), &last.to_string()).await;
+    app.settle_ok(&admin, &first.to_string(), &last.to_string())
+        .await;
 
     let mut page = Value::Null;
     for _ in 0..100 {
@@ -599,9 +554,9 @@ async fn the_schedule_closes_the_previous_month_once_it_is_final() {
         ([0, 25_000, 0, 0, 25_000, 25_000, 0, 0, 25_000, 0], None),
         "3 % of 25,000 is 750: under 1,000, nothing withheld"
     );
-    let db = revenue_db(&app).await;
+    let db = app.revenue_db().await;
     assert_eq!(
-        count(&db, "SELECT COUNT(*) FROM closes WHERE actor = 'schedule'").await,
+        scalar(&db, "SELECT COUNT(*) FROM closes WHERE actor = 'schedule'").await,
         1
     );
     // Asked again, the month answers its close: the schedule's.

@@ -23,9 +23,7 @@ use tokio::{
     net::TcpListener,
 };
 
-use crate::helpers::{Options, TestApp, assert_error, detail_fields, spawn_app_with};
-
-const ADMIN: (&str, &str) = ("admin@example.com", "admin-password");
+use crate::helpers::{ADMIN, Options, TestApp, assert_error, detail_fields, spawn_app_with};
 
 /// One request the receiver got: its headers (lower-case names) and body.
 #[derive(Debug, Clone)]
