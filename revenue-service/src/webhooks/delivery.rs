@@ -54,10 +54,10 @@ impl RetryPolicy {
         self.first_delay.saturating_mul(factor).min(MAX_DELAY)
     }
 
-    /// [`Self::base_delay`] with ±20 % jitter.
+    /// [`Self::base_delay`] with ±20 % jitter (in thousandths: no float).
     fn delay(&self, failed: u32) -> Duration {
-        let jitter: f64 = rand::Rng::random_range(&mut rand::rng(), 0.8..1.2);
-        self.base_delay(failed).mul_f64(jitter)
+        let permille: u32 = rand::Rng::random_range(&mut rand::rng(), 800..=1_200);
+        self.base_delay(failed).saturating_mul(permille) / 1_000
     }
 }
 
@@ -426,9 +426,12 @@ mod tests {
             [5, 20, 80, 320, 1_280, 5_120, 20_480, 36_000, 36_000]
         );
         for n in 1..=9 {
-            let d = policy.delay(n).as_secs_f64();
-            let base = policy.base_delay(n).as_secs_f64();
-            assert!(d >= base * 0.8 && d <= base * 1.2, "{n}: {d} vs {base}");
+            let d = policy.delay(n).as_millis();
+            let base = policy.base_delay(n).as_millis();
+            assert!(
+                d * 10 >= base * 8 && d * 10 <= base * 12,
+                "{n}: {d} vs {base}"
+            );
         }
         // Within 24 hours: 8 waits sum to 99,305 s, past the window, so a
         // delivery is tried about 8 times before it fails.
