@@ -256,8 +256,9 @@ async fn enter_fence<C: ConnectionTrait>(db: &C) -> Result<(), DbErr> {
 /// transfer id taken so far, read once every transaction that was posting
 /// has ended, so that every transfer with an id up to it is committed (or
 /// rolled back, leaving a gap) and every later transfer gets a higher id.
-/// Waits for the posting transactions in flight; holds back new ones only
-/// while it reads.
+/// It waits for the posting transactions in flight (at most a settlement
+/// run's transaction), and postings that start meanwhile wait behind it
+/// until it has read.
 ///
 /// # Errors
 /// Database failures.

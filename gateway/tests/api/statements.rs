@@ -565,3 +565,79 @@ async fn the_schedule_closes_the_previous_month_once_it_is_final() {
     let closed: Value = r.json().await.unwrap();
     assert_eq!(closed["actor"], "schedule");
 }
+
+#[tokio::test]
+async fn two_first_closes_of_different_months_never_take_the_same_transfers() {
+    use proto::revenue::v1::{CloseMonthRequest, revenue_service_client::RevenueServiceClient};
+    use secrecy::ExposeSecret;
+
+    let (app, admin) = spawn_admin_app(Options::default()).await;
+    let ada = app.signed_in("ada@example.com", "creator").await.access;
+    let video = app.video(&ada, 600).await;
+    import(
+        &app,
+        &admin,
+        &[(video, "2026-09-15", 40_000), (video, "2026-10-15", 30_000)],
+    )
+    .await;
+    app.settle_ok(&admin, "2026-09-01", "2026-10-31").await;
+
+    // Two more replicas on the same database, called directly (the same
+    // path, so that the two closes start together).
+    let mut replicas = Vec::new();
+    let mut clients = Vec::new();
+    for _ in 0..2 {
+        let mut settings = app.revenue_settings();
+        settings.revenue_grpc_addr = "127.0.0.1:0".parse().unwrap();
+        let replica = revenue_service::Application::build(settings).await.unwrap();
+        let url = format!("http://{}", replica.local_addr());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        replicas.push((
+            stop,
+            tokio::spawn(replica.run_until(async {
+                let _ = stopped.await;
+            })),
+        ));
+        clients.push(RevenueServiceClient::connect(url).await.unwrap());
+    }
+    let request = |month: &str| {
+        let mut r = tonic::Request::new(CloseMonthRequest {
+            month: month.to_owned(),
+        });
+        r.metadata_mut()
+            .insert("authorization", format!("Bearer {admin}").parse().unwrap());
+        r.metadata_mut().insert(
+            "x-service-credential",
+            app.credential.expose_secret().parse().unwrap(),
+        );
+        r
+    };
+    let [mut first, mut second] = [clients.remove(0), clients.remove(0)];
+    // No month is closed yet: September on one replica and October on the
+    // other, at once. Either September closes first and October follows
+    // it, or October closes first (taking September's transfers too) and
+    // September is refused as out of order; never both as first closes.
+    let (september, october) = tokio::join!(
+        first.close_month(request("2026-09")),
+        second.close_month(request("2026-10"))
+    );
+    for (stop, handle) in replicas {
+        let _ = stop.send(());
+        let _ = handle.await;
+    }
+    assert!(october.is_ok(), "{october:?}");
+    if let Err(e) = &september {
+        assert_eq!(e.code(), tonic::Code::AlreadyExists, "{e:?}");
+    }
+    let db = app.revenue_db().await;
+    assert_statements_agree(&db).await;
+    assert_eq!(
+        scalar(&db, "SELECT CAST(SUM(earnings) AS BIGINT) FROM statements").await,
+        70_000,
+        "each earning on exactly one statement"
+    );
+    assert_eq!(
+        scalar(&db, "SELECT CAST(SUM(payout) AS BIGINT) FROM statements").await,
+        70_000
+    );
+}

@@ -5,7 +5,8 @@
 //! - `webhook_events`: the outbox, written in the transaction of the change
 //!   (only while some endpoint takes the event's type).
 //! - `webhook_deliveries`: one per (event, endpoint): `pending` with its
-//!   next attempt's time, `succeeded` or `failed`.
+//!   next attempt's time, `succeeded` or `failed`; `claim` counts claims and
+//!   redeliveries, so an attempt's outcome never overwrites a newer one.
 //! - `webhook_attempts`: every attempt, its status code or error.
 
 use sea_orm_migration::{prelude::*, schema::*};
@@ -53,6 +54,7 @@ enum WebhookDeliveries {
     LastStatusCode,
     LastError,
     UpdatedAt,
+    Claim,
 }
 
 #[derive(DeriveIden)]
@@ -120,6 +122,7 @@ impl MigrationTrait for AddWebhooks {
                     .col(integer_null(WebhookDeliveries::LastStatusCode))
                     .col(text_null(WebhookDeliveries::LastError))
                     .col(timestamp_with_time_zone(WebhookDeliveries::UpdatedAt))
+                    .col(big_integer(WebhookDeliveries::Claim).default(0))
                     .to_owned(),
             )
             .await?;

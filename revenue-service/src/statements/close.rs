@@ -39,6 +39,9 @@ use crate::{
     webhooks::{self, EventType},
 };
 
+/// The advisory lock that lets one close run at a time (PostgreSQL).
+const CLOSE_LOCK: i64 = 0x434c_4f53_4553;
+
 /// Statements per `INSERT`: 22 bound values each, under SQLite's 32,766.
 const STATEMENTS_PER_INSERT: usize = 1_000;
 
@@ -126,19 +129,41 @@ pub async fn close_month(
     if last >= settler.time().today() {
         return Err(CloseError::NotOver);
     }
-    let previous = check_order(db, month).await?;
+    check_order(db, month).await?;
     first_day_not_final(db, settler, first, last)
         .await?
         .map_or(Ok(()), |day| Err(CloseError::NotFinal(day)))?;
-    let cursor = ledger::transfer_cursor(db).await?;
     let policies = TaxPolicies::load(db).await.map_err(CloseError::Policy)?;
     let policy = policies
         .for_month(first)
         .map_err(CloseError::Policy)?
         .clone();
 
+    // One close at a time: the order and the previous close are read again
+    // under the lock (two first closes of different months must not both
+    // take the same transfers), and the cursor is read after it, so it is
+    // never below the previous close's.
     let txn = db.begin().await?;
     let backend = txn.get_database_backend();
+    if backend == sea_orm::DatabaseBackend::Postgres {
+        txn.execute(stmt(
+            backend,
+            "SELECT pg_advisory_xact_lock($1)",
+            vec![CLOSE_LOCK.into()],
+        ))
+        .await?;
+    }
+    if let Some(done) = find(&txn, month).await? {
+        txn.rollback().await?;
+        return Ok(Closed {
+            close: done,
+            issued: false,
+        });
+    }
+    let previous = check_order(&txn, month).await?;
+    let cursor = ledger::transfer_cursor(db)
+        .await?
+        .max(previous.as_ref().map_or(0, |p| p.transfer_cursor));
     let now = Utc::now();
     let claimed = txn
         .query_one(stmt(
@@ -329,8 +354,8 @@ pub async fn find<C: ConnectionTrait>(
 
 /// The close of the month before `month`, checking months close in order:
 /// none when no month was closed yet.
-async fn check_order(
-    db: &DatabaseConnection,
+async fn check_order<C: ConnectionTrait>(
+    db: &C,
     month: NaiveDate,
 ) -> Result<Option<close::Model>, CloseError> {
     use sea_orm::QueryOrder;

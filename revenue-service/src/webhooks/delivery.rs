@@ -76,6 +76,9 @@ struct Claimed {
     delivery_id: i64,
     attempts: i32,
     retry_from: DateTime<Utc>,
+    /// Its claim number: the attempt's outcome is recorded only if no
+    /// redelivery (or later claim) came meanwhile.
+    claim: i64,
 }
 
 impl Deliverer {
@@ -89,11 +92,7 @@ impl Deliverer {
         allow_insecure: bool,
         poll: Duration,
     ) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(ATTEMPT_TIMEOUT)
-            .user_agent("streaming-settlement-webhooks/1")
-            .build()?;
+        let client = Self::client_builder().build()?;
         Ok(Self {
             db,
             client,
@@ -101,6 +100,14 @@ impl Deliverer {
             allow_insecure,
             poll,
         })
+    }
+
+    /// How every attempt's client is set up: no redirects, the timeout.
+    fn client_builder() -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(ATTEMPT_TIMEOUT)
+            .user_agent("streaming-settlement-webhooks/1")
     }
 
     /// Delivers until `stop`.
@@ -152,11 +159,11 @@ impl Deliverer {
             .query_all(stmt(
                 backend,
                 &format!(
-                    "UPDATE webhook_deliveries SET next_attempt_at = $1, updated_at = $2 \
+                    "UPDATE webhook_deliveries SET next_attempt_at = $1, updated_at = $2, claim = claim + 1 \
                      WHERE delivery_id IN (SELECT delivery_id FROM webhook_deliveries \
                        WHERE status = 'pending' AND next_attempt_at <= $2 \
                        ORDER BY next_attempt_at LIMIT {BATCH}{lock}) \
-                     RETURNING delivery_id, attempts, retry_from"
+                     RETURNING delivery_id, attempts, retry_from, claim"
                 ),
                 vec![lease_until.into(), now.into()],
             ))
@@ -167,6 +174,7 @@ impl Deliverer {
                     delivery_id: r.try_get("", "delivery_id")?,
                     attempts: r.try_get("", "attempts")?,
                     retry_from: r.try_get("", "retry_from")?,
+                    claim: r.try_get("", "claim")?,
                 })
             })
             .collect()
@@ -244,7 +252,8 @@ impl Deliverer {
             .execute(stmt(
                 backend,
                 "UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, \
-                   last_status_code = $4, last_error = $5, updated_at = $6 WHERE delivery_id = $7",
+                   last_status_code = $4, last_error = $5, updated_at = $6 \
+                 WHERE delivery_id = $7 AND claim = $8",
                 vec![
                     status.into(),
                     attempts.into(),
@@ -253,6 +262,7 @@ impl Deliverer {
                     error.into(),
                     now.into(),
                     claimed.delivery_id.into(),
+                    claimed.claim.into(),
                 ],
             ))
             .await?;
@@ -268,12 +278,19 @@ impl Deliverer {
         payload: String,
     ) -> Result<u16, String> {
         let parsed = urls::check(url, self.allow_insecure)?;
-        urls::resolve(&parsed, self.allow_insecure).await?;
+        let checked = urls::resolve(&parsed, self.allow_insecure).await?;
+        // Connect to the addresses checked, not to a second lookup's.
+        let client = match parsed.host_str() {
+            Some(host) if !checked.is_empty() => Self::client_builder()
+                .resolve_to_addrs(host.trim_matches(['[', ']']), &checked)
+                .build()
+                .map_err(|_| "the HTTP client could not be built".to_owned())?,
+            _ => self.client.clone(),
+        };
         let id = message_id(event_id);
         let timestamp = Utc::now().timestamp();
         let signature = secret.sign(&id, timestamp, payload.as_bytes());
-        let response = self
-            .client
+        let response = client
             .post(parsed)
             .header("content-type", "application/json")
             .header("webhook-id", id)
@@ -314,8 +331,9 @@ pub async fn redeliver<C: ConnectionTrait>(
     Ok(db
         .execute(stmt(
             db.get_database_backend(),
-            "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $1, retry_from = $1, \
-               updated_at = $1 WHERE delivery_id = $2 AND webhook_id = $3",
+            "UPDATE webhook_deliveries SET status = 'pending', attempts = 0, claim = claim + 1, \
+               next_attempt_at = $1, retry_from = $1, updated_at = $1 \
+             WHERE delivery_id = $2 AND webhook_id = $3",
             vec![now.into(), delivery_id.into(), webhook_id.into()],
         ))
         .await?

@@ -75,6 +75,7 @@ pub async fn register<C: ConnectionTrait>(
     }
     urls::resolve(&parsed, allow_insecure)
         .await
+        .map(drop)
         .map_err(|e| EndpointError::Field("url", e))?;
     let backend = db.get_database_backend();
     let active: i64 = db

@@ -11,11 +11,14 @@ pub const MAX_URL_BYTES: usize = 2_048;
 
 /// Whether `ip` is an address a webhook must not reach: loopback, private
 /// (RFC 1918, unique-local), link-local, unspecified, multicast, shared
-/// (100.64/10), documentation or broadcast.
+/// (100.64/10), benchmarking (198.18/15), IETF (192.0.0/24), reserved
+/// (240/4), documentation or broadcast; for IPv6 also the IPv4 address a
+/// mapped, compatible, NAT64 (64:ff9b::/96) or 6to4 (2002::/16) address
+/// carries.
 pub fn is_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
@@ -24,18 +27,38 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 || v4.is_broadcast()
                 || v4.is_documentation()
                 || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (b == 18 || b == 19))
+                || (a == 192 && b == 0 && c == 0)
+                || a >= 240
                 || a == 0
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            let s = v6.segments();
+            let embedded = |hi: u16, lo: u16| {
+                let [h1, h2] = hi.to_be_bytes();
+                let [l1, l2] = lo.to_be_bytes();
+                std::net::Ipv4Addr::new(h1, h2, l1, l2)
+            };
+            let carried = if let Some(v4) = v6.to_ipv4_mapped() {
+                Some(v4)
+            } else if s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified() {
+                // IPv4-compatible ::a.b.c.d.
+                Some(embedded(s[6], s[7]))
+            } else if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                Some(embedded(s[6], s[7]))
+            } else if s[0] == 0x2002 {
+                Some(embedded(s[1], s[2]))
+            } else {
+                None
+            };
+            if let Some(v4) = carried {
                 return is_internal(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
         }
     }
 }
@@ -77,13 +100,18 @@ pub fn check(text: &str, allow_insecure: bool) -> Result<reqwest::Url, String> {
 }
 
 /// Resolves `url`'s host and checks none of its addresses is internal
-/// (unless `allow_insecure`).
+/// (unless `allow_insecure`); the addresses to connect to, so that the
+/// request goes where the check looked (no second lookup to rebind).
+/// Empty when `allow_insecure`: the client resolves as it likes.
 ///
 /// # Errors
 /// The name does not resolve, or resolves to an internal address.
-pub async fn resolve(url: &reqwest::Url, allow_insecure: bool) -> Result<(), String> {
+pub async fn resolve(
+    url: &reqwest::Url,
+    allow_insecure: bool,
+) -> Result<Vec<std::net::SocketAddr>, String> {
     if allow_insecure {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let host = url.host_str().ok_or("must name a host")?;
     let port = url.port_or_known_default().unwrap_or(443);
@@ -97,7 +125,7 @@ pub async fn resolve(url: &reqwest::Url, allow_insecure: bool) -> Result<(), Str
     if addresses.iter().any(|a| is_internal(a.ip())) {
         return Err("resolves to a private or loopback address".to_owned());
     }
-    Ok(())
+    Ok(addresses)
 }
 
 #[cfg(test)]
@@ -107,6 +135,8 @@ mod tests {
     #[test]
     fn only_public_https_urls_are_accepted_unless_insecure_ones_are_allowed() {
         assert!(check("https://hooks.example.com/settle", false).is_ok());
+        assert!(check("https://203.0.114.7/settle", false).is_ok());
+        assert!(check("https://[2606:4700::1111]/settle", false).is_ok());
         for refused in [
             "http://hooks.example.com/",
             "ftp://hooks.example.com/",
@@ -121,6 +151,11 @@ mod tests {
             "https://[fd00::1]/",
             "https://[fe80::1]/",
             "https://[::ffff:127.0.0.1]/",
+            "https://[64:ff9b::a00:1]/",
+            "https://[2002:c0a8:0101::1]/",
+            "https://[::10.0.0.1]/",
+            "https://198.18.0.5/",
+            "https://240.0.0.1/",
             "https://localhost/",
             "https://api.localhost./",
             "https://user:pw@hooks.example.com/",
