@@ -339,4 +339,63 @@ mod tests {
         p.truncate_to = 0;
         assert_eq!(p.validate(), Err("truncate_to"));
     }
+
+    /// SPEC §11.4 written again in plain integers, independently of the
+    /// code under test: (payout, income tax, local tax, net, closing,
+    /// carried reason).
+    fn model(gross: i64, on_hold: bool) -> (i64, i64, i64, i64, i64, Option<CarriedReason>) {
+        let carried = |reason| (0, 0, 0, 0, gross, Some(reason));
+        if gross < 0 {
+            return carried(CarriedReason::NegativeBalance);
+        }
+        if on_hold {
+            return carried(CarriedReason::Hold);
+        }
+        if gross < 10_000 {
+            return carried(CarriedReason::BelowMinimum);
+        }
+        // 3 % truncated to whole won, then to a multiple of 10 won.
+        let mut income_tax = gross * 3 / 100 / 10 * 10;
+        if income_tax < 1_000 {
+            income_tax = 0;
+        }
+        let local_tax = income_tax / 10 / 10 * 10;
+        (
+            gross,
+            income_tax,
+            local_tax,
+            gross - income_tax - local_tax,
+            0,
+            None,
+        )
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn statement_amounts_match_an_integer_model(
+            opening in -5_000_000_i64..5_000_000,
+            earnings in 0_i64..100_000_000_000,
+            restatements in -1_000_000_i64..1_000_000,
+            adjustments in -2_000_000_i64..=0,
+            on_hold: bool,
+        ) {
+            let a = statement_amounts(
+                &TaxPolicy::spec_v1(),
+                StatementInputs {
+                    opening_balance: Won(opening),
+                    earnings: Won(earnings),
+                    restatements: Won(restatements),
+                    adjustments: Won(adjustments),
+                    on_hold,
+                },
+            )
+            .expect("fits");
+            let gross = opening + earnings + restatements + adjustments;
+            proptest::prop_assert_eq!(a.gross.0, gross);
+            proptest::prop_assert_eq!(
+                (a.payout.0, a.income_tax.0, a.local_tax.0, a.net.0, a.closing_balance.0, a.carried_reason),
+                model(gross, on_hold)
+            );
+        }
+    }
 }
