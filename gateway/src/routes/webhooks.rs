@@ -225,6 +225,7 @@ pub async fn delete_webhook(
         (status = 400, body = common::error::ErrorEnvelope),
         (status = 401, body = common::error::ErrorEnvelope),
         (status = 403, body = common::error::ErrorEnvelope),
+        (status = 404, description = "no such webhook", body = common::error::ErrorEnvelope),
     )
 )]
 #[get("/api/v1/admin/webhooks/{webhook_id}/deliveries")]

@@ -555,4 +555,8 @@ async fn webhook_urls_must_be_public_https_and_events_known() {
     assert_error(r, StatusCode::FORBIDDEN, "forbidden").await;
     let listed = app.get_json("/api/v1/admin/webhooks", Some(&admin)).await;
     assert_eq!(listed["items"], json!([]), "nothing was registered");
+    let r = app
+        .get_auth("/api/v1/admin/webhooks/999/deliveries", &admin)
+        .await;
+    assert_error(r, StatusCode::NOT_FOUND, "not_found").await;
 }

@@ -77,6 +77,9 @@ impl RevenueApi {
     ) -> Result<Response<pb::ListDeliveriesResponse>, RevenueError> {
         self.admin(&request).await?;
         let r = request.into_inner();
+        if !webhooks::exists(&self.db, r.webhook_id).await? {
+            return Err(RevenueError::NotFound("webhook", ErrorCode::NotFound));
+        }
         let limit = page_size(r.limit).map_err(|e| RevenueError::field("limit", e))?;
         let before =
             decode_cursor("delivery", &r.cursor).map_err(|e| RevenueError::field("cursor", e))?;

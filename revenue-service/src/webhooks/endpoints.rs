@@ -191,3 +191,19 @@ pub(super) async fn takers<C: ConnectionTrait>(
     }
     Ok(takers)
 }
+
+/// Whether endpoint `webhook_id` was ever registered (a removed one keeps
+/// its delivery log).
+///
+/// # Errors
+/// Database failures.
+pub async fn exists<C: ConnectionTrait>(db: &C, webhook_id: i64) -> Result<bool, DbErr> {
+    Ok(db
+        .query_one(stmt(
+            db.get_database_backend(),
+            "SELECT 1 AS one FROM webhook_endpoints WHERE webhook_id = $1",
+            vec![webhook_id.into()],
+        ))
+        .await?
+        .is_some())
+}

@@ -14,7 +14,7 @@ use sea_orm::{ConnectionTrait, DbErr, sea_query::Query};
 use serde::Serialize;
 
 pub use delivery::{Deliverer, DeliveryView, RetryPolicy, deliveries, redeliver};
-pub use endpoints::{Endpoint, EndpointError, delete, list, register};
+pub use endpoints::{Endpoint, EndpointError, delete, exists, list, register};
 pub use signature::Secret;
 
 /// An event type (SPEC §11.5).
