@@ -78,6 +78,7 @@ impl Settler {
         let previous = previous_total(&txn, day)
             .await
             .map_err(SettleError::database)?;
+        let was_settled = is_settled(&txn, day).await.map_err(SettleError::database)?;
         let adjustments = adjustments_of_day(&txn, day)
             .await
             .map_err(SettleError::database)?;
@@ -125,23 +126,20 @@ impl Settler {
                 .await
                 .map_err(SettleError::database)?;
         }
-        mark_settled(
-            &txn,
-            day,
-            now,
-            context.is_final && progress.amounts_changed > 0,
-            Some(counts_version),
-        )
-        .await
-        .map_err(SettleError::database)?;
-        let restated = if progress.moved.is_empty() {
+        // SPEC §11.2: a final day whose amounts *later* change is restated;
+        // a final day's first settlement (a backfill) only makes it final.
+        let restated = context.is_final && was_settled && progress.amounts_changed > 0;
+        mark_settled(&txn, day, now, restated, Some(counts_version))
+            .await
+            .map_err(SettleError::database)?;
+        let later_restated = if progress.moved.is_empty() {
             Restated::default()
         } else {
             self.restate(&txn, &progress.moved, &later, &cards, &posting)
                 .await
                 .map_err(SettleError::from)?
         };
-        if context.is_final && progress.amounts_changed > 0 {
+        if restated {
             crate::webhooks::enqueue(
                 &txn,
                 crate::webhooks::EventType::DayRestated,
@@ -164,8 +162,8 @@ impl Settler {
             total_amount: progress.total_amount,
             previous_total_amount: previous,
             rate_card_version: card.version,
-            transfers: progress.transfers + restated.transfers,
-            restated_rows: restated.rows,
+            transfers: progress.transfers + later_restated.transfers,
+            restated_rows: later_restated.rows,
         })
     }
 
@@ -181,9 +179,9 @@ impl Settler {
         progress: &tokio::sync::Mutex<Progress>,
     ) -> Result<(), PullError> {
         let batch_rows = match txn.get_database_backend() {
-            // 14 bound values a row: PostgreSQL allows 65,535 per statement,
-            // SQLite 32,766.
-            sea_orm::DatabaseBackend::Postgres => 4_000,
+            // A first settlement binds 11 values a row (rows::insert_rows):
+            // PostgreSQL allows 65,535 per statement, SQLite 32,766.
+            sea_orm::DatabaseBackend::Postgres => 5_000,
             _ => 2_000,
         };
         let (queue, mut batches) = tokio::sync::mpsc::channel::<Vec<DailyCount>>(4);
@@ -315,6 +313,18 @@ async fn previous_total(
     Ok(Some(Won(row
         .try_get::<Option<i64>>("", "total")?
         .unwrap_or(0))))
+}
+
+/// Whether `day` has been settled before (with rows or without).
+async fn is_settled(txn: &DatabaseTransaction, day: NaiveDate) -> Result<bool, sea_orm::DbErr> {
+    Ok(txn
+        .query_one(stmt(
+            txn.get_database_backend(),
+            "SELECT 1 AS one FROM settled_days WHERE day = $1",
+            vec![day.into()],
+        ))
+        .await?
+        .is_some())
 }
 
 /// Records that `day` is settled; `restated` marks it restated now. A
