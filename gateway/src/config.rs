@@ -69,6 +69,13 @@ pub struct Settings {
     /// `X-Forwarded-For` is believed (SPEC §4); default none.
     #[serde(default, deserialize_with = "ip_list")]
     pub gateway_trusted_proxies: Vec<IpAddr>,
+    /// `GATEWAY_CORS_ORIGINS`: comma-separated origins
+    /// (`https://studio.example.com`) whose browser pages may call the API
+    /// from another origin, credentials included ([`crate::cors`]); default
+    /// none. Each must be `scheme://host[:port]` (`*` is refused); a
+    /// malformed one stops the gateway at start with its name.
+    #[serde(default, deserialize_with = "origin_list")]
+    pub gateway_cors_origins: Vec<String>,
     /// `GATEWAY_JWKS_REFETCH_SECONDS`: at most one JWK Set refetch per this
     /// many seconds when a token names an unknown `kid` (default 5).
     #[serde(default = "default_jwks_refetch")]
@@ -139,22 +146,35 @@ fn default_audience() -> String {
     common::auth::DEFAULT_AUDIENCE.to_owned()
 }
 
-/// Accepts `"10.0.0.1, 10.0.0.2"` or a list.
-fn ip_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpAddr>, D::Error> {
+/// The non-empty items of `"a, b"` or of a list.
+fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
         Text(String),
         List(Vec<String>),
     }
-    let items = match Raw::deserialize(d)? {
+    let items: Vec<String> = match Raw::deserialize(d)? {
         Raw::Text(s) => s.split(',').map(|p| p.trim().to_owned()).collect(),
         Raw::List(v) => v,
     };
-    items
+    Ok(items.into_iter().filter(|s| !s.is_empty()).collect())
+}
+
+/// Accepts `"10.0.0.1, 10.0.0.2"` or a list.
+fn ip_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IpAddr>, D::Error> {
+    comma_list(d)?
         .into_iter()
-        .filter(|s| !s.is_empty())
         .map(|s| s.parse().map_err(serde::de::Error::custom))
+        .collect()
+}
+
+/// Accepts `"https://a.example, http://localhost:5173"` or a list; each
+/// must be an origin ([`crate::cors::parse_origin`]).
+fn origin_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    comma_list(d)?
+        .iter()
+        .map(|s| crate::cors::parse_origin(s).map_err(serde::de::Error::custom))
         .collect()
 }
 
@@ -176,6 +196,7 @@ impl Settings {
             gateway_body_limit_bytes: default_body_limit(),
             gateway_import_limit_bytes: default_import_limit(),
             gateway_trusted_proxies: Vec::new(),
+            gateway_cors_origins: Vec::new(),
             gateway_jwks_refetch_seconds: default_jwks_refetch(),
             auth_rate_limit_per_minute: default_rate_limit(),
             jwt_issuer: default_issuer(),

@@ -1,7 +1,8 @@
 //! Errors of the HTTP layer itself in the SPEC §8 envelope: a request head
 //! over our limits gets 431, and any error response that a handler did not
 //! render as the envelope (actix's 413 of a body over the limit, a 405, a
-//! 404 of a path its router refused) is rewritten into it.
+//! 404 of a path its router refused, a refused CORS preflight) is
+//! rewritten into it, keeping the CORS headers of an allowed origin.
 //!
 //! actix-http still answers a head over its own hard limits (128 KiB, 96
 //! headers) and an unparseable request line itself, with an empty body,
@@ -57,12 +58,32 @@ pub async fn middleware(
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return Ok(res.map_into_left_body());
     }
-    let error = envelope_for(status);
+    let is_preflight = res.request().method() == actix_web::http::Method::OPTIONS
+        && res
+            .request()
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let error = if is_preflight && status == StatusCode::BAD_REQUEST {
+        ApiError::new(
+            status,
+            ErrorCode::BadRequest,
+            "cross-origin request refused: its origin, method or headers are not allowed \
+             (GATEWAY_CORS_ORIGINS)",
+        )
+    } else {
+        envelope_for(status)
+    };
     let (req, old) = res.into_parts();
     let mut new: HttpResponse = error.error_response();
-    for name in [header::ALLOW, header::RETRY_AFTER] {
-        if let Some(value) = old.headers().get(&name) {
-            new.headers_mut().insert(name, value.clone());
+    // What clients read from an error: its allowed methods, when to retry,
+    // and the CORS headers that let a browser page read it at all.
+    for (name, value) in old.headers() {
+        if *name == header::ALLOW
+            || *name == header::RETRY_AFTER
+            || *name == header::VARY
+            || name.as_str().starts_with("access-control-")
+        {
+            new.headers_mut().insert(name.clone(), value.clone());
         }
     }
     Ok(ServiceResponse::new(req, new).map_into_right_body())

@@ -10,6 +10,7 @@ pub mod admin_write;
 pub mod auth;
 pub mod client_ip;
 pub mod config;
+pub mod cors;
 pub mod csv_cell;
 pub mod downstream;
 pub mod error;

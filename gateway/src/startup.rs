@@ -3,7 +3,11 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use actix_web::{
-    App, HttpRequest, HttpServer, dev::Server, http::StatusCode, middleware::from_fn, web,
+    App, HttpRequest, HttpServer,
+    dev::Server,
+    http::StatusCode,
+    middleware::{Condition, from_fn},
+    web,
 };
 use actix_web_prom::PrometheusMetricsBuilder;
 use anyhow::Context;
@@ -67,6 +71,7 @@ impl Application {
         let (metrics_server, metrics_addr) =
             metrics_server(settings.gateway_metrics_addr, metrics.registry.clone())?;
         let body_limit = settings.gateway_body_limit_bytes;
+        let cors_origins = settings.gateway_cors_origins.clone();
         let import_limit = settings.gateway_import_limit_bytes;
         anyhow::ensure!(
             import_limit <= common::grpc::MAX_IMPORT_BYTES,
@@ -84,6 +89,18 @@ impl Application {
             // The last `wrap` is the outermost: the request id is assigned
             // first, so the access log and every error envelope name it.
             App::new()
+                // Innermost: a refused preflight is put in the envelope,
+                // which keeps an allowed origin's CORS headers. With no
+                // origins configured there is no CORS at all (an `OPTIONS`
+                // is routed like any other method).
+                .wrap(Condition::new(
+                    !cors_origins.is_empty(),
+                    crate::cors::middleware(&cors_origins),
+                ))
+                .wrap(Condition::new(
+                    !cors_origins.is_empty(),
+                    from_fn(crate::cors::only_for_allowed_origins),
+                ))
                 .wrap(from_fn(crate::http_errors::middleware))
                 .wrap(TracingLogger::<request_id::RequestSpan>::new())
                 .wrap(metrics.clone())

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth_flow;
+mod cors;
 mod errors;
 mod helpers;
 mod hostile;
