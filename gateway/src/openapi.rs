@@ -33,6 +33,7 @@ use utoipa::{
         crate::routes::stats::top,
         crate::routes::stats::video_stats,
         crate::routes::stats::revenues,
+        crate::routes::stats::revenue_series,
         crate::routes::ledger::create_adjustment,
         crate::routes::ledger::list_adjustments,
         crate::routes::ledger::ledger,

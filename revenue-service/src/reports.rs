@@ -121,6 +121,14 @@ pub async fn creator_of(
     })
 }
 
+/// The [`Tally`] columns summed over a group of `daily_stats` rows.
+const TALLY_SUMS: &str = "CAST(SUM(views) AS BIGINT) AS views, \
+     CAST(SUM(watch_seconds) AS BIGINT) AS watch_seconds, \
+     CAST(SUM(ad_views) AS BIGINT) AS ad_views, \
+     CAST(SUM(video_amount) AS BIGINT) AS video_amount, \
+     CAST(SUM(ad_amount) AS BIGINT) AS ad_amount, \
+     CAST(SUM(total_amount) AS BIGINT) AS total_amount";
+
 /// One video's earnings over a period.
 #[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
 pub struct VideoEarnings {
@@ -144,14 +152,68 @@ pub async fn earnings(
 ) -> Result<Vec<VideoEarnings>, RevenueError> {
     Ok(VideoEarnings::find_by_statement(stmt(
         db.get_database_backend(),
-        "SELECT video_id, MAX(title) AS title, \
-           CAST(SUM(views) AS BIGINT) AS views, CAST(SUM(watch_seconds) AS BIGINT) AS watch_seconds, \
-           CAST(SUM(ad_views) AS BIGINT) AS ad_views, CAST(SUM(video_amount) AS BIGINT) AS video_amount, \
-           CAST(SUM(ad_amount) AS BIGINT) AS ad_amount, CAST(SUM(total_amount) AS BIGINT) AS total_amount \
-         FROM daily_stats WHERE creator_id = $1 AND day >= $2 AND day <= $3 \
-         GROUP BY video_id ORDER BY video_id",
+        &format!(
+            "SELECT video_id, MAX(title) AS title, {TALLY_SUMS} \
+             FROM daily_stats WHERE creator_id = $1 AND day >= $2 AND day <= $3 \
+             GROUP BY video_id ORDER BY video_id"
+        ),
         vec![creator_id.into(), start.into(), end.into()],
     ))
     .all(db)
     .await?)
+}
+
+/// A creator's videos summed over one day.
+#[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
+pub struct DayEarnings {
+    /// The day.
+    pub day: NaiveDate,
+    /// Counts and amounts (won) of the creator's videos that day.
+    #[sea_orm(nested)]
+    pub tally: Tally,
+}
+
+/// `creator_id`'s sums per day from `start` to `end`, ascending; days
+/// without a settled row of theirs are absent. One grouped read of the
+/// creator's (creator, day) index range.
+///
+/// # Errors
+/// Database failures.
+pub async fn earnings_by_day(
+    db: &DatabaseConnection,
+    creator_id: CreatorId,
+    (start, end): (NaiveDate, NaiveDate),
+) -> Result<Vec<DayEarnings>, RevenueError> {
+    Ok(DayEarnings::find_by_statement(stmt(
+        db.get_database_backend(),
+        &format!(
+            "SELECT day, {TALLY_SUMS} \
+             FROM daily_stats WHERE creator_id = $1 AND day >= $2 AND day <= $3 \
+             GROUP BY day ORDER BY day"
+        ),
+        vec![creator_id.into(), start.into(), end.into()],
+    ))
+    .all(db)
+    .await?)
+}
+
+/// The settled days from `start` to `end`, ascending.
+///
+/// # Errors
+/// Database failures.
+pub async fn settled_days(
+    db: &DatabaseConnection,
+    (start, end): (NaiveDate, NaiveDate),
+) -> Result<Vec<NaiveDate>, RevenueError> {
+    let rows = db
+        .query_all(stmt(
+            db.get_database_backend(),
+            "SELECT day FROM settled_days WHERE day >= $1 AND day <= $2 ORDER BY day",
+            vec![start.into(), end.into()],
+        ))
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get("", "day"))
+        .collect::<Result<_, _>>()?)
 }

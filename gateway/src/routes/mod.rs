@@ -46,6 +46,7 @@ pub fn configure(cfg: &mut ServiceConfig, import_limit: usize) {
         .service(stats::top)
         .service(stats::video_stats)
         .service(stats::revenues)
+        .service(stats::revenue_series)
         .service(ledger::create_adjustment)
         .service(ledger::list_adjustments)
         .service(ledger::ledger)

@@ -359,3 +359,154 @@ fn revenues_csv(videos: &[VideoRevenue]) -> Result<Vec<u8>, ApiError> {
     out.into_inner()
         .map_err(|e| ApiError::from(tonic::Status::internal(e.to_string())))
 }
+
+/// `GET /api/v1/revenues/daily` parameters.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(default)]
+pub struct SeriesQuery {
+    /// First day, `YYYY-MM-DD`.
+    pub from: String,
+    /// Last day, `YYYY-MM-DD`, at most 365 days after `from` (366 days in
+    /// all).
+    pub to: String,
+    /// The creator (admins must name one; a creator may name only
+    /// themselves).
+    pub creator_id: Option<String>,
+}
+
+/// One day of a creator's series.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SeriesDay {
+    /// The day.
+    pub day: String,
+    /// The creator's videos summed over the day: views, watch seconds, ad
+    /// views (after adjustments, SPEC §11.3) and their amounts in won;
+    /// zeros when nothing was settled.
+    #[serde(flatten)]
+    pub tally: Tally,
+    /// `estimated`, `final` or `restated` (SPEC §11.2); `null` while the
+    /// day is not settled.
+    pub state: Option<DayState>,
+}
+
+/// `GET /api/v1/revenues/daily` response.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RevenueSeriesResponse {
+    /// The creator.
+    pub creator_id: i64,
+    /// First day.
+    pub from: String,
+    /// Last day.
+    pub to: String,
+    /// `KRW`.
+    pub currency: String,
+    /// The sum of `days`.
+    pub totals: Tally,
+    /// Every day from `from` to `to`, ascending.
+    pub days: Vec<SeriesDay>,
+}
+
+/// A creator's views, watch time and earnings per day over up to 366 days:
+/// one call per chart. Their own, or any creator's for an admin
+/// (`creator_id`). `Accept: text/csv` answers the days as CSV.
+#[utoipa::path(
+    tag = "stats",
+    params(SeriesQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every day of the range; `Accept: text/csv`: the days as CSV", content(
+            (RevenueSeriesResponse = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "`from` or `to` not a day, `to` before `from` or more than 365 days after it, or an admin naming no `creator_id`", body = common::error::ErrorEnvelope),
+        (status = 401, description = "no or a bad access token", body = common::error::ErrorEnvelope),
+        (status = 403, description = "another creator's series, or a viewer", body = common::error::ErrorEnvelope),
+    )
+)]
+#[get("/api/v1/revenues/daily")]
+pub async fn revenue_series(
+    req: HttpRequest,
+    caller: Authenticated,
+    state: web::Data<AppState>,
+    query: web::Query<SeriesQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let message = pb::RevenueSeriesRequest {
+        creator_id: optional_id("creator_id", query.creator_id.as_deref())?,
+        from: query.from.clone(),
+        to: query.to.clone(),
+    };
+    let r = state
+        .downstreams
+        .revenue()
+        .revenue_series(state.downstreams.request(message, &caller.ctx))
+        .await?
+        .into_inner();
+    let body = RevenueSeriesResponse {
+        creator_id: r.creator_id,
+        from: r.from,
+        to: r.to,
+        currency: "KRW".to_owned(),
+        totals: r.totals.unwrap_or_default().into(),
+        days: r
+            .days
+            .into_iter()
+            .map(|d| SeriesDay {
+                state: DayState::try_from(d.state()).ok(),
+                day: d.day,
+                tally: d.tally.unwrap_or_default().into(),
+            })
+            .collect(),
+    };
+    if !crate::routes::wants_csv(&req) {
+        return Ok(HttpResponse::Ok().json(body));
+    }
+    let bytes = series_csv(&body.days)?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "content-disposition",
+            format!(
+                "attachment; filename=\"revenues-daily-{}-{}-{}.csv\"",
+                body.creator_id, body.from, body.to
+            ),
+        ))
+        .body(bytes))
+}
+
+/// The days as CSV, one header line; a day not settled has an empty state.
+fn series_csv(days: &[SeriesDay]) -> Result<Vec<u8>, ApiError> {
+    const HEADER: [&str; 8] = [
+        "day",
+        "state",
+        "views",
+        "watch_seconds",
+        "ad_views",
+        "video_amount",
+        "ad_amount",
+        "total_amount",
+    ];
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let csv_error = |e: csv::Error| ApiError::from(tonic::Status::internal(e.to_string()));
+    out.write_record(HEADER).map_err(csv_error)?;
+    for row in days {
+        let t = &row.tally;
+        let state = row.state.map(|s| s.to_string()).unwrap_or_default();
+        let numbers = [
+            t.views,
+            t.watch_seconds,
+            t.ad_views,
+            t.video_amount.0,
+            t.ad_amount.0,
+            t.total_amount.0,
+        ]
+        .map(|n| n.to_string());
+        out.write_record(
+            [row.day.as_str(), state.as_str()]
+                .into_iter()
+                .chain(numbers.iter().map(String::as_str)),
+        )
+        .map_err(csv_error)?;
+    }
+    out.into_inner()
+        .map_err(|e| ApiError::from(tonic::Status::internal(e.to_string())))
+}

@@ -343,6 +343,151 @@ async fn weeks_and_months_are_the_sums_of_their_days() {
 }
 
 #[tokio::test]
+async fn a_creators_daily_series_has_every_day_once_and_sums_like_the_reports() {
+    let (app, admin) = crate::helpers::spawn_admin_app(Options::default()).await;
+    let ada = app.signed_in("ada@example.com", "creator").await.access;
+    let bob = app.signed_in("bob@example.com", "creator").await.access;
+    let viewer = app.signed_in("vic@example.com", "viewer").await.access;
+    let (a1, a2) = (app.video(&ada, 600).await, app.video(&ada, 300).await);
+    let b1 = app.video(&bob, 600).await;
+    import(&app, &admin, format!(
+        "video_id,day,views,watch_seconds,ad_views\n{a1},2026-10-04,10,100,1\n{a1},2026-10-05,7,70,0\n{a2},2026-10-05,5,50,2\n{b1},2026-10-05,1000,10000,9\n"
+    )).await;
+    app.settle_ok(&admin, "2026-10-04", "2026-10-05").await;
+
+    let series: Value = app
+        .get_json(
+            "/api/v1/revenues/daily?from=2026-10-03&to=2026-10-06",
+            Some(&ada),
+        )
+        .await;
+    let days = series["days"].as_array().unwrap();
+    let listed: Vec<&str> = days.iter().map(|d| d["day"].as_str().unwrap()).collect();
+    assert_eq!(
+        listed,
+        ["2026-10-03", "2026-10-04", "2026-10-05", "2026-10-06"]
+    );
+    // Days not settled are zeros with no state; settled ones match the
+    // day's report of the creator.
+    for d in [&days[0], &days[3]] {
+        assert_eq!(d["state"], Value::Null, "{d}");
+        assert_eq!(
+            (d["views"].as_i64(), d["total_amount"].as_i64()),
+            (Some(0), Some(0))
+        );
+    }
+    let mut total = 0;
+    for d in &days[1..3] {
+        let date = d["day"].as_str().unwrap();
+        let report: Value = app
+            .get_json(
+                &format!("/api/v1/revenues?period=day&date={date}"),
+                Some(&ada),
+            )
+            .await;
+        let views: i64 = report["videos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["views"].as_i64().unwrap())
+            .sum();
+        assert_eq!(d["views"].as_i64().unwrap(), views, "{date}");
+        for field in ["total_amount", "video_amount", "ad_amount"] {
+            assert_eq!(d[field], report[field], "{date} {field}");
+        }
+        assert_eq!(d["state"], "final", "{d}");
+        total += d["total_amount"].as_i64().unwrap();
+    }
+    assert_eq!(days[2]["views"], 7 + 5);
+    assert_eq!(days[2]["watch_seconds"], 70 + 50);
+    assert_eq!(days[2]["ad_views"], 2);
+    assert!(total > 0);
+    assert_eq!(series["totals"]["total_amount"], total);
+    assert_eq!(series["totals"]["views"], 10 + 7 + 5);
+    assert_eq!(series["currency"], "KRW");
+
+    // An admin names the creator and sees the same; the CSV has the same days.
+    let creator = series["creator_id"].as_i64().unwrap();
+    let path = format!("/api/v1/revenues/daily?from=2026-10-03&to=2026-10-06&creator_id={creator}");
+    assert_eq!(app.get_json(&path, Some(&admin)).await, series);
+    let csv = app
+        .client
+        .get(app.url(&path))
+        .bearer_auth(&admin)
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
+    let csv = csv.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "day,state,views,watch_seconds,ad_views,video_amount,ad_amount,total_amount"
+    );
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[1], "2026-10-03,,0,0,0,0,0,0");
+    assert_eq!(
+        lines[3],
+        format!(
+            "2026-10-05,final,12,120,2,{},{},{}",
+            days[2]["video_amount"], days[2]["ad_amount"], days[2]["total_amount"]
+        )
+    );
+
+    // Who may ask.
+    assert_error(
+        app.get_auth(&path, &bob).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert_error(
+        app.get_auth(&path, &viewer).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let r = app.client.get(app.url(&path)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let e = assert_error(
+        app.get_auth(
+            "/api/v1/revenues/daily?from=2026-10-03&to=2026-10-06",
+            &admin,
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+        "invalid_field",
+    )
+    .await;
+    assert_eq!(crate::helpers::detail_fields(&e), ["creator_id"]);
+
+    // The range: a leap year at most, `to` not before `from`, real days.
+    let full: Value = app
+        .get_json(
+            "/api/v1/revenues/daily?from=2024-01-01&to=2024-12-31",
+            Some(&ada),
+        )
+        .await;
+    assert_eq!(full["days"].as_array().unwrap().len(), 366);
+    for (query, field) in [
+        ("from=2024-01-01&to=2025-01-01", "to"),
+        ("from=2026-10-06&to=2026-10-05", "to"),
+        ("from=2026-13-01&to=2026-10-05", "from"),
+        ("from=2026-10-01", "to"),
+    ] {
+        let e = assert_error(
+            app.get_auth(&format!("/api/v1/revenues/daily?{query}"), &ada)
+                .await,
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+        )
+        .await;
+        assert_eq!(crate::helpers::detail_fields(&e), [field], "{query}");
+    }
+}
+
+#[tokio::test]
 async fn a_run_fails_fast_while_the_streaming_service_is_down_and_reports_keep_answering() {
     let mut app = spawn_app_with(Options {
         admin: Some(ADMIN),

@@ -50,12 +50,17 @@ fn day_text(d: NaiveDate) -> String {
     d.format("%Y-%m-%d").to_string()
 }
 
+/// `day`'s state in `states`, unspecified when it is not settled.
+fn state_in(states: &HashMap<NaiveDate, DayState>, day: NaiveDate) -> i32 {
+    states
+        .get(&day)
+        .map_or(pb::DayState::Unspecified, |s| pb::DayState::from(*s))
+        .into()
+}
+
 fn run_to_proto(r: settlement_run::Model, states: &HashMap<NaiveDate, DayState>) -> pb::Run {
     pb::Run {
-        day_state: states
-            .get(&r.day)
-            .map_or(pb::DayState::Unspecified, |s| pb::DayState::from(*s))
-            .into(),
+        day_state: state_in(states, r.day),
         restated_rows: r.restated_rows,
         run_id: r.id,
         day: day_text(r.day),
@@ -137,7 +142,73 @@ fn period_of(
     Ok((p, p.range(d)))
 }
 
+/// The most days one [`RevenueApi::revenue_series_call`] answers: a leap
+/// year.
+pub const MAX_SERIES_DAYS: i64 = 366;
+
 impl RevenueApi {
+    /// `RevenueSeries`: a creator's tally on every day of `[from, to]`
+    /// (at most [`MAX_SERIES_DAYS`]), zeros where nothing was settled,
+    /// with each day's state; cached like the other reports.
+    async fn revenue_series_call(
+        &self,
+        request: Request<pb::RevenueSeriesRequest>,
+    ) -> Result<Response<pb::RevenueSeriesResponse>, RevenueError> {
+        let claims = self.caller(&request).await?;
+        let r = request.into_inner();
+        let creator_id = creator_in_scope(&claims, r.creator_id, &REVENUE)?;
+        let from = parse_day("from", &r.from)?;
+        let to = parse_day("to", &r.to)?;
+        if to < from {
+            return Err(RevenueError::field("to", "must not be before `from`"));
+        }
+        if (to - from).num_days() + 1 > MAX_SERIES_DAYS {
+            return Err(RevenueError::field(
+                "to",
+                format!("at most {MAX_SERIES_DAYS} days from `from`, both included"),
+            ));
+        }
+        let key = format!("revenue-series:{creator_id}:{from}:{to}");
+        let report = self
+            .cache
+            .get_or_compute(&key, || async {
+                let earned: HashMap<NaiveDate, Tally> =
+                    reports::earnings_by_day(&self.db, creator_id, (from, to))
+                        .await?
+                        .into_iter()
+                        .map(|d| (d.day, d.tally))
+                        .collect();
+                let states = self
+                    .day_states(reports::settled_days(&self.db, (from, to)).await?)
+                    .await?;
+                let mut totals = Tally::default();
+                let mut days = Vec::new();
+                for day in from.iter_days().take_while(|d| *d <= to) {
+                    let tally = earned.get(&day).copied().unwrap_or_default();
+                    // SPEC §8: every money sum is checked.
+                    totals = totals.checked_add(&tally).ok_or_else(|| {
+                        RevenueError::Internal(anyhow::anyhow!(
+                            "creator {creator_id}'s earnings do not fit in 64 bits"
+                        ))
+                    })?;
+                    days.push(pb::DayTally {
+                        day: day_text(day),
+                        tally: Some(tally.into()),
+                        state: state_in(&states, day),
+                    });
+                }
+                Ok(pb::RevenueSeriesResponse {
+                    creator_id: creator_id.0,
+                    from: day_text(from),
+                    to: day_text(to),
+                    totals: Some(totals.into()),
+                    days,
+                })
+            })
+            .await?;
+        Ok(Response::new(report))
+    }
+
     /// The state now of each of `days` that has been settled (SPEC §11.2).
     async fn day_states(
         &self,
@@ -409,6 +480,13 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
             })
             .await?;
         Ok(Response::new(report))
+    }
+
+    async fn revenue_series(
+        &self,
+        request: Request<pb::RevenueSeriesRequest>,
+    ) -> Result<Response<pb::RevenueSeriesResponse>, Status> {
+        Ok(self.revenue_series_call(request).await?)
     }
 
     async fn create_adjustment(
