@@ -39,6 +39,8 @@ export GATEWAY_ADDR=${GATEWAY_ADDR:-127.0.0.1:18080}
 export GATEWAY_METRICS_ADDR=${GATEWAY_METRICS_ADDR:-127.0.0.1:19464}
 export ADMIN_EMAIL=${ADMIN_EMAIL:-admin@example.com}
 export ADMIN_PASSWORD=${ADMIN_PASSWORD:-admin-password}
+# A short drain on SIGTERM: the balancers here probe every 0.5 s.
+export GRPC_DRAIN_SECONDS=${GRPC_DRAIN_SECONDS:-1} GATEWAY_DRAIN_SECONDS=${GATEWAY_DRAIN_SECONDS:-1}
 bin=target/$profile
 instances=${STREAMING_INSTANCES:-1}
 

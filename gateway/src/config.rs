@@ -49,6 +49,12 @@ pub struct Settings {
     /// still finishes in the revenue service; asking again answers it.
     #[serde(default = "default_close_timeout_ms")]
     pub gateway_close_timeout_ms: u64,
+    /// `GATEWAY_DRAIN_SECONDS`: after SIGTERM, how long the gateway keeps
+    /// serving while `/readyz` answers 503, so that a load balancer stops
+    /// sending before the listener closes (default 5; the all-in-one stack
+    /// 0).
+    #[serde(default = "default_drain_seconds")]
+    pub gateway_drain_seconds: u64,
     /// `GATEWAY_METRICS_ADDR`: where `/metrics` (Prometheus) is served, a
     /// listener of its own so that it is not public with the API (default
     /// `127.0.0.1:9464`; port 0 picks a free one). In a container, set it to
@@ -108,6 +114,9 @@ fn default_import_timeout_ms() -> u64 {
 }
 fn default_close_timeout_ms() -> u64 {
     300_000
+}
+fn default_drain_seconds() -> u64 {
+    5
 }
 fn default_metrics_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9464))
@@ -187,6 +196,7 @@ impl Settings {
             gateway_metrics_addr: default_metrics_addr(),
             gateway_import_timeout_ms: default_import_timeout_ms(),
             gateway_close_timeout_ms: default_close_timeout_ms(),
+            gateway_drain_seconds: default_drain_seconds(),
             gateway_workers: None,
             gateway_user_service_url: user_service_url,
             gateway_streaming_service_url: default_streaming_service_url(),

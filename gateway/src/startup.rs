@@ -1,6 +1,14 @@
 //! Building and running the gateway's HTTP server.
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use actix_web::{
     App, HttpRequest, HttpServer,
@@ -34,6 +42,9 @@ pub struct AppState {
     pub jwks: Arc<JwksCache>,
     /// Sign-up and login limits (shared by all workers).
     pub limits: AuthRateLimits,
+    /// Set once the gateway is stopping: `/readyz` answers 503 while the
+    /// last requests drain.
+    pub draining: Arc<AtomicBool>,
 }
 
 /// A built gateway, bound to its ports.
@@ -42,6 +53,8 @@ pub struct Application {
     addr: SocketAddr,
     metrics_server: Server,
     metrics_addr: SocketAddr,
+    draining: Arc<AtomicBool>,
+    drain: Duration,
 }
 
 impl Application {
@@ -61,6 +74,8 @@ impl Application {
             Duration::from_secs(settings.gateway_jwks_refetch_seconds),
         ));
         let limits = AuthRateLimits::new(settings.auth_rate_limit_per_minute);
+        let draining = Arc::new(AtomicBool::new(false));
+        let drain = Duration::from_secs(settings.gateway_drain_seconds);
         let shared_settings = Arc::new(settings.clone());
         // The API listener records the metrics; only the metrics listener
         // serves them.
@@ -78,6 +93,7 @@ impl Application {
             "GATEWAY_IMPORT_LIMIT_BYTES may be at most {} (what the streaming service accepts)",
             common::grpc::MAX_IMPORT_BYTES
         );
+        let workers_draining = draining.clone();
         let mut server = HttpServer::new(move || {
             // Runs once on each worker thread.
             let state = web::Data::new(AppState {
@@ -85,6 +101,7 @@ impl Application {
                 downstreams: downstream_config.connect_lazy(),
                 jwks: jwks.clone(),
                 limits: limits.clone(),
+                draining: workers_draining.clone(),
             });
             // The last `wrap` is the outermost: the request id is assigned
             // first, so the access log and every error envelope name it.
@@ -130,6 +147,8 @@ impl Application {
             addr,
             metrics_server,
             metrics_addr,
+            draining,
+            drain,
         })
     }
 
@@ -151,7 +170,10 @@ impl Application {
         self.run_until(common::shutdown::signal()).await
     }
 
-    /// Serves until `stop` resolves, then drains connections.
+    /// Serves until `stop` resolves; then `/readyz` answers 503 for
+    /// `GATEWAY_DRAIN_SECONDS` while requests are still served (balancers
+    /// stop sending), and the server stops, finishing the requests in
+    /// flight.
     ///
     /// # Errors
     /// Server failures.
@@ -161,8 +183,15 @@ impl Application {
     ) -> anyhow::Result<()> {
         let handle = self.server.handle();
         let metrics_handle = self.metrics_server.handle();
+        let (draining, drain) = (self.draining.clone(), self.drain);
         tokio::spawn(async move {
             stop.await;
+            draining.store(true, Ordering::SeqCst);
+            tracing::info!(
+                drain_seconds = drain.as_secs_f64(),
+                "stopping: /readyz answers 503 while requests drain"
+            );
+            tokio::time::sleep(drain).await;
             handle.stop(true).await;
             metrics_handle.stop(true).await;
         });

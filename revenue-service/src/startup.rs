@@ -151,6 +151,11 @@ impl Application {
             .service_credential
             .clone()
             .context("SERVICE_CREDENTIAL is required")?;
+        // The gRPC health status follows the database. Not Redis: it only
+        // caches reports, which are computed when it is away
+        // (docs/decisions.md), so its loss must not drain every replica.
+        let dependencies =
+            common::grpc::health::Dependencies::none().with_database(self.db.clone());
         let (stopped_tx, stopped_rx) = watch::channel(false);
         let until_stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
@@ -184,6 +189,7 @@ impl Application {
             credential,
             RevenueServiceServer::new(self.api),
             self.settings.grpc,
+            dependencies,
             stop,
         )
         .await;

@@ -117,6 +117,8 @@ impl Stack {
     ///
     /// # Errors
     /// A service fails to build (port in use, database unreachable, …).
+    /// Nothing drains on stop (`GRPC_DRAIN_SECONDS`, `GATEWAY_DRAIN_SECONDS`
+    /// are 0): in one process no balancer moves away first.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let Settings {
             mut users,
@@ -132,6 +134,12 @@ impl Stack {
         ] {
             discovery.consul_http_addr = None;
         }
+        // One process: no balancer routes around a stopping service here,
+        // so a drain would only delay the stop.
+        for grpc in [&mut users.grpc, &mut streaming.grpc, &mut revenue.grpc] {
+            grpc.grpc_drain_seconds = 0;
+        }
+        gateway.gateway_drain_seconds = 0;
         let credential = users.service_credential.clone().unwrap_or_else(|| {
             SecretString::from(format!(
                 "{}{}",

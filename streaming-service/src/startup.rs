@@ -31,6 +31,9 @@ pub struct Application {
     api: StreamingApi,
     writeback: Writeback,
     settings: Settings,
+    /// What its gRPC health status depends on: the database, and Redis
+    /// when the counters live there.
+    dependencies: common::grpc::health::Dependencies,
 }
 
 impl Application {
@@ -86,6 +89,14 @@ impl Application {
             time: settings.platform_time,
             clock,
         };
+        let mut dependencies = common::grpc::health::Dependencies::none().with_database(db.clone());
+        if settings.streaming_redis_url.is_some() {
+            let store = store.clone();
+            dependencies = dependencies.with("redis", move || {
+                let store = store.clone();
+                async move { store.ping().await }
+            });
+        }
         let api = StreamingApi::new(catalog, store, writeback.clone(), db, keys, rules);
         let listener = TcpListener::bind(settings.streaming_grpc_addr)
             .await
@@ -97,6 +108,7 @@ impl Application {
             api,
             writeback,
             settings,
+            dependencies,
         })
     }
 
@@ -142,6 +154,7 @@ impl Application {
                 common::grpc::MAX_IMPORT_BYTES + common::grpc::MESSAGE_OVERHEAD_BYTES,
             ),
             self.settings.grpc,
+            self.dependencies,
             stop,
         )
         .await;

@@ -24,6 +24,8 @@ pub struct Application {
     addr: SocketAddr,
     api: UserApi,
     settings: Settings,
+    /// What its gRPC health status depends on: the database.
+    dependencies: common::grpc::health::Dependencies,
 }
 
 impl Application {
@@ -67,6 +69,7 @@ impl Application {
             let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
             tracing::info!(?names, "social login providers");
         }
+        let dependencies = common::grpc::health::Dependencies::none().with_database(db.clone());
         let social = SocialLogin::new(
             providers,
             db,
@@ -82,6 +85,7 @@ impl Application {
             addr,
             api: UserApi::new(accounts, access, refresh, social),
             settings,
+            dependencies,
         })
     }
 
@@ -113,6 +117,7 @@ impl Application {
             credential,
             UserServiceServer::new(self.api),
             self.settings.grpc,
+            self.dependencies,
             stop,
         )
         .await

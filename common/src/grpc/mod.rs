@@ -2,6 +2,7 @@
 //! §9), and the one set-up of gRPC servers ([`serve`]) and clients
 //! ([`client`]) with their tower layers ([`layers`]).
 
+pub mod health;
 pub mod layers;
 
 pub use layers::{PlatformChannel, client};
@@ -132,6 +133,24 @@ pub struct ServeLimits {
     /// deadline its caller sent (default 300).
     #[serde(default = "default_call_timeout")]
     pub grpc_call_timeout_seconds: u64,
+    /// `GRPC_HEALTH_INTERVAL_MS`: how often the service checks its
+    /// database and Redis for its gRPC health status (default 1,000 ms;
+    /// [`health`]).
+    #[serde(default = "default_health_interval_ms")]
+    pub grpc_health_interval_ms: u64,
+    /// `GRPC_DRAIN_SECONDS`: after SIGTERM, how long the service keeps
+    /// serving while its health says NOT_SERVING, so that balancers move
+    /// away before the listener closes (default 5; 0 in tests).
+    #[serde(default = "default_drain_seconds")]
+    pub grpc_drain_seconds: u64,
+}
+
+fn default_health_interval_ms() -> u64 {
+    1_000
+}
+
+fn default_drain_seconds() -> u64 {
+    5
 }
 
 fn default_max_concurrent_calls() -> usize {
@@ -146,14 +165,18 @@ impl Default for ServeLimits {
         Self {
             grpc_max_concurrent_calls: default_max_concurrent_calls(),
             grpc_call_timeout_seconds: default_call_timeout(),
+            grpc_health_interval_ms: default_health_interval_ms(),
+            grpc_drain_seconds: default_drain_seconds(),
         }
     }
 }
 
 /// Serves `service` behind the service-credential check
-/// ([`RequireServiceCredential`]), beside `grpc.health.v1` (reporting it
-/// SERVING) and server reflection, on `listener` until `stop` resolves;
-/// then finishes the calls in flight (SPEC §9). The one gRPC server set-up
+/// ([`RequireServiceCredential`]), beside `grpc.health.v1` and server
+/// reflection, on `listener` until `stop` resolves; then reports
+/// NOT_SERVING for `limits.grpc_drain_seconds` while still serving, and
+/// finishes the calls in flight (SPEC §9). The health status is SERVING
+/// only while every one of `dependencies` answers ([`health::report`]). The one gRPC server set-up
 /// of the three services: its tower layers shed load past
 /// `limits.grpc_max_concurrent_calls` calls at once (health and reflection
 /// count too, so a saturated instance also reports itself busy to
@@ -166,6 +189,7 @@ pub async fn serve<S>(
     credential: SecretString,
     service: S,
     limits: ServeLimits,
+    dependencies: health::Dependencies,
     stop: impl Future<Output = ()> + Send,
 ) -> anyhow::Result<()>
 where
@@ -181,7 +205,15 @@ where
     S::Future: Send + 'static,
 {
     let (reporter, health) = tonic_health::server::health_reporter();
-    reporter.set_serving::<S>().await;
+    let stop = health::report(
+        reporter,
+        S::NAME,
+        dependencies,
+        std::time::Duration::from_millis(limits.grpc_health_interval_ms.max(10)),
+        std::time::Duration::from_secs(limits.grpc_drain_seconds),
+        stop,
+    )
+    .await;
     let (reflection, reflection_v1alpha) = reflection_services()?;
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let shed = tower::ServiceBuilder::new().load_shed().layer(

@@ -44,20 +44,37 @@ pub async fn healthz() -> web::Json<Health> {
     web::Json(Health { status: "ok" })
 }
 
-/// Readiness and each downstream's state.
+/// Readiness and each dependency's state.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Readiness {
     /// `ready`.
     pub status: &'static str,
     /// Downstream name → `up`.
     pub downstreams: std::collections::BTreeMap<String, String>,
+    /// The gateway's own dependencies → `up`: `signing_keys` (the user
+    /// service's public keys, without which no token can be checked).
+    pub gateway: std::collections::BTreeMap<String, String>,
 }
 
-/// Ready when every downstream answers its gRPC health check; otherwise 503
-/// naming each downstream that is down in `details`.
+/// Ready when the gateway is not stopping, has the keys that verify access
+/// tokens, and every downstream answers SERVING to its gRPC health check
+/// (a service answers NOT_SERVING while its database or Redis is down, or
+/// while it drains); otherwise 503 naming each failing one in `details`
+/// (`gateway` while draining after SIGTERM, `signing_keys`, or the
+/// downstream's name).
 #[utoipa::path(tag = "ops", responses((status = 200, body = Readiness), (status = 503, body = common::error::ErrorEnvelope)))]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, ApiError> {
+    if state.draining.load(std::sync::atomic::Ordering::SeqCst) {
+        let mut err = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::NotReady,
+            "draining: the gateway is stopping",
+        );
+        err.details = vec![FieldViolation::new("gateway", "stopping (SIGTERM)")];
+        return Err(err.retry_after(1));
+    }
+    let keys = tokio::time::timeout(READY_TIMEOUT, state.jwks.jwk_set());
     let checks = state
         .downstreams
         .channels()
@@ -73,9 +90,21 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, 
             (name, answer)
         });
     let mut up = std::collections::BTreeMap::new();
+    let mut own = std::collections::BTreeMap::new();
     let mut down = Vec::new();
     // Checked at once, so that two dead downstreams still answer in time.
-    for (name, answer) in futures::future::join_all(checks).await {
+    let (keys, answers) = futures::future::join(keys, futures::future::join_all(checks)).await;
+    match keys {
+        Ok(Ok(_)) => {
+            own.insert("signing_keys".to_owned(), "up".to_owned());
+        }
+        Ok(Err(e)) => down.push(FieldViolation::new("signing_keys", e.message)),
+        Err(_) => down.push(FieldViolation::new(
+            "signing_keys",
+            "the key set did not load in time",
+        )),
+    }
+    for (name, answer) in answers {
         match answer {
             Ok(Ok(r)) if r.get_ref().status == ServingStatus::Serving as i32 => {
                 up.insert(name.to_owned(), "up".to_owned());
@@ -92,6 +121,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<Readiness>, 
         return Ok(web::Json(Readiness {
             status: "ready",
             downstreams: up,
+            gateway: own,
         }));
     }
     let names: Vec<&str> = down.iter().map(|d| d.field.as_str()).collect();

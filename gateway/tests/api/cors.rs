@@ -5,26 +5,19 @@
 //! need no downstream service.
 
 use reqwest::{Client, Response, StatusCode};
-use secrecy::SecretString;
 use serde_json::Value;
 
 const STUDIO: &str = "https://studio.example.com";
 const OTHER: &str = "https://evil.example.net";
 
-/// A gateway allowing `origins`, on a free port; its base URL.
-async fn gateway(origins: &[&str]) -> String {
-    let mut settings = gateway::Settings::with_defaults(
-        SecretString::from("cors-test-credential"),
-        "http://127.0.0.1:9".to_owned(),
-    );
-    settings.gateway_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    settings.gateway_metrics_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
-    settings.gateway_workers = Some(1);
-    settings.gateway_cors_origins = origins.iter().map(|o| (*o).to_owned()).collect();
-    let app = gateway::Application::build(settings).await.unwrap();
-    let base = format!("http://{}", app.local_addr());
-    tokio::spawn(app.run_until(std::future::pending()));
-    base
+/// A gateway allowing `origins`, on a free port: its base URL, and the
+/// switch that keeps it running while held.
+async fn gateway(origins: &[&str]) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let (base, stop, _task) = crate::helpers::lone_gateway(|settings| {
+        settings.gateway_cors_origins = origins.iter().map(|o| (*o).to_owned()).collect();
+    })
+    .await;
+    (base, stop)
 }
 
 fn header(r: &Response, name: &str) -> Option<String> {
@@ -63,7 +56,7 @@ async fn get_from(base: &str, path: &str, origin: &str) -> Response {
 
 #[tokio::test]
 async fn an_allowed_origin_gets_its_preflight_answered_and_its_responses_readable() {
-    let base = gateway(&[STUDIO, "http://localhost:5173"]).await;
+    let (base, _running) = gateway(&[STUDIO, "http://localhost:5173"]).await;
 
     let r = preflight(&base, STUDIO).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -135,7 +128,7 @@ async fn an_allowed_origin_gets_its_preflight_answered_and_its_responses_readabl
 
 #[tokio::test]
 async fn a_refused_origin_gets_no_cors_header() {
-    let base = gateway(&[STUDIO]).await;
+    let (base, _running) = gateway(&[STUDIO]).await;
 
     let r = preflight(&base, OTHER).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
@@ -171,7 +164,7 @@ async fn a_refused_origin_gets_no_cors_header() {
 
 #[tokio::test]
 async fn with_no_origins_configured_there_is_no_cors() {
-    let base = gateway(&[]).await;
+    let (base, _running) = gateway(&[]).await;
     let r = preflight(&base, STUDIO).await;
     assert_eq!(header(&r, "access-control-allow-origin"), None);
     assert!(r.status().is_client_error());

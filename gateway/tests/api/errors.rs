@@ -131,6 +131,7 @@ async fn user_service_down_gives_503_fast_and_readyz_names_it() {
     assert_eq!(r.status(), StatusCode::OK);
     let ready: Value = r.json().await.unwrap();
     assert_eq!(ready["downstreams"]["user_service"], "up");
+    assert_eq!(ready["gateway"]["signing_keys"], "up");
 
     app.stop_user_service().await;
 
@@ -159,6 +160,45 @@ async fn user_service_down_gives_503_fast_and_readyz_names_it() {
             .status(),
         StatusCode::OK
     );
+}
+
+#[tokio::test]
+async fn readyz_names_missing_keys_and_answers_503_while_the_gateway_drains() {
+    let (base, stop, task) = crate::helpers::lone_gateway(|settings| {
+        settings.gateway_drain_seconds = 3;
+    })
+    .await;
+    let client = reqwest::Client::new();
+    // No user service: no keys to check tokens with, and every downstream down.
+    let r = client.get(format!("{base}/readyz")).send().await.unwrap();
+    let err = assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "not_ready").await;
+    let fields = detail_fields(&err);
+    for name in [
+        "signing_keys",
+        "user_service",
+        "streaming_service",
+        "revenue_service",
+    ] {
+        assert!(fields.iter().any(|f| f == name), "{fields:?} lacks {name}");
+    }
+
+    // Asked to stop: not ready at once, while requests are still served.
+    stop.send(()).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = client.get(format!("{base}/readyz")).send().await.unwrap();
+    let err = assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "not_ready").await;
+    assert_eq!(detail_fields(&err), vec!["gateway"]);
+    assert!(!task.is_finished(), "still draining");
+    let r = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Then it stops.
+    tokio::time::timeout(Duration::from_secs(20), task)
+        .await
+        .expect("stopped after the drain")
+        .unwrap()
+        .unwrap();
+    assert!(client.get(format!("{base}/healthz")).send().await.is_err());
 }
 
 #[tokio::test]

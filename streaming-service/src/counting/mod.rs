@@ -237,6 +237,15 @@ pub trait CounterStore: Send + Sync {
     /// # Errors
     /// The store failed.
     async fn forget(&self, bucket: Bucket) -> Result<(), CounterError>;
+
+    /// Whether the store answers (the gRPC health status depends on it);
+    /// an in-process store always does.
+    ///
+    /// # Errors
+    /// The store is unreachable.
+    async fn ping(&self) -> Result<(), CounterError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -198,6 +198,10 @@ impl RedisStore {
 
 #[async_trait::async_trait]
 impl CounterStore for RedisStore {
+    async fn ping(&self) -> Result<(), CounterError> {
+        RedisStore::ping(self).await
+    }
+
     async fn play(&self, e: &PlayEvent) -> Result<PlayOutcome, CounterError> {
         let bucket = Bucket {
             video_id: e.video_id,

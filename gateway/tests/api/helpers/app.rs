@@ -370,6 +370,35 @@ impl TestApp {
 }
 
 /// A temporary directory, removed on drop.
+/// A gateway running alone (every downstream unreachable), configured by
+/// `configure`: its base URL, the switch that stops it, and its task.
+pub async fn lone_gateway(
+    configure: impl FnOnce(&mut gateway::Settings),
+) -> (
+    String,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let mut settings = gateway::Settings::with_defaults(
+        SecretString::from("lone-gateway-credential"),
+        "http://127.0.0.1:9".to_owned(),
+    );
+    settings.gateway_streaming_service_url = "http://127.0.0.1:9".to_owned();
+    settings.gateway_revenue_service_url = "http://127.0.0.1:9".to_owned();
+    settings.gateway_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.gateway_metrics_addr = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    settings.gateway_workers = Some(1);
+    settings.gateway_drain_seconds = 0;
+    configure(&mut settings);
+    let app = gateway::Application::build(settings).await.unwrap();
+    let base = format!("http://{}", app.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    (base, stop, task)
+}
+
 pub mod tempdir {
     use std::path::{Path, PathBuf};
 
