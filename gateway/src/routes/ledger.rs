@@ -13,7 +13,9 @@ use crate::{
     auth::Authenticated,
     error::ApiError,
     extract::JsonBody,
-    routes::{optional_id, time_of, unspecified, users::PageQuery},
+    routes::{
+        csv_bytes, csv_error, csv_response, optional_id, time_of, unspecified, users::PageQuery,
+    },
     startup::AppState,
 };
 
@@ -337,7 +339,6 @@ pub async fn ledger(
         return Ok(HttpResponse::Ok().json(body));
     }
     let mut out = csv::Writer::from_writer(Vec::new());
-    let csv_error = |e: csv::Error| ApiError::from(tonic::Status::internal(e.to_string()));
     out.write_record([
         "entry_id",
         "kind",
@@ -364,20 +365,11 @@ pub async fn ledger(
         ])
         .map_err(csv_error)?;
     }
-    let bytes = out
-        .into_inner()
-        .map_err(|e| ApiError::from(tonic::Status::internal(e.to_string())))?;
-    let mut response = HttpResponse::Ok();
-    response
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            "content-disposition",
-            format!("attachment; filename=\"ledger-{}.csv\"", body.creator_id),
-        ));
-    if let Some(next) = &body.next_cursor {
-        response.insert_header(("x-next-cursor", next.clone()));
-    }
-    Ok(response.body(bytes))
+    Ok(csv_response(
+        &format!("ledger-{}.csv", body.creator_id),
+        csv_bytes(out)?,
+        body.next_cursor.as_deref(),
+    ))
 }
 
 /// One admin write in the audit log (SPEC §11.6).

@@ -76,6 +76,37 @@ pub(crate) fn unspecified(e: common::domain::Unspecified) -> crate::error::ApiEr
     crate::error::ApiError::from(tonic::Status::internal(e.to_string()))
 }
 
+/// A CSV writer's failure (into memory: only a bug), as a 500.
+pub(crate) fn csv_error(e: csv::Error) -> crate::error::ApiError {
+    crate::error::ApiError::from(tonic::Status::internal(e.to_string()))
+}
+
+/// The bytes of a finished in-memory CSV writer.
+pub(crate) fn csv_bytes(out: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, crate::error::ApiError> {
+    out.into_inner()
+        .map_err(|e| csv_error(e.into_error().into()))
+}
+
+/// A `200 text/csv` attachment named `name`, with the next page's cursor
+/// in `x-next-cursor` when there is one.
+pub(crate) fn csv_response(
+    name: &str,
+    body: Vec<u8>,
+    next_cursor: Option<&str>,
+) -> actix_web::HttpResponse {
+    let mut response = actix_web::HttpResponse::Ok();
+    response
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "content-disposition",
+            format!("attachment; filename=\"{name}\""),
+        ));
+    if let Some(next) = next_cursor {
+        response.insert_header(("x-next-cursor", next.to_owned()));
+    }
+    response.body(body)
+}
+
 /// Whether the client asked for CSV (`Accept: text/csv`).
 pub(crate) fn wants_csv(req: &actix_web::HttpRequest) -> bool {
     req.headers()

@@ -14,7 +14,9 @@ use crate::{
     auth::Authenticated,
     error::ApiError,
     extract::JsonBody,
-    routes::{optional_id, time_of, users::PageQuery, wants_csv},
+    routes::{
+        csv_bytes, csv_error, csv_response, optional_id, time_of, users::PageQuery, wants_csv,
+    },
     startup::AppState,
 };
 
@@ -639,18 +641,12 @@ pub async fn withholding(
         t.net.to_string(),
     ])
     .map_err(csv_error)?;
-    let bytes = out
-        .into_inner()
-        .map_err(|e| csv_error(e.into_error().into()))?;
+    let bytes = csv_bytes(out)?;
     Ok(csv_response(
         &format!("withholding-{}.csv", report.month),
         bytes,
         None,
     ))
-}
-
-fn csv_error(e: csv::Error) -> ApiError {
-    ApiError::from(tonic::Status::internal(e.to_string()))
 }
 
 /// Statements as CSV, one row each, in the JSON's field order.
@@ -707,22 +703,5 @@ fn statements_csv(items: &[StatementResponse]) -> Result<Vec<u8>, ApiError> {
         ])
         .map_err(csv_error)?;
     }
-    out.into_inner()
-        .map_err(|e| csv_error(e.into_error().into()))
-}
-
-/// A `200 text/csv` attachment named `name`, with the next page's cursor
-/// in `x-next-cursor` when there is one.
-fn csv_response(name: &str, body: Vec<u8>, next_cursor: Option<&str>) -> HttpResponse {
-    let mut response = HttpResponse::Ok();
-    response
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            "content-disposition",
-            format!("attachment; filename=\"{name}\""),
-        ));
-    if let Some(next) = next_cursor {
-        response.insert_header(("x-next-cursor", next.to_owned()));
-    }
-    response.body(body)
+    csv_bytes(out)
 }

@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::{
     auth::{Authenticated, MaybeAuthenticated},
     error::ApiError,
-    routes::{optional_id, unspecified},
+    routes::{csv_bytes, csv_error, csv_response, optional_id, unspecified},
     startup::AppState,
 };
 
@@ -306,58 +306,76 @@ pub async fn revenues(
     if !crate::routes::wants_csv(&req) {
         return Ok(HttpResponse::Ok().json(body));
     }
-    let bytes = revenues_csv(&body.videos)?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            "content-disposition",
-            format!(
-                "attachment; filename=\"revenues-{}-{}-{}.csv\"",
-                body.creator_id, body.period, body.start
-            ),
-        ))
-        .body(bytes))
+    Ok(csv_response(
+        &format!(
+            "revenues-{}-{}-{}.csv",
+            body.creator_id, body.period, body.start
+        ),
+        revenues_csv(&body.videos)?,
+        None,
+    ))
+}
+
+/// The [`Tally`] columns of a CSV, in order.
+const TALLY_HEADER: [&str; 6] = [
+    "views",
+    "watch_seconds",
+    "ad_views",
+    "video_amount",
+    "ad_amount",
+    "total_amount",
+];
+
+/// `t`'s cells, in [`TALLY_HEADER`]'s order.
+fn tally_cells(t: &Tally) -> [String; 6] {
+    [
+        t.views,
+        t.watch_seconds,
+        t.ad_views,
+        t.video_amount.0,
+        t.ad_amount.0,
+        t.total_amount.0,
+    ]
+    .map(|n| n.to_string())
+}
+
+/// CSV of `rows`: one header line (`leading` then [`TALLY_HEADER`]), then
+/// each row's leading cells and tally.
+fn tally_csv<'a, const N: usize>(
+    leading: [&str; N],
+    rows: impl Iterator<Item = ([std::borrow::Cow<'a, str>; N], &'a Tally)>,
+) -> Result<Vec<u8>, ApiError> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(leading.iter().chain(TALLY_HEADER.iter()))
+        .map_err(csv_error)?;
+    for (cells, tally) in rows {
+        let numbers = tally_cells(tally);
+        out.write_record(
+            cells
+                .iter()
+                .map(|c| c.as_ref())
+                .chain(numbers.iter().map(String::as_str)),
+        )
+        .map_err(csv_error)?;
+    }
+    csv_bytes(out)
 }
 
 /// The per-video rows as CSV, one header line, titles neutralised against
 /// spreadsheet formulas (SPEC §8).
 fn revenues_csv(videos: &[VideoRevenue]) -> Result<Vec<u8>, ApiError> {
-    const HEADER: [&str; 8] = [
-        "video_id",
-        "title",
-        "views",
-        "watch_seconds",
-        "ad_views",
-        "video_amount",
-        "ad_amount",
-        "total_amount",
-    ];
-    let mut out = csv::Writer::from_writer(Vec::new());
-    let csv_error = |e: csv::Error| ApiError::from(tonic::Status::internal(e.to_string()));
-    out.write_record(HEADER).map_err(csv_error)?;
-    for row in videos {
-        let t = &row.tally;
-        let numbers = [
-            row.video_id,
-            t.views,
-            t.watch_seconds,
-            t.ad_views,
-            t.video_amount.0,
-            t.ad_amount.0,
-            t.total_amount.0,
-        ]
-        .map(|n| n.to_string());
-        let title = crate::csv_cell::neutralize(&row.title);
-        let [video_id, rest @ ..] = &numbers;
-        out.write_record(
-            [video_id.as_str(), &title]
-                .into_iter()
-                .chain(rest.iter().map(String::as_str)),
-        )
-        .map_err(csv_error)?;
-    }
-    out.into_inner()
-        .map_err(|e| ApiError::from(tonic::Status::internal(e.to_string())))
+    tally_csv(
+        ["video_id", "title"],
+        videos.iter().map(|v| {
+            (
+                [
+                    v.video_id.to_string().into(),
+                    crate::csv_cell::neutralize(&v.title),
+                ],
+                &v.tally,
+            )
+        }),
+    )
 }
 
 /// `GET /api/v1/revenues/daily` parameters.
@@ -460,53 +478,23 @@ pub async fn revenue_series(
     if !crate::routes::wants_csv(&req) {
         return Ok(HttpResponse::Ok().json(body));
     }
-    let bytes = series_csv(&body.days)?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header((
-            "content-disposition",
-            format!(
-                "attachment; filename=\"revenues-daily-{}-{}-{}.csv\"",
-                body.creator_id, body.from, body.to
-            ),
-        ))
-        .body(bytes))
+    Ok(csv_response(
+        &format!(
+            "revenues-daily-{}-{}-{}.csv",
+            body.creator_id, body.from, body.to
+        ),
+        series_csv(&body.days)?,
+        None,
+    ))
 }
 
 /// The days as CSV, one header line; a day not settled has an empty state.
 fn series_csv(days: &[SeriesDay]) -> Result<Vec<u8>, ApiError> {
-    const HEADER: [&str; 8] = [
-        "day",
-        "state",
-        "views",
-        "watch_seconds",
-        "ad_views",
-        "video_amount",
-        "ad_amount",
-        "total_amount",
-    ];
-    let mut out = csv::Writer::from_writer(Vec::new());
-    let csv_error = |e: csv::Error| ApiError::from(tonic::Status::internal(e.to_string()));
-    out.write_record(HEADER).map_err(csv_error)?;
-    for row in days {
-        let t = &row.tally;
-        let state = row.state.map(|s| s.to_string()).unwrap_or_default();
-        let numbers = [
-            t.views,
-            t.watch_seconds,
-            t.ad_views,
-            t.video_amount.0,
-            t.ad_amount.0,
-            t.total_amount.0,
-        ]
-        .map(|n| n.to_string());
-        out.write_record(
-            [row.day.as_str(), state.as_str()]
-                .into_iter()
-                .chain(numbers.iter().map(String::as_str)),
-        )
-        .map_err(csv_error)?;
-    }
-    out.into_inner()
-        .map_err(|e| ApiError::from(tonic::Status::internal(e.to_string())))
+    tally_csv(
+        ["day", "state"],
+        days.iter().map(|d| {
+            let state = d.state.map(|s| s.to_string()).unwrap_or_default();
+            ([d.day.as_str().into(), state.into()], &d.tally)
+        }),
+    )
 }
