@@ -79,9 +79,10 @@ sizes() {
   psql "$pg/bench_revenue_$n" -tAc "SELECT string_agg(relname || ' ' || pg_size_pretty(pg_total_relation_size(oid)), ', ') \
     FROM pg_class WHERE relname IN ('daily_stats', 'ledger_transfers', 'ledger_postings')"
 }
-# The generation's dirty pages are flushed first, so that no run pays for
-# the checkpoint of what came before it.
+# The generation's dirty pages are flushed first (PostgreSQL's, then the
+# kernel's), so that no run pays for writing what came before it.
 psql "$pg/postgres" -qc CHECKPOINT
+sync
 echo "== machine: $(nproc) cores; settling 2026-11-21 ($bin)"
 settle_day
 echo "== tables with their indexes: $(sizes)"
