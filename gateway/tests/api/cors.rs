@@ -45,6 +45,18 @@ async fn preflight(base: &str, origin: &str) -> Response {
         .unwrap()
 }
 
+/// `r` names `origin` as allowed, with credentials.
+fn assert_allowed(r: &Response, origin: &str) {
+    assert_eq!(
+        header(r, "access-control-allow-origin").as_deref(),
+        Some(origin)
+    );
+    assert_eq!(
+        header(r, "access-control-allow-credentials").as_deref(),
+        Some("true")
+    );
+}
+
 async fn get_from(base: &str, path: &str, origin: &str) -> Response {
     Client::new()
         .get(format!("{base}{path}"))
@@ -60,14 +72,7 @@ async fn an_allowed_origin_gets_its_preflight_answered_and_its_responses_readabl
 
     let r = preflight(&base, STUDIO).await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(
-        header(&r, "access-control-allow-origin").as_deref(),
-        Some(STUDIO)
-    );
-    assert_eq!(
-        header(&r, "access-control-allow-credentials").as_deref(),
-        Some("true")
-    );
+    assert_allowed(&r, STUDIO);
     let methods = header(&r, "access-control-allow-methods").unwrap();
     assert!(
         methods.contains("POST") && methods.contains("DELETE"),
@@ -85,14 +90,7 @@ async fn an_allowed_origin_gets_its_preflight_answered_and_its_responses_readabl
     // the request id, which the response carries.
     let r = get_from(&base, "/healthz", STUDIO).await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(
-        header(&r, "access-control-allow-origin").as_deref(),
-        Some(STUDIO)
-    );
-    assert_eq!(
-        header(&r, "access-control-allow-credentials").as_deref(),
-        Some("true")
-    );
+    assert_allowed(&r, STUDIO);
     let exposed = header(&r, "access-control-expose-headers")
         .unwrap()
         .to_lowercase();
