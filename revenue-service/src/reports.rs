@@ -196,24 +196,3 @@ pub async fn earnings_by_day(
     .all(db)
     .await?)
 }
-
-/// The settled days from `start` to `end`, ascending.
-///
-/// # Errors
-/// Database failures.
-pub async fn settled_days(
-    db: &DatabaseConnection,
-    (start, end): (NaiveDate, NaiveDate),
-) -> Result<Vec<NaiveDate>, RevenueError> {
-    let rows = db
-        .query_all(stmt(
-            db.get_database_backend(),
-            "SELECT day FROM settled_days WHERE day >= $1 AND day <= $2 ORDER BY day",
-            vec![start.into(), end.into()],
-        ))
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| r.try_get("", "day"))
-        .collect::<Result<_, _>>()?)
-}

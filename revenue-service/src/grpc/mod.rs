@@ -178,12 +178,11 @@ impl RevenueApi {
                         .into_iter()
                         .map(|d| (d.day, d.tally))
                         .collect();
-                let states = self
-                    .day_states(reports::settled_days(&self.db, (from, to)).await?)
-                    .await?;
+                let range: Vec<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
+                let states = self.day_states(range.iter().copied()).await?;
                 let mut totals = Tally::default();
                 let mut days = Vec::new();
-                for day in from.iter_days().take_while(|d| *d <= to) {
+                for day in range {
                     let tally = earned.get(&day).copied().unwrap_or_default();
                     // SPEC §8: every money sum is checked.
                     totals = totals.checked_add(&tally).ok_or_else(|| {
