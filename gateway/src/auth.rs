@@ -136,14 +136,21 @@ fn bearer(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 }
 
 /// Verifies the request's token, if it has one.
+///
+/// A request without an `Authorization` header is authenticated by its
+/// Studio session cookie, if it has one ([`crate::studio::cookie_auth`]).
 async fn authenticate(req: &HttpRequest) -> Result<Option<Authenticated>, ApiError> {
-    let Some(token) = bearer(req)? else {
-        return Ok(None);
-    };
     let state = req
         .app_data::<web::Data<crate::startup::AppState>>()
         .ok_or_else(|| ApiError::unavailable("gateway state missing"))?
         .clone();
+    let token = match bearer(req)? {
+        Some(token) => token,
+        None => match crate::studio::cookie_auth::session_token(req, &state).await? {
+            Some(token) => token,
+            None => return Ok(None),
+        },
+    };
     let ctx = call_context(req, Some(token.clone()));
     let claims = state.jwks.verify(&token).await?;
     Ok(Some(Authenticated { claims, ctx }))

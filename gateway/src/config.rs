@@ -82,6 +82,23 @@ pub struct Settings {
     /// malformed one stops the gateway at start with its name.
     #[serde(default, deserialize_with = "origin_list")]
     pub gateway_cors_origins: Vec<String>,
+    /// `GATEWAY_REDIS_URL`: where Studio sessions live, shared by every
+    /// gateway replica (`redis://…`); unset: in this process's memory, for a
+    /// single gateway ([`crate::studio::session`]).
+    #[serde(default)]
+    pub gateway_redis_url: Option<SecretString>,
+    /// `STUDIO_SESSION_SECONDS`: how long a Studio sign-in lasts, seconds
+    /// (default 28,800: eight hours); the cookie expires with it.
+    #[serde(default = "default_studio_session")]
+    pub studio_session_seconds: u64,
+    /// `PLATFORM_TIME_ZONE`: the IANA zone of days (SPEC §2: `Asia/Seoul`);
+    /// the Studio shows days and "yesterday" in it.
+    #[serde(
+        default,
+        rename = "platform_time_zone",
+        deserialize_with = "common::time::deserialize_zone"
+    )]
+    pub platform_time: common::time::PlatformTime,
     /// `GATEWAY_JWKS_REFETCH_SECONDS`: at most one JWK Set refetch per this
     /// many seconds when a token names an unknown `kid` (default 5).
     #[serde(default = "default_jwks_refetch")]
@@ -141,6 +158,9 @@ fn default_request_timeout_ms() -> u64 {
 }
 fn default_body_limit() -> usize {
     64 * 1024
+}
+fn default_studio_session() -> u64 {
+    8 * 3600
 }
 fn default_jwks_refetch() -> u64 {
     5
@@ -208,6 +228,9 @@ impl Settings {
             gateway_trusted_proxies: Vec::new(),
             gateway_cors_origins: Vec::new(),
             gateway_jwks_refetch_seconds: default_jwks_refetch(),
+            gateway_redis_url: None,
+            platform_time: common::time::PlatformTime::default(),
+            studio_session_seconds: default_studio_session(),
             auth_rate_limit_per_minute: default_rate_limit(),
             jwt_issuer: default_issuer(),
             jwt_audience: default_audience(),

@@ -21,6 +21,7 @@ pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
 pub mod startup;
+pub mod studio;
 
 pub use config::Settings;
 pub use startup::Application;

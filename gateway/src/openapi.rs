@@ -17,6 +17,10 @@ use utoipa::{
         crate::routes::auth::logout,
         crate::routes::auth::oauth_authorize,
         crate::routes::auth::oauth_callback,
+        crate::studio::routes::current,
+        crate::studio::routes::sign_in,
+        crate::studio::routes::sign_out,
+        crate::studio::routes::oauth_start,
         crate::routes::users::me,
         crate::routes::users::list_users,
         crate::routes::videos::upload,
@@ -58,6 +62,7 @@ use utoipa::{
     modifiers(&BearerAuth, &ErrorResponses, &AdminWrites),
     tags(
         (name = "auth", description = "Sign-up, login, tokens (SPEC §3)"),
+        (name = "studio", description = "The Studio's browser session: an HttpOnly cookie instead of a bearer token, and a CSRF token for state-changing requests (issue 21)"),
         (name = "users", description = "The signed-in user"),
         (name = "videos", description = "Videos, play and pause (SPEC §4)"),
         (name = "ads", description = "The ad inventory (SPEC §4)"),

@@ -42,6 +42,8 @@ pub struct AppState {
     pub jwks: Arc<JwksCache>,
     /// Sign-up and login limits (shared by all workers).
     pub limits: AuthRateLimits,
+    /// Studio sessions (one store for all workers).
+    pub sessions: crate::studio::session::SessionStore,
     /// Set once the gateway is stopping: `/readyz` answers 503 while the
     /// last requests drain.
     pub draining: Arc<AtomicBool>,
@@ -74,6 +76,14 @@ impl Application {
             Duration::from_secs(settings.gateway_jwks_refetch_seconds),
         ));
         let limits = AuthRateLimits::new(settings.auth_rate_limit_per_minute);
+        let sessions = match &settings.gateway_redis_url {
+            Some(url) => {
+                use secrecy::ExposeSecret;
+                crate::studio::session::SessionStore::redis(url.expose_secret())
+                    .context("GATEWAY_REDIS_URL")?
+            }
+            None => crate::studio::session::SessionStore::memory(),
+        };
         let draining = Arc::new(AtomicBool::new(false));
         let drain = Duration::from_secs(settings.gateway_drain_seconds);
         let shared_settings = Arc::new(settings.clone());
@@ -101,6 +111,7 @@ impl Application {
                 downstreams: downstream_config.connect_lazy(),
                 jwks: jwks.clone(),
                 limits: limits.clone(),
+                sessions: sessions.clone(),
                 draining: workers_draining.clone(),
             });
             // The last `wrap` is the outermost: the request id is assigned
@@ -133,6 +144,7 @@ impl Application {
                         .error_handler(|e, _| ApiError::bad_field("path", e.to_string()).into()),
                 )
                 .configure(|cfg| crate::routes::configure(cfg, import_limit))
+                .configure(crate::studio::routes::configure)
                 .service(Scalar::with_url("/docs", crate::openapi::ApiDoc::openapi()))
                 .default_service(web::to(not_found))
         })

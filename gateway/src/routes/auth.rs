@@ -51,7 +51,7 @@ pub struct RefreshBody {
 }
 
 /// A user (SPEC §7).
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UserResponse {
     /// Id.
     pub user_id: i64,
@@ -250,11 +250,26 @@ pub async fn oauth_authorize(
     provider: web::Path<String>,
     query: web::Query<AuthorizeQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let ctx = call_context(&req, None);
+    start_oauth(&req, &state, provider.into_inner(), query.into_inner()).await
+}
+
+/// The 302 to `provider`'s authorization URL, for a sign-in that creates
+/// `query.role` accounts.
+///
+/// # Errors
+/// 429 past the login limit; the user service's (404 unknown provider, 400
+/// bad role).
+pub async fn start_oauth(
+    req: &HttpRequest,
+    state: &AppState,
+    provider: String,
+    query: AuthorizeQuery,
+) -> Result<HttpResponse, ApiError> {
+    let ctx = call_context(req, None);
     state.limits.login.check(ctx.client_ip)?;
     let message = pb::StartOAuthRequest {
-        provider: provider.into_inner(),
-        role: query.into_inner().role,
+        provider,
+        role: query.role,
     };
     let started = state
         .downstreams
@@ -285,7 +300,8 @@ pub struct CallbackQuery {
 }
 
 /// Completes a social login and answers the platform's tokens as JSON (the
-/// same shape as login). The state is single-use and expires; the code is
+/// same shape as login); a login started at `/studio/oauth/{provider}`
+/// instead opens a Studio session and answers 303 to `/studio/`. The state is single-use and expires; the code is
 /// exchanged with the PKCE verifier; the ID token is validated (issuer,
 /// audience, expiry, nonce, signature against the provider's JWK Set).
 #[utoipa::path(
@@ -293,6 +309,7 @@ pub struct CallbackQuery {
     params(("provider" = String, Path, description = "the provider of the authorize step"), CallbackQuery),
     responses(
         (status = 200, body = TokensResponse),
+        (status = 303, description = "started from the Studio: signed in, `set-cookie` carries the session, `location` is `/studio/`"),
         (status = 400, description = "unknown, expired or replayed state (`invalid_field` on `state`); the provider refused the code or the PKCE verifier (`oauth_exchange_failed`); the person declined (`oauth_denied`)", body = common::error::ErrorEnvelope),
         (status = 401, description = "the ID token is invalid (`invalid_id_token`)", body = common::error::ErrorEnvelope),
         (status = 404, description = "no such provider configured", body = common::error::ErrorEnvelope),
@@ -306,7 +323,7 @@ pub async fn oauth_callback(
     state: web::Data<AppState>,
     provider: web::Path<String>,
     query: web::Query<CallbackQuery>,
-) -> Result<web::Json<TokensResponse>, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let ctx = call_context(&req, None);
     state.limits.login.check(ctx.client_ip)?;
     let q = query.into_inner();
@@ -320,6 +337,19 @@ pub async fn oauth_callback(
         .downstreams
         .users()
         .complete_o_auth(state.downstreams.request(message, &ctx))
-        .await?;
-    Ok(web::Json(tokens.into_inner().into()))
+        .await?
+        .into_inner();
+    if req.cookie(crate::studio::routes::OAUTH_COOKIE).is_some() {
+        let (_, cookie) = crate::studio::routes::open_session(&req, &state, ctx, tokens).await?;
+        return Ok(HttpResponse::SeeOther()
+            .insert_header(("location", "/studio/"))
+            .insert_header(("cache-control", "no-store"))
+            .cookie(cookie)
+            .cookie(crate::studio::routes::removal(
+                crate::studio::routes::OAUTH_COOKIE,
+                "/api/v1/auth/oauth",
+            ))
+            .finish());
+    }
+    Ok(HttpResponse::Ok().json(TokensResponse::from(tokens)))
 }

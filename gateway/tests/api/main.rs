@@ -14,6 +14,7 @@ mod revenue;
 mod social_login;
 mod statements;
 mod streaming;
+mod studio;
 mod tokens;
 mod tracing;
 mod webhooks;
