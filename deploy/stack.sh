@@ -144,7 +144,7 @@ up() {
   REVENUE_DATABASE_URL=$pg/${db_prefix}_revenue REVENUE_REDIS_URL=$redis \
     start revenue-service "$bin/revenue-service"
   wait_for revenue-service "grep -q 'listening' '$run_dir/revenue-service.log'"
-  start gateway "$bin/gateway"
+  GATEWAY_REDIS_URL=$redis start gateway "$bin/gateway"
   wait_for gateway "curl -fsS http://$GATEWAY_ADDR/readyz"
   echo "stack up: gateway on http://$GATEWAY_ADDR (logs in $run_dir)"
 }

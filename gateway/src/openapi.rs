@@ -15,6 +15,7 @@ use utoipa::{
         crate::routes::auth::login,
         crate::routes::auth::refresh,
         crate::routes::auth::logout,
+        crate::routes::auth::providers,
         crate::routes::auth::oauth_authorize,
         crate::routes::auth::oauth_callback,
         crate::studio::routes::current,

@@ -2,7 +2,7 @@
 // adjustments, closes and holds, the withholding report, webhooks. Every
 // write sends an Idempotency-Key, so a double click acts once.
 
-import { call, withQuery } from './api.js';
+import { call, withQuery, ApiError } from './api.js';
 import { h, table, field, status } from './dom.js';
 import { t, won, count, platformDay, instant } from './i18n.js';
 
@@ -47,10 +47,10 @@ export async function runs(ctx) {
     table(t('runs'), [
       { key: 'run_id', label: t('run'), value: (r) => r.run_id },
       { key: 'day', label: t('date'), value: (r) => r.day },
-      { key: 'status', label: t('status'), value: (r) => h('span', { class: `badge ${r.status}` }, r.status) },
+      { key: 'status', label: t('status'), value: (r) => h('span', { class: `badge ${r.status}` }, t(`run.${r.status}`)) },
       { key: 'rows', label: t('rows'), value: (r) => count(r.rows), raw: (r) => r.rows, numeric: true },
       { key: 'total_amount', label: t('total'), value: (r) => (r.total_amount == null ? '' : won(r.total_amount)), raw: (r) => r.total_amount, numeric: true },
-      { key: 'state', label: t('state'), value: (r) => r.day_state ?? '' },
+      { key: 'state', label: t('state'), value: (r) => (r.day_state ? t(`state.${r.day_state}`) : '') },
       { key: 'started_at', label: t('startedAt'), value: (r) => instant(r.started_at) },
       { key: 'finished_at', label: t('finishedAt'), value: (r) => instant(r.finished_at) },
       { key: 'error', label: t('error'), value: (r) => r.error ?? '' },
@@ -83,7 +83,7 @@ export async function users(ctx) {
       { key: 'user_id', label: 'ID', value: (u) => u.user_id },
       { key: 'email', label: t('email'), value: (u) => u.email },
       { key: 'display_name', label: t('name'), value: (u) => u.display_name },
-      { key: 'role', label: t('role'), value: (u) => u.role },
+      { key: 'role', label: t('role'), value: (u) => t(`role.${u.role}`) },
       { key: 'created_at', label: t('createdAt'), value: (u) => instant(u.created_at) },
     ], page.items, { id: 'users-table' }),
     more('#/admin/users', page),
@@ -146,7 +146,14 @@ export async function withholding(ctx) {
   const input = h('input', { type: 'month', name: 'month', value: month, required: true });
   const picker = h('form', { class: 'inline', onsubmit: (e) => { e.preventDefault(); location.hash = withQuery('#/admin/withholding', { month: input.value }); } },
     field(t('month'), input), h('button', { type: 'submit' }, t('show')));
-  const report = await call(withQuery('/api/v1/admin/withholding', { month }));
+  let report;
+  try {
+    report = await call(withQuery('/api/v1/admin/withholding', { month }));
+  } catch (e) {
+    // 409: the month is not closed yet; the API's message says so.
+    if (e instanceof ApiError && e.status === 409) return [h('h1', { tabindex: -1 }, `${t('withholding')} ${month}`), picker, status(e.message)];
+    throw e;
+  }
   const money = (key, label) => ({ key, label: t(label), value: (r) => won(r[key]), raw: (r) => r[key], numeric: true });
   return [
     h('h1', { tabindex: -1 }, `${t('withholding')} ${report.month}`), picker,

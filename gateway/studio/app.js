@@ -66,6 +66,15 @@ async function signOut() {
   drawHeader();
 }
 
+/** The configured social-login providers (none when the list cannot be had). */
+async function providerNames() {
+  try {
+    return (await call('/api/v1/auth/providers')).providers;
+  } catch {
+    return [];
+  }
+}
+
 function drawHeader() {
   const role = state.session?.user.role;
   const current = location.hash.split('?')[0];
@@ -76,7 +85,7 @@ function drawHeader() {
       return h('li', {}, h('a', { href, 'aria-current': href === current ? 'page' : null }, t(r.nav)));
     });
   const user = state.session
-    ? [h('span', { class: 'who' }, t('signedInAs', { name: state.session.user.display_name, role })),
+    ? [h('span', { class: 'who' }, t('signedInAs', { name: state.session.user.display_name, role: t(`role.${role}`) })),
       h('button', { type: 'button', id: 'sign-out', class: 'secondary', onclick: () => signOut() }, t('signOut'))]
     : [h('a', { href: '#/login', class: 'button secondary' }, t('signIn'))];
   document.getElementById('top').replaceChildren(
@@ -97,7 +106,7 @@ async function render() {
   const ctx = {
     query: new URLSearchParams(queryText || ''),
     session: state.session,
-    providers: [],
+    providers: path === '/login' ? await providerNames() : [],
     signIn,
     rerender: render,
   };

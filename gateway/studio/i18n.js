@@ -28,6 +28,9 @@ const messages = {
     closeMonth: '월 마감', clawedBack: '환수액', events: '이벤트', url: 'URL', secret: '서명 비밀키(한 번만 표시)',
     metricViews: '조회수 순', metricWatch: '시청 시간 순', rank: '순위', value: '값', done: '완료했습니다.',
     failed: '실패: {message}', skip: '본문으로 건너뛰기', dayStates: '일별 상태', print_hint: '인쇄용 보기',
+    'state.estimated': '추정', 'state.final': '확정', 'state.restated': '재정산됨',
+    'run.queued': '대기', 'run.running': '실행 중', 'run.succeeded': '성공', 'run.failed': '실패',
+    'role.viewer': '시청자', 'role.creator': '크리에이터', 'role.admin': '관리자',
   },
   en: {
     studio: 'Studio', signIn: 'Sign in', signOut: 'Sign out', email: 'Email', password: 'Password',
@@ -54,6 +57,9 @@ const messages = {
     closeMonth: 'Close month', clawedBack: 'Clawed back', events: 'Events', url: 'URL', secret: 'Signing secret (shown once)',
     metricViews: 'By views', metricWatch: 'By watch time', rank: 'Rank', value: 'Value', done: 'Done.',
     failed: 'Failed: {message}', skip: 'Skip to content', dayStates: 'Day states', print_hint: 'Printable view',
+    'state.estimated': 'estimated', 'state.final': 'final', 'state.restated': 'restated',
+    'run.queued': 'queued', 'run.running': 'running', 'run.succeeded': 'succeeded', 'run.failed': 'failed',
+    'role.viewer': 'viewer', 'role.creator': 'creator', 'role.admin': 'admin',
   },
 };
 
@@ -66,7 +72,7 @@ export const zone =
 
 /** The message `key` in the page's language, `{name}` filled from `vars`. */
 export function t(key, vars = {}) {
-  const text = messages[lang][key] ?? key;
+  const text = messages[lang][key] ?? messages.en[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name) => String(vars[name] ?? ''));
 }
 

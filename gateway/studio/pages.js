@@ -13,7 +13,7 @@ const tallyColumns = [
   { key: 'total_amount', label: t('earningsAmount'), value: (r) => won(r.total_amount), raw: (r) => r.total_amount, numeric: true },
 ];
 
-const stateLabel = (state) => state ?? '—';
+const stateLabel = (state) => (state ? t(`state.${state}`) : '—');
 
 /** The sign-in page: password, then the configured social providers. */
 export async function login(ctx) {

@@ -5,9 +5,10 @@ use common::{
     paging::{decode_cursor, encode_cursor, page_size},
 };
 use proto::user::v1::{
-    CompleteOAuthRequest, GetJwksRequest, GetJwksResponse, GetMeRequest, ListUsersRequest,
-    ListUsersResponse, LoginRequest, LogoutRequest, LogoutResponse, RefreshRequest, SignUpRequest,
-    StartOAuthRequest, StartOAuthResponse, TokenPair, User, user_service_server::UserService,
+    CompleteOAuthRequest, GetJwksRequest, GetJwksResponse, GetMeRequest, ListOAuthProvidersRequest,
+    ListOAuthProvidersResponse, ListUsersRequest, ListUsersResponse, LoginRequest, LogoutRequest,
+    LogoutResponse, RefreshRequest, SignUpRequest, StartOAuthRequest, StartOAuthResponse,
+    TokenPair, User, user_service_server::UserService,
 };
 use secrecy::SecretString;
 use tonic::{Request, Response, Status, metadata::MetadataMap};
@@ -214,5 +215,14 @@ impl UserService for UserApi {
         Ok(Response::new(
             self.token_pair(&account, refresh_token).await?,
         ))
+    }
+
+    async fn list_o_auth_providers(
+        &self,
+        _request: Request<ListOAuthProvidersRequest>,
+    ) -> Result<Response<ListOAuthProvidersResponse>, Status> {
+        let mut providers = self.social.provider_names();
+        providers.sort();
+        Ok(Response::new(ListOAuthProvidersResponse { providers }))
     }
 }

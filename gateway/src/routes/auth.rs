@@ -221,6 +221,40 @@ pub async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// `GET /api/v1/auth/providers` response.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProvidersResponse {
+    /// The configured social-login providers' names, sorted; each is the
+    /// `{provider}` of `/api/v1/auth/oauth/{provider}/authorize`.
+    pub providers: Vec<String>,
+}
+
+/// The social-login providers a sign-in page may offer.
+#[utoipa::path(
+    tag = "auth",
+    responses((status = 200, body = ProvidersResponse))
+)]
+#[get("/api/v1/auth/providers")]
+pub async fn providers(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<web::Json<ProvidersResponse>, ApiError> {
+    let ctx = call_context(&req, None);
+    let listed = state
+        .downstreams
+        .users()
+        .list_o_auth_providers(
+            state
+                .downstreams
+                .request(pb::ListOAuthProvidersRequest {}, &ctx),
+        )
+        .await?
+        .into_inner();
+    Ok(web::Json(ProvidersResponse {
+        providers: listed.providers,
+    }))
+}
+
 /// `GET /api/v1/auth/oauth/{provider}/authorize` query.
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(default)]
@@ -339,7 +373,7 @@ pub async fn oauth_callback(
         .complete_o_auth(state.downstreams.request(message, &ctx))
         .await?
         .into_inner();
-    if req.cookie(crate::studio::routes::OAUTH_COOKIE).is_some() {
+    if crate::studio::cookie_value(&req, crate::studio::routes::OAUTH_COOKIE).is_some() {
         let (_, cookie) = crate::studio::routes::open_session(&req, &state, ctx, tokens).await?;
         return Ok(HttpResponse::SeeOther()
             .insert_header(("location", "/studio/"))

@@ -31,6 +31,7 @@ pub fn configure(cfg: &mut ServiceConfig, import_limit: usize) {
         .service(auth::login)
         .service(auth::refresh)
         .service(auth::logout)
+        .service(auth::providers)
         .service(auth::oauth_authorize)
         .service(auth::oauth_callback)
         .service(users::me)

@@ -32,10 +32,10 @@ pub async fn session_token(
     req: &HttpRequest,
     state: &AppState,
 ) -> Result<Option<String>, ApiError> {
-    let Some(cookie) = req.cookie(super::session::COOKIE) else {
+    let Some(id) = super::cookie_value(req, super::session::COOKIE) else {
         return Ok(None);
     };
-    let id = cookie.value();
+    let id = id.as_str();
     let Some(session) = state.sessions.get(id).await? else {
         return Err(ApiError::unauthenticated());
     };

@@ -17,6 +17,21 @@ pub mod cookie_auth;
 pub mod routes;
 pub mod session;
 
+/// The value of the request's cookie `name`, read from the `Cookie`
+/// headers leniently: another application on the same host (cookies ignore
+/// ports) may send cookies that a strict parser refuses, and one such
+/// cookie must not hide ours.
+pub fn cookie_value(req: &actix_web::HttpRequest, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(actix_web::http::header::COOKIE)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim_matches('"').to_owned())
+        .filter(|value| !value.is_empty())
+}
+
 /// One embedded file.
 struct Asset {
     path: &'static str,
@@ -151,6 +166,7 @@ pub fn shell(lang: Language, zone: &str) -> String {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="platform-time-zone" content="{zone}">
+<link rel="icon" href="data:,">
 <title>{title}</title>
 <link rel="stylesheet" href="/studio/assets/vendor/uPlot.min.css">
 <link rel="stylesheet" href="/studio/assets/studio.css">
@@ -200,6 +216,19 @@ mod tests {
             Language::negotiate(Some("xx"), Some("en;q=0")),
             Language::Korean
         );
+    }
+
+    #[test]
+    fn our_cookie_is_found_beside_cookies_a_strict_parser_refuses() {
+        let req = actix_web::test::TestRequest::default()
+            .insert_header((
+                "cookie",
+                "_other=%zz\"x; studio_session=abc; studio_lang=en",
+            ))
+            .to_http_request();
+        assert_eq!(cookie_value(&req, "studio_session").as_deref(), Some("abc"));
+        assert_eq!(cookie_value(&req, "studio_lang").as_deref(), Some("en"));
+        assert_eq!(cookie_value(&req, "studio"), None);
     }
 
     #[test]

@@ -84,12 +84,12 @@ impl From<&Session> for StudioSessionResponse {
 }
 
 async fn page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let cookie = req.cookie("studio_lang");
+    let cookie = super::cookie_value(&req, "studio_lang");
     let accept = req
         .headers()
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
-    let lang = Language::negotiate(cookie.as_ref().map(Cookie::value), accept);
+    let lang = Language::negotiate(cookie.as_deref(), accept);
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((header::CACHE_CONTROL, "no-cache"))
@@ -148,12 +148,12 @@ pub async fn current(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(cookie) = req.cookie(COOKIE) else {
+    let Some(id) = super::cookie_value(&req, COOKIE) else {
         return Err(ApiError::unauthenticated());
     };
     let session = state
         .sessions
-        .get(cookie.value())
+        .get(&id)
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
     Ok(HttpResponse::Ok()
@@ -215,11 +215,11 @@ pub async fn sign_out(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(cookie) = req.cookie(COOKIE)
-        && let Some(session) = state.sessions.get(cookie.value()).await?
+    if let Some(id) = super::cookie_value(&req, COOKIE)
+        && let Some(session) = state.sessions.get(&id).await?
     {
         super::cookie_auth::check_csrf(&req, &session)?;
-        state.sessions.delete(cookie.value()).await?;
+        state.sessions.delete(&id).await?;
         let ctx = call_context(&req, Some(session.access_token.clone()));
         let message = pb::LogoutRequest {
             refresh_token: session.refresh_token,

@@ -116,14 +116,18 @@ async fn app_with_provider(state_ttl_seconds: u64) -> (TestApp, Provider) {
 }
 
 /// A browser: keeps cookies, follows redirects, but stops at the
-/// gateway's callback so the test can see (and replay) that URL.
+/// gateway's callback so the test can see (and replay) that URL, and at the
+/// Studio's page.
 fn browser(app: &TestApp) -> reqwest::Client {
     let callback = format!("{}/api/v1/auth/oauth/", app.address);
+    let studio = format!("{}/studio/", app.address);
     reqwest::Client::builder()
         .no_proxy()
         .cookie_store(true)
         .redirect(Policy::custom(move |attempt| {
-            if attempt.url().as_str().starts_with(&callback) || attempt.previous().len() > 10 {
+            let to = attempt.url().as_str();
+            if to.starts_with(&callback) || to.starts_with(&studio) || attempt.previous().len() > 10
+            {
                 attempt.stop()
             } else {
                 attempt.follow()
@@ -142,12 +146,21 @@ fn between<'a>(text: &'a str, before: &str, after: &str) -> Option<&'a str> {
 /// Goes through authorize → the provider's login and consent pages as
 /// `login`, and returns the callback URL the provider sent the browser to.
 async fn through_provider(app: &TestApp, login: &str, role: Option<&str>) -> String {
-    let browser = browser(app);
     let mut url = app.url("/api/v1/auth/oauth/test/authorize");
     if let Some(role) = role {
         url.push_str(&format!("?role={role}"));
     }
-    let mut response = browser.get(url).send().await.expect("authorize");
+    through_provider_from(app, &browser(app), url, login).await
+}
+
+/// As [`through_provider`], from `start` in `browser`.
+async fn through_provider_from(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    start: String,
+    login: &str,
+) -> String {
+    let mut response = browser.get(start).send().await.expect("authorize");
     for _ in 0..4 {
         if response.status().is_redirection() {
             let location = response.headers()["location"].to_str().expect("location");
@@ -367,4 +380,45 @@ async fn an_unknown_provider_is_404() {
         .await
         .expect("authorize");
     assert_error(r, StatusCode::BAD_REQUEST, "invalid_field").await;
+}
+
+#[tokio::test]
+async fn a_social_login_started_in_the_studio_opens_a_browser_session() {
+    let (app, _provider) = app_with_provider(600).await;
+    let listed = app.get_json("/api/v1/auth/providers", None).await;
+    assert_eq!(listed["providers"], serde_json::json!(["test"]));
+
+    let browser = browser(&app);
+    let start = app.url("/studio/oauth/test?role=creator");
+    let back = through_provider_from(&app, &browser, start, "carol").await;
+    let r = browser.get(&back).send().await.expect("callback");
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()["location"], "/studio/");
+    let cookies: Vec<&str> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().expect("ascii"))
+        .collect();
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("studio_session=") && c.contains("HttpOnly")),
+        "{cookies:?}"
+    );
+    assert!(
+        cookies.iter().any(|c| c.starts_with("studio_oauth=;")),
+        "the mark is cleared: {cookies:?}"
+    );
+    assert!(!r.text().await.expect("body").contains("access_token"));
+    let session: Value = browser
+        .get(app.url("/studio/session"))
+        .send()
+        .await
+        .expect("session")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(session["user"]["email"], "carol@example.com");
+    assert_eq!(session["user"]["role"], "creator");
 }
