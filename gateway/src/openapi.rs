@@ -173,7 +173,7 @@ impl Modify for ErrorResponses {
                 .build()
         };
         for (path, item) in &mut openapi.paths.paths {
-            if !path.starts_with("/api/") {
+            if !path.starts_with("/api/") && !path.starts_with("/studio/") {
                 continue;
             }
             for operation in [

@@ -149,6 +149,16 @@ export async function videos(ctx) {
   ];
 }
 
+/** Every day from `start` to `end`, the given `days` where they are, zeros elsewhere (for a chart's axis). */
+function everyDay(start, end, days) {
+  const byDay = new Map(days.map((d) => [d.day, d]));
+  const all = [];
+  for (let day = start; day <= end; day = addDays(day, 1)) {
+    all.push(byDay.get(day) ?? { day, views: 0, watch_seconds: 0, ad_views: 0, total_amount: 0 });
+  }
+  return all;
+}
+
 /** A video's days: counts before and after adjustments, amounts and day states. */
 export async function video(ctx, id) {
   const { period, date } = periodOf(ctx);
@@ -157,10 +167,11 @@ export async function video(ctx, id) {
     call(withQuery(`/api/v1/videos/${id}/stats`, { period, date })),
   ]);
   const days = stats.days;
+  const every = everyDay(stats.start, stats.end, days);
   return [
     h('h1', { tabindex: -1 }, meta.title),
     periodForm(ctx, `#/videos/${id}`, period, date),
-    chart('chart-video-views', t('chartViews'), days, days.map((d) => d.views), count),
+    chart('chart-video-views', t('chartViews'), every, every.map((d) => d.views), count),
     table(`${t('video')} ${id}: ${stats.start} – ${stats.end}`, [
       { key: 'day', label: t('date'), value: (d) => d.day },
       ...tallyColumns.slice(0, 2),
