@@ -6,6 +6,7 @@
 // and as `gzip -9` would make it. Run by bench/studio.sh.
 
 import { execFileSync } from 'node:child_process';
+import http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
 
@@ -36,6 +37,17 @@ function platformDay(offset) {
   const d = new Date(`${today}T00:00:00Z`);
   d.setUTCDate(d.getUTCDate() + offset);
   return d.toISOString().slice(0, 10);
+}
+
+/** The bytes `url` sends when gzip is accepted (what a browser downloads). */
+function servedBytes(url) {
+  return new Promise((resolve, reject) => {
+    http.get(url, { headers: { 'accept-encoding': 'gzip' } }, (res) => {
+      let n = 0;
+      res.on('data', (chunk) => { n += chunk.length; });
+      res.on('end', () => resolve(n));
+    }).on('error', reject);
+  });
 }
 
 const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
@@ -120,6 +132,6 @@ for (const s of unique.values()) {
   const body = Buffer.from(await (await fetch(s.name)).arrayBuffer());
   raw += body.length;
   gzip9 += gzipSync(body, { level: 9 }).length;
-  served += s.encoded;
+  served += await servedBytes(s.name);
 }
 console.log(`page JavaScript: ${unique.size} files, ${(raw / 1024).toFixed(1)} KB raw, ${(served / 1024).toFixed(1)} KB as served (gzip), ${(gzip9 / 1024).toFixed(1)} KB with gzip -9`);

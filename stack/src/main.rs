@@ -74,6 +74,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Up => {
             let stack = Stack::build(all_in_one_settings()?).await?;
             println!("gateway listening on http://{}", stack.gateway_addr);
+            println!("Studio: http://{}/studio/", stack.gateway_addr);
             common::shutdown::signal().await;
             stack.stop().await
         }
@@ -146,6 +147,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     println!(
         "Demo: all services on the embedded default under {}; gateway on http://{}",
         data_dir.display(),
+        stack.gateway_addr
+    );
+    println!(
+        "Studio, while the demo runs: http://{}/studio/ (admin: {admin_email}, password {admin_password})",
         stack.gateway_addr
     );
     println!(
