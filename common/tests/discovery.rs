@@ -16,7 +16,7 @@ use std::{
 };
 
 use common::discovery::{
-    DiscoverySettings, Instances, Source,
+    DiscoverySettings, DnsName, Instances, Source,
     consul::{Agent, CheckKind, HealthWatch, Registration, ServiceRegistration},
 };
 use serde_json::{Value, json};
@@ -662,4 +662,50 @@ async fn with_no_serving_instance_every_candidate_is_kept() {
         matches!(failed, Ok(Err(_))),
         "an error, not a hang: {failed:?}"
     );
+}
+
+#[tokio::test]
+async fn a_dns_name_follows_its_addresses_and_balances_over_the_serving_ones() {
+    let one = Instance::start().await;
+    let every = Duration::from_millis(100);
+    for bad in ["localhost", ":50052", "localhost:port"] {
+        assert!(DnsName::parse(bad, every).is_err(), "{bad} accepted");
+    }
+    let name = DnsName::parse(&format!("/localhost:{}", one.port), every).unwrap();
+    let resolved = name.resolve().await.unwrap();
+    assert!(resolved.contains(&one.url()), "{resolved:?}");
+
+    let instances = Instances::spawn(Source::Dns(name), every);
+    until("the name's serving address is found", || {
+        instances.current() == set(&[one.url()])
+    })
+    .await;
+    let channel = instances.balanced_channel(Arc::new(|e| e));
+    for _ in 0..20 {
+        call(&channel).await.unwrap();
+    }
+    assert_eq!(one.calls(), 20);
+
+    // The same through a downstream named `dns://host:port`.
+    let downstream = common::discovery::Downstream::new(
+        common::discovery::names::STREAMING,
+        &format!("dns://localhost:{}", one.port),
+        &DiscoverySettings {
+            discovery_probe_interval_ms: 100,
+            discovery_dns_interval_ms: 100,
+            ..Default::default()
+        },
+        Arc::new(|e| e),
+    )
+    .unwrap();
+    let channel = downstream.channel();
+    let mut answered = false;
+    for _ in 0..100 {
+        if call(&channel).await.is_ok() {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(answered, "a dns:// downstream reaches its instance");
 }

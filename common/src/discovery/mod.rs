@@ -2,8 +2,11 @@
 //! (SPEC §1, §10).
 //!
 //! A downstream is named by a comma-separated list of URLs
-//! (`http://host:port,…`) or, when `CONSUL_HTTP_ADDR` is set, by its Consul
-//! service name: the passing instances that Consul's health API reports,
+//! (`http://host:port,…`), by `dns://host:port` — every address the name
+//! resolves to, resolved again every `DISCOVERY_DNS_INTERVAL_MS` (default
+//! 2,000 ms): a compose service scaled to several replicas, whose name the
+//! compose network's DNS answers with one address per replica — or, when
+//! `CONSUL_HTTP_ADDR` is set, by its Consul service name: the passing instances that Consul's health API reports,
 //! followed with blocking queries ([`consul::HealthWatch`]). A single static
 //! URL is one plain lazily connecting channel, as before discovery existed.
 //! Several instances, or any list from Consul, become one tonic balanced
@@ -82,6 +85,10 @@ pub struct DiscoverySettings {
     /// gRPC health is probed (default 500).
     #[serde(default = "default_probe_interval")]
     pub discovery_probe_interval_ms: u64,
+    /// `DISCOVERY_DNS_INTERVAL_MS`: how often a `dns://host:port`
+    /// downstream's name is resolved again (default 2,000).
+    #[serde(default = "default_dns_interval")]
+    pub discovery_dns_interval_ms: u64,
 }
 
 fn default_check_interval() -> u64 {
@@ -96,6 +103,9 @@ fn default_wait() -> u64 {
 fn default_probe_interval() -> u64 {
     500
 }
+fn default_dns_interval() -> u64 {
+    2_000
+}
 
 impl Default for DiscoverySettings {
     fn default() -> Self {
@@ -107,6 +117,7 @@ impl Default for DiscoverySettings {
             consul_deregister_critical_after_seconds: default_deregister_after(),
             consul_wait_seconds: default_wait(),
             discovery_probe_interval_ms: default_probe_interval(),
+            discovery_dns_interval_ms: default_dns_interval(),
         }
     }
 }
@@ -150,6 +161,10 @@ impl Downstream {
                 Duration::from_secs(settings.consul_wait_seconds.clamp(1, 600)),
             );
             Target::Many(Instances::spawn(Source::Consul(watch), probe_every))
+        } else if let Some(name) = urls.trim().strip_prefix("dns://") {
+            let every = Duration::from_millis(settings.discovery_dns_interval_ms.max(100));
+            let dns = DnsName::parse(name, every)?;
+            Target::Many(Instances::spawn(Source::Dns(dns), probe_every))
         } else {
             let list = parse_urls(urls)?;
             match (list.len(), list.first()) {
@@ -195,6 +210,74 @@ pub enum Source {
     Static(BTreeSet<String>),
     /// Consul's passing instances of one service.
     Consul(consul::HealthWatch),
+    /// Every address of a DNS name.
+    Dns(DnsName),
+}
+
+/// A `host:port` whose every address is an instance, resolved again
+/// periodically.
+pub struct DnsName {
+    host: String,
+    port: u16,
+    every: Duration,
+}
+
+impl DnsName {
+    /// Parses `host:port` (the part after `dns://`; a leading `/`, as in
+    /// `dns:///host:port`, is allowed).
+    ///
+    /// # Errors
+    /// No host, or no numeric port.
+    pub fn parse(name: &str, every: Duration) -> anyhow::Result<Self> {
+        let name = name.trim_start_matches('/').trim_end_matches('/');
+        let (host, port) = name
+            .rsplit_once(':')
+            .ok_or_else(|| anyhow::anyhow!("dns://{name}: expected dns://host:port"))?;
+        anyhow::ensure!(!host.is_empty(), "dns://{name}: no host");
+        let port = port
+            .parse()
+            .map_err(|_| anyhow::anyhow!("dns://{name}: the port is not a number"))?;
+        Ok(Self {
+            host: host.to_owned(),
+            port,
+            every,
+        })
+    }
+
+    /// The instances' URLs (`http://ip:port`) the name resolves to now.
+    ///
+    /// # Errors
+    /// The name does not resolve.
+    pub async fn resolve(&self) -> std::io::Result<BTreeSet<String>> {
+        Ok(tokio::net::lookup_host((self.host.as_str(), self.port))
+            .await?
+            .map(|addr| format!("http://{addr}"))
+            .collect())
+    }
+
+    /// Publishes the resolved set into `out` now and every `every`, until
+    /// nobody listens. A failed resolution keeps the last set.
+    pub async fn run(self, out: watch::Sender<BTreeSet<String>>) {
+        loop {
+            match self.resolve().await {
+                Ok(found) => {
+                    out.send_if_modified(|current| {
+                        if *current == found {
+                            return false;
+                        }
+                        tracing::info!(name = %self.host, instances = ?found, "DNS instances changed");
+                        *current = found;
+                        true
+                    });
+                }
+                Err(e) => tracing::warn!(name = %self.host, error = %e, "resolving a downstream"),
+            }
+            if out.is_closed() {
+                return;
+            }
+            tokio::time::sleep(self.every).await;
+        }
+    }
 }
 
 /// The serving instances of one service (URLs), kept current by a
@@ -223,6 +306,9 @@ impl Instances {
             }
             Source::Consul(watch) => {
                 tokio::spawn(watch.run(candidates_tx));
+            }
+            Source::Dns(name) => {
+                tokio::spawn(name.run(candidates_tx));
             }
         }
         let (serving_tx, serving) = watch::channel(BTreeSet::new());
