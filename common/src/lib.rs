@@ -12,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod jwks;
+pub mod metrics;
 pub mod paging;
 pub mod shutdown;
 pub mod telemetry;

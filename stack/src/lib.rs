@@ -156,6 +156,7 @@ impl Stack {
         streaming.streaming_user_service_url.clone_from(&user_url);
         let streaming_app = streaming_service::Application::build(streaming.clone()).await?;
         streaming.streaming_grpc_addr = streaming_app.local_addr();
+        streaming.streaming_metrics_addr = streaming_app.metrics_addr();
         let streaming_url = format!("http://{}", streaming_app.local_addr());
         let writeback = streaming_app.writeback();
 

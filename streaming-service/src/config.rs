@@ -32,6 +32,10 @@ pub struct Settings {
     /// nodes. Unset: the in-process store of the all-in-one mode.
     #[serde(default)]
     pub streaming_redis_url: Option<SecretString>,
+    /// `STREAMING_METRICS_ADDR`: where `/metrics` is served (e.g.
+    /// `0.0.0.0:9465` in a container); unset: not served.
+    #[serde(default)]
+    pub streaming_metrics_addr: Option<SocketAddr>,
     /// `STREAMING_REDIS_CLUSTER`: the Redis URL names a Redis Cluster.
     #[serde(default)]
     pub streaming_redis_cluster: bool,
@@ -155,6 +159,7 @@ impl Settings {
             streaming_grpc_addr: default_grpc_addr(),
             streaming_redis_url: None,
             streaming_redis_cluster: false,
+            streaming_metrics_addr: None,
             streaming_redis_prefix: default_redis_prefix(),
             streaming_redis_pool_size: default_redis_pool(),
             streaming_user_service_url: user_service_url,

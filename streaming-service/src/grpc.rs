@@ -31,6 +31,7 @@ pub struct StreamingApi {
     db: DatabaseConnection,
     keys: Arc<KeyCache>,
     rules: PlayRules,
+    metrics: crate::metrics::StreamingMetrics,
 }
 
 /// Who is calling: verified claims (if signed in) and the client IP.
@@ -91,6 +92,7 @@ impl StreamingApi {
         db: DatabaseConnection,
         keys: Arc<KeyCache>,
         rules: PlayRules,
+        metrics: crate::metrics::StreamingMetrics,
     ) -> Self {
         Self {
             catalog,
@@ -99,6 +101,7 @@ impl StreamingApi {
             db,
             keys,
             rules,
+            metrics,
         }
     }
 
@@ -239,6 +242,10 @@ impl pb::streaming_service_server::StreamingService for StreamingApi {
             session_ttl_ms: self.rules.session_ttl(info.duration_seconds),
         };
         let outcome = self.store.play(&event).await.map_err(counter_unavailable)?;
+        self.metrics
+            .plays
+            .with_label_values(&[outcome.not_counted.map_or("counted", |r| r.as_str())])
+            .inc();
         Ok(Response::new(pb::PlayResponse {
             session_id,
             resume_position_seconds: outcome.resume_position_seconds,
@@ -289,6 +296,13 @@ impl pb::streaming_service_server::StreamingService for StreamingApi {
             .await
             .map_err(counter_unavailable)?
             .ok_or(StreamingError::SessionNotFound)?;
+        self.metrics.pauses.inc();
+        self.metrics
+            .watch_seconds
+            .inc_by(u64::try_from(outcome.watched_seconds_added).unwrap_or(0));
+        self.metrics
+            .ad_views
+            .inc_by(u64::try_from(outcome.ad_views_counted).unwrap_or(0));
         Ok(Response::new(pb::PauseResponse {
             watched_seconds_added: outcome.watched_seconds_added,
             ad_views_counted: outcome.ad_views_counted,

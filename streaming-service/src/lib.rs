@@ -16,6 +16,7 @@ pub mod daily_counts;
 pub mod entity;
 pub mod error;
 pub mod grpc;
+pub mod metrics;
 pub mod migration;
 pub mod startup;
 

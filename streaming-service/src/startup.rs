@@ -31,6 +31,8 @@ pub struct Application {
     api: StreamingApi,
     writeback: Writeback,
     settings: Settings,
+    /// `/metrics`, when `STREAMING_METRICS_ADDR` is set.
+    metrics: Option<(common::metrics::MetricsListener, prometheus::Registry)>,
     /// What its gRPC health status depends on: the database, and Redis
     /// when the counters live there.
     dependencies: common::grpc::health::Dependencies,
@@ -71,6 +73,7 @@ impl Application {
             tracing::warn!(%dev, "development clock: time is compressed");
         }
         let catalog = Catalog::new(db.clone(), settings.platform_time, clock);
+        let metrics = crate::metrics::StreamingMetrics::new();
         let writeback = Writeback::new(
             store.clone(),
             db.clone(),
@@ -97,7 +100,13 @@ impl Application {
                 async move { store.ping().await }
             });
         }
-        let api = StreamingApi::new(catalog, store, writeback.clone(), db, keys, rules);
+        let writeback = writeback.timed_by(metrics.writeback_seconds.clone());
+        let registry = metrics.registry.clone();
+        let api = StreamingApi::new(catalog, store, writeback.clone(), db, keys, rules, metrics);
+        let metrics = match settings.streaming_metrics_addr {
+            Some(addr) => Some((common::metrics::MetricsListener::bind(addr)?, registry)),
+            None => None,
+        };
         let listener = TcpListener::bind(settings.streaming_grpc_addr)
             .await
             .with_context(|| format!("binding {}", settings.streaming_grpc_addr))?;
@@ -108,6 +117,7 @@ impl Application {
             api,
             writeback,
             settings,
+            metrics,
             dependencies,
         })
     }
@@ -115,6 +125,11 @@ impl Application {
     /// Where gRPC listens.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `/metrics` is served, when it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(l, _)| l.local_addr())
     }
 
     /// The write-back, for running one by hand (tests, operators).
@@ -142,6 +157,10 @@ impl Application {
             .service_credential
             .clone()
             .context("SERVICE_CREDENTIAL is required")?;
+        let metrics = match self.metrics {
+            Some((listener, registry)) => Some(listener.spawn(registry)?),
+            None => None,
+        };
         let (stopped_tx, mut stopped_rx) = watch::channel(false);
         let interval = Duration::from_secs(self.settings.writeback_interval_seconds.max(1));
         let writeback = tokio::spawn(self.writeback.run_every(interval, async move {
@@ -161,6 +180,9 @@ impl Application {
         // Calls have drained: the last write-back sees every count.
         let _ = stopped_tx.send(true);
         writeback.await.context("the write-back task")?;
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         served?;
         Ok(())
     }

@@ -685,3 +685,62 @@ async fn the_embedded_default_counts_the_same_way() {
         (1, 5, 2)
     );
 }
+
+/// The value of the series `name` (labels included, as printed) in a
+/// Prometheus text page.
+fn series(page: &str, name: &str) -> f64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("{name} missing from\n{page}"))
+}
+
+#[tokio::test]
+async fn the_streaming_service_counts_plays_pauses_and_write_backs_in_its_metrics() {
+    let app = spawn_app().await;
+    let creator = app
+        .signed_in("metrics-creator@example.com", "creator")
+        .await;
+    let viewer = app.signed_in("metrics-viewer@example.com", "viewer").await;
+    let video = app.video(&creator.access, 600).await;
+    let counted = app.play(Some(&viewer.access), video, None).await;
+    app.play(Some(&viewer.access), video, None).await; // within the dedupe window
+    app.play(Some(&creator.access), video, None).await; // the owner
+    let paused = app
+        .pause_ok(
+            Some(&viewer.access),
+            video,
+            counted["session_id"].as_str().unwrap(),
+            120,
+        )
+        .await;
+    let page = app
+        .client
+        .get(format!("{}/metrics", app.streaming_metrics_address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        series(&page, "streaming_plays_total{outcome=\"counted\"}"),
+        1.0
+    );
+    assert_eq!(
+        series(&page, "streaming_plays_total{outcome=\"duplicate\"}"),
+        1.0
+    );
+    assert_eq!(
+        series(&page, "streaming_plays_total{outcome=\"owner\"}"),
+        1.0
+    );
+    assert_eq!(series(&page, "streaming_pauses_total"), 1.0);
+    assert_eq!(
+        series(&page, "streaming_watch_seconds_total"),
+        paused["watched_seconds_added"].as_f64().unwrap()
+    );
+    assert!(
+        series(&page, "streaming_writeback_seconds_count") >= 1.0,
+        "the write-back at start is timed"
+    );
+}

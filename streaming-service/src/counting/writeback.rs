@@ -56,6 +56,7 @@ pub struct Writeback {
     db: DatabaseConnection,
     event_lag: Duration,
     clock: Clock,
+    duration: Option<prometheus::Histogram>,
 }
 
 impl Writeback {
@@ -72,7 +73,15 @@ impl Writeback {
             db,
             event_lag,
             clock,
+            duration: None,
         }
+    }
+
+    /// The same write-back, timing each run of [`Self::run_every`] into
+    /// `histogram` (seconds).
+    pub fn timed_by(mut self, histogram: prometheus::Histogram) -> Self {
+        self.duration = Some(histogram);
+        self
     }
 
     /// Runs one complete write-back and then advances the watermark.
@@ -297,6 +306,10 @@ impl Writeback {
 
     /// Runs one write-back and logs it; whether it succeeded.
     async fn log_run(&self) -> bool {
+        let _timer = self
+            .duration
+            .as_ref()
+            .map(prometheus::Histogram::start_timer);
         match self.run_once().await {
             Ok(r) => {
                 tracing::info!(

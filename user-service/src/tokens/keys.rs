@@ -28,11 +28,13 @@ pub struct SigningKey {
 }
 
 impl SigningKey {
-    /// Parses a PKCS#8 PEM Ed25519 private key.
+    /// Parses a PKCS#8 PEM Ed25519 private key, its lines separated by
+    /// newlines or, on one line (an env file), by literal `\n` escapes.
     ///
     /// # Errors
     /// Not PEM, not PKCS#8, or not Ed25519.
     pub fn from_pem(pem_text: &str) -> anyhow::Result<Self> {
+        let pem_text = pem_text.trim().trim_matches('"').replace("\\n", "\n");
         let pem = pem::parse(pem_text).context("signing key is not PEM")?;
         let der = pem.contents();
         let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
@@ -156,6 +158,19 @@ mod tests {
             thumbprint("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"),
             "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
         );
+    }
+
+    #[test]
+    fn a_key_on_one_line_with_escaped_newlines_is_the_same_key() {
+        let pem = SigningKey::generate_pem().unwrap_or_default();
+        let one_line = format!("\"{}\"", pem.trim().replace('\n', "\\n"));
+        assert!(!one_line.contains('\n'));
+        let a = SigningKey::from_pem(&pem).map(|k| k.kid().to_owned()).ok();
+        let b = SigningKey::from_pem(&one_line)
+            .map(|k| k.kid().to_owned())
+            .ok();
+        assert!(a.is_some());
+        assert_eq!(a, b);
     }
 
     #[test]

@@ -183,6 +183,8 @@ pub struct TestApp {
     pub credential: SecretString,
     /// The streaming service's gRPC URL.
     pub streaming_url: String,
+    /// The streaming service's `/metrics` listener, `http://host:port`.
+    pub streaming_metrics_address: String,
     /// The user database (PostgreSQL runs only).
     pub user_db_url: Option<String>,
     /// The streaming database (PostgreSQL runs only).
@@ -247,6 +249,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         streaming_service::Settings::with_defaults(credential.clone(), String::new());
     streaming.data_dir = dir.path().to_path_buf();
     streaming.streaming_grpc_addr = "127.0.0.1:0".parse().expect("addr");
+    streaming.streaming_metrics_addr = Some("127.0.0.1:0".parse().expect("addr"));
     streaming.dedupe_window_seconds = options.dedupe_window_seconds;
     // Tests write back by hand; the loop only runs at start and shutdown.
     streaming.writeback_interval_seconds = 3_600;
@@ -329,6 +332,14 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     .expect("the platform builds");
     let user_url = format!("http://{}", stack.users.settings.user_grpc_addr);
     let streaming_url = format!("http://{}", stack.streaming.settings.streaming_grpc_addr);
+    let streaming_metrics_address = format!(
+        "http://{}",
+        stack
+            .streaming
+            .settings
+            .streaming_metrics_addr
+            .expect("the streaming service serves /metrics")
+    );
 
     TestApp {
         address: format!("http://{}", stack.gateway_addr),
@@ -345,6 +356,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         user_url,
         credential,
         streaming_url,
+        streaming_metrics_address,
         user_db_url,
         streaming_db_url,
         revenue_db_url,

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# The compose stack, for real (issue 20):
+#
+#   bash deploy/compose.sh up        build missing images (deploy/images.sh),
+#                                    start the stack, wait until it is ready
+#   bash deploy/compose.sh simulate  the stack with 3 streaming and 2 revenue
+#                                    replicas on the development clock, the
+#                                    simulator against the published port,
+#                                    then each streaming replica's plays
+#   bash deploy/compose.sh down      remove containers, networks and volumes
+#                                    (images stay)
+#
+# Secrets are generated once into data/compose/.env. GATEWAY_PORT (default
+# 18480) is published on 127.0.0.1 only. The simulator's options can follow
+# `simulate` (default: 200 viewers, 50 videos, 2,000 plays, a 40 s day).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DOCKER_BUILDKIT=0 COMPOSE_DOCKER_CLI_BUILD=0
+export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-ssp}
+export GATEWAY_PORT=${GATEWAY_PORT:-18480}
+env_file=data/compose/.env
+gateway=http://127.0.0.1:$GATEWAY_PORT
+
+secrets() {
+  [ -f "$env_file" ] && return 0
+  mkdir -p "$(dirname "$env_file")"
+  umask 077
+  {
+    echo "SERVICE_CREDENTIAL=$(openssl rand -hex 32)"
+    echo "POSTGRES_PASSWORD=$(openssl rand -hex 16)"
+    echo "USER_SIGNING_KEY=$(openssl genpkey -algorithm ed25519 | awk '{printf "%s\\n", $0}')"
+    echo "ADMIN_EMAIL=admin@example.com"
+    echo "ADMIN_PASSWORD=$(openssl rand -hex 12)"
+  } >"$env_file"
+}
+
+compose() {
+  docker-compose --compatibility --env-file "$env_file" -f docker-compose.yml "$@"
+}
+
+ready() { # seconds
+  local t0=$SECONDS
+  until curl -fsS "$gateway/readyz" >/dev/null 2>&1; do
+    if [ $((SECONDS - t0)) -ge "$1" ]; then
+      echo "the stack was not ready within $1 s" >&2
+      compose ps >&2 || true
+      compose logs --tail 20 >&2 || true
+      return 1
+    fi
+    sleep 1
+  done
+  echo "ready in $((SECONDS - t0)) s: $gateway (Studio: $gateway/studio/)"
+}
+
+up() {
+  local t0=$SECONDS
+  bash deploy/images.sh
+  secrets
+  compose up -d --no-build
+  ready 180
+  echo "up in $((SECONDS - t0)) s"
+}
+
+down() {
+  [ -f "$env_file" ] || secrets
+  SIM_DEV_CLOCK=unused compose -f deploy/compose.sim.yml down --volumes --remove-orphans
+}
+
+simulate() {
+  local t0=$SECONDS day_seconds=${SIM_DAY_SECONDS:-40} lead=${SIM_LEAD_SECONDS:-20}
+  bash deploy/images.sh
+  secrets
+  local speed=$((86400 / day_seconds)) day clock
+  read -r day clock < <(python3 - "${PLATFORM_TIME_ZONE:-Asia/Seoul}" "$speed" "$lead" <<'PY'
+import datetime as dt, sys, zoneinfo
+zone, speed, lead = zoneinfo.ZoneInfo(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+now = dt.datetime.now(dt.timezone.utc)
+today = now.astimezone(zone).date()
+first = today.replace(day=1)
+day = first - dt.timedelta(days=1)
+if today < day + dt.timedelta(days=4):
+    day = day.replace(day=1) - dt.timedelta(days=1)
+start = dt.datetime.combine(day, dt.time(0), zone) - dt.timedelta(seconds=lead * speed)
+print(day.isoformat(), f"{start.isoformat()}@{now.isoformat()}x{speed}")
+PY
+)
+  export SIM_DEV_CLOCK=$clock SIM_COUNTER_EVENT_LAG_SECONDS=$((2 * speed))
+  compose -f deploy/compose.sim.yml down --volumes --remove-orphans >/dev/null 2>&1 || true
+  compose -f deploy/compose.sim.yml up -d --no-build --scale streaming-service=3 --scale revenue-service=2
+  ready 180
+  [ -x target/release/simulator ] || cargo build --release -q -p simulator
+  set -a; . "$env_file"; set +a
+  echo "simulating $day at ${speed}x (clock $clock) against $gateway"
+  local status=0 args=("$@")
+  [ ${#args[@]} -gt 0 ] || args=(--viewers 200 --videos 50 --plays 2000)
+  DEDUPE_WINDOW_SECONDS=300 target/release/simulator --gateway "$gateway" --clock "$clock" --day "$day" \
+    --close-month "${args[@]}" || status=$?
+  echo "plays answered by each streaming replica (its own /metrics):"
+  local id plays idle=0
+  for id in $(compose -f deploy/compose.sim.yml ps -q streaming-service); do
+    plays=$(docker exec "$id" curl -fsS http://127.0.0.1:9465/metrics |
+      awk '/^streaming_plays_total/ {sum += $2} END {print sum + 0}')
+    printf '  %-28s %s plays\n' "$(docker inspect -f '{{.Name}}' "$id" | tr -d /)" "$plays"
+    [ "$plays" -gt 0 ] || idle=1
+  done
+  if [ "$idle" = 1 ]; then
+    echo "a streaming replica served no play" >&2
+    status=1
+  fi
+  echo "simulate: $((SECONDS - t0)) s, exit $status"
+  return $status
+}
+
+case ${1:-} in
+  up) up ;;
+  simulate) shift; simulate "$@" ;;
+  down) down ;;
+  *) echo "usage: $0 up|simulate [simulator options]|down" >&2; exit 2 ;;
+esac
