@@ -10,6 +10,7 @@
 #   bash deploy/compose.sh down      remove containers, networks and volumes
 #                                    (images stay)
 #
+# SSP_PROFILE (release, or debug as in CI) picks the binaries packaged.
 # Secrets are generated once into data/compose/.env. GATEWAY_PORT (default
 # 18480) is published on 127.0.0.1 only. The simulator's options can follow
 # `simulate` (default: 200 viewers, 50 videos, 2,000 plays, a 40 s day).
@@ -18,6 +19,7 @@ cd "$(dirname "$0")/.."
 export DOCKER_BUILDKIT=0 COMPOSE_DOCKER_CLI_BUILD=0
 export COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-ssp}
 export GATEWAY_PORT=${GATEWAY_PORT:-18480}
+profile=${SSP_PROFILE:-release}
 env_file=data/compose/.env
 gateway=http://127.0.0.1:$GATEWAY_PORT
 
@@ -88,12 +90,16 @@ PY
   compose -f deploy/compose.sim.yml down --volumes --remove-orphans >/dev/null 2>&1 || true
   compose -f deploy/compose.sim.yml up -d --no-build --scale streaming-service=3 --scale revenue-service=2
   ready 180
-  [ -x target/release/simulator ] || cargo build --release -q -p simulator
-  set -a; . "$env_file"; set +a
+  local flag=""
+  [ "$profile" = release ] && flag=--release
+  cargo build $flag -q -p simulator
+  ADMIN_EMAIL=$(sed -n 's/^ADMIN_EMAIL=//p' "$env_file")
+  ADMIN_PASSWORD=$(sed -n 's/^ADMIN_PASSWORD=//p' "$env_file")
+  export ADMIN_EMAIL ADMIN_PASSWORD
   echo "simulating $day at ${speed}x (clock $clock) against $gateway"
   local status=0 args=("$@")
   [ ${#args[@]} -gt 0 ] || args=(--viewers 200 --videos 50 --plays 2000)
-  DEDUPE_WINDOW_SECONDS=300 target/release/simulator --gateway "$gateway" --clock "$clock" --day "$day" \
+  DEDUPE_WINDOW_SECONDS=300 "target/$profile/simulator" --gateway "$gateway" --clock "$clock" --day "$day" \
     --close-month "${args[@]}" || status=$?
   echo "plays answered by each streaming replica (its own /metrics):"
   local id plays idle=0

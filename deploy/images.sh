@@ -13,7 +13,8 @@
 #
 # Hosts with a registry can still use the cargo-chef build, deploy/Dockerfile.
 # The Docker engine (Debian's docker.io) is installed and started when absent.
-# SSP_SKIP_CARGO=1 uses the binaries already in target/release.
+# SSP_PROFILE (release, the default, or debug) picks target/<profile>;
+# SSP_SKIP_CARGO=1 packages the binaries already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The classic builder: BuildKit would fetch its Dockerfile frontend from a registry.
@@ -57,19 +58,21 @@ base() {
 }
 
 services() {
+  local profile=${SSP_PROFILE:-release} flag=""
+  [ "$profile" = release ] && flag=--release
   [ -n "${SSP_SKIP_CARGO:-}" ] ||
-    cargo build --release -q -p user-service -p streaming-service -p revenue-service -p gateway -p stack
+    cargo build $flag -q -p user-service -p streaming-service -p revenue-service -p gateway -p stack
   local bin sum context
   for bin in user-service streaming-service revenue-service gateway stack; do
-    sum=$(sha256sum "target/release/$bin" | cut -c1-64)
+    sum=$(sha256sum "target/$profile/$bin" | cut -c1-64)
     if [ "$(docker image inspect -f '{{ index .Config.Labels "ssp.binary-sha256" }}' "ssp/$bin" 2>/dev/null)" = "$sum" ]; then
       continue
     fi
     context=target/images/$bin
     rm -rf "$context" && mkdir -p "$context"
-    # Without the line tables (kept in target/release for local backtraces):
+    # Without the line tables (kept in target/ for local backtraces):
     # a third of the size.
-    objcopy --strip-debug "target/release/$bin" "$context/$bin"
+    objcopy --strip-debug "target/$profile/$bin" "$context/$bin"
     printf 'FROM ssp/runtime\nCOPY %s /usr/local/bin/%s\nLABEL ssp.binary-sha256=%s\nENTRYPOINT ["/usr/local/bin/%s"]\n' \
       "$bin" "$bin" "$sum" "$bin" >"$context/Dockerfile"
     build "ssp/$bin" "$context/Dockerfile" "$context"

@@ -62,7 +62,7 @@ impl Application {
             settings.revenue_database_max_connections,
         )
         .await?;
-        Migrator::up(&db, None)
+        common::database::migrate_exclusively(&db, || Migrator::up(&db, None))
             .await
             .context("migrating the revenue database")?;
         let keys = Arc::new(KeyCache::from_user_service(

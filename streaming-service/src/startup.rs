@@ -57,7 +57,7 @@ impl Application {
             settings.streaming_database_max_connections,
         )
         .await?;
-        Migrator::up(&db, None)
+        common::database::migrate_exclusively(&db, || Migrator::up(&db, None))
             .await
             .context("migrating the streaming database")?;
         let store = counter_store(&settings).await?;

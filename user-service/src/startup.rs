@@ -46,7 +46,7 @@ impl Application {
             settings.user_database_max_connections,
         )
         .await?;
-        Migrator::up(&db, None)
+        common::database::migrate_exclusively(&db, || Migrator::up(&db, None))
             .await
             .context("migrating the user database")?;
         let accounts = AccountStore::new(db.clone(), Hasher::default());
