@@ -69,7 +69,7 @@ down() {
 }
 
 simulate() {
-  local t0=$SECONDS day_seconds=${SIM_DAY_SECONDS:-40} lead=${SIM_LEAD_SECONDS:-20}
+  local t0=$SECONDS day_seconds=${SIM_DAY_SECONDS:-40} lead=${SIM_LEAD_SECONDS:-45}
   bash deploy/images.sh
   secrets
   local speed=$((86400 / day_seconds)) day clock
