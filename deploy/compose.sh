@@ -69,9 +69,15 @@ down() {
 }
 
 simulate() {
-  local t0=$SECONDS day_seconds=${SIM_DAY_SECONDS:-40} lead=${SIM_LEAD_SECONDS:-45}
+  local t0=$SECONDS day_seconds=${SIM_DAY_SECONDS:-40} lead=${SIM_LEAD_SECONDS:-60}
   bash deploy/images.sh
   secrets
+  SIM_DEV_CLOCK=unused compose -f deploy/compose.sim.yml down --volumes --remove-orphans >/dev/null 2>&1 || true
+  local flag=""
+  [ "$profile" = release ] && flag=--release
+  cargo build $flag -q -p simulator
+  # The clock is fixed now: from here to the first play (the replicas
+  # starting, the simulator's set-up) must take less than the lead.
   local speed=$((86400 / day_seconds)) day clock
   read -r day clock < <(python3 - "${PLATFORM_TIME_ZONE:-Asia/Seoul}" "$speed" "$lead" <<'PY'
 import datetime as dt, sys, zoneinfo
@@ -87,12 +93,8 @@ print(day.isoformat(), f"{start.isoformat()}@{now.isoformat()}x{speed}")
 PY
 )
   export SIM_DEV_CLOCK=$clock SIM_COUNTER_EVENT_LAG_SECONDS=$((2 * speed))
-  compose -f deploy/compose.sim.yml down --volumes --remove-orphans >/dev/null 2>&1 || true
   compose -f deploy/compose.sim.yml up -d --no-build --scale streaming-service=3 --scale revenue-service=2
   ready 180
-  local flag=""
-  [ "$profile" = release ] && flag=--release
-  cargo build $flag -q -p simulator
   ADMIN_EMAIL=$(sed -n 's/^ADMIN_EMAIL=//p' "$env_file")
   ADMIN_PASSWORD=$(sed -n 's/^ADMIN_PASSWORD=//p' "$env_file")
   export ADMIN_EMAIL ADMIN_PASSWORD

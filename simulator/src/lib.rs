@@ -147,6 +147,12 @@ pub async fn run(options: Options) -> anyhow::Result<Outcome> {
     let setup = setup_started.elapsed();
 
     // The day's traffic, from now (or the day's start) to just past its end.
+    // A day already over would put every play on the next day and leave
+    // nothing to check: that is an error, not a pass.
+    anyhow::ensure!(
+        clock.now_ms() < day_end - 60_000 * i64::from(clock.speed()).min(60),
+        "{day} is (nearly) over on the clock before its traffic starts: give the clock more lead"
+    );
     plan.squeeze(day_start, clock.now_ms(), until);
     let guard = (2_000 * clock.speed()).max(60_000);
     let progress = progress_bar(options.progress, plan.planned_plays());
