@@ -150,7 +150,7 @@ pub async fn run(options: Options) -> anyhow::Result<Outcome> {
     // A day already over would put every play on the next day and leave
     // nothing to check: that is an error, not a pass.
     anyhow::ensure!(
-        clock.now_ms() < day_end - 60_000 * i64::from(clock.speed()).min(60),
+        clock.now_ms() < day_end - 60_000 * clock.speed().min(60),
         "{day} is (nearly) over on the clock before its traffic starts: give the clock more lead"
     );
     plan.squeeze(day_start, clock.now_ms(), until);
