@@ -79,19 +79,7 @@ simulate() {
   # The clock is fixed now: from here to the first play (the replicas
   # starting, the simulator's set-up) must take less than the lead.
   local speed=$((86400 / day_seconds)) day clock
-  read -r day clock < <(python3 - "${PLATFORM_TIME_ZONE:-Asia/Seoul}" "$speed" "$lead" <<'PY'
-import datetime as dt, sys, zoneinfo
-zone, speed, lead = zoneinfo.ZoneInfo(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-now = dt.datetime.now(dt.timezone.utc)
-today = now.astimezone(zone).date()
-first = today.replace(day=1)
-day = first - dt.timedelta(days=1)
-if today < day + dt.timedelta(days=4):
-    day = day.replace(day=1) - dt.timedelta(days=1)
-start = dt.datetime.combine(day, dt.time(0), zone) - dt.timedelta(seconds=lead * speed)
-print(day.isoformat(), f"{start.isoformat()}@{now.isoformat()}x{speed}")
-PY
-)
+  read -r day clock < <(python3 deploy/sim_clock.py "${PLATFORM_TIME_ZONE:-Asia/Seoul}" "$speed" "$lead")
   export SIM_DEV_CLOCK=$clock SIM_COUNTER_EVENT_LAG_SECONDS=$((2 * speed))
   compose -f deploy/compose.sim.yml up -d --no-build --scale streaming-service=3 --scale revenue-service=2
   ready 180

@@ -37,22 +37,7 @@ export GATEWAY_ADDR=${GATEWAY_ADDR:-127.0.0.1:18080}
 export ADMIN_EMAIL=${ADMIN_EMAIL:-admin@example.com}
 export ADMIN_PASSWORD=${ADMIN_PASSWORD:-admin-password}
 
-read -r day clock < <(python3 - "$PLATFORM_TIME_ZONE" "$speed" "$lead" <<'PY'
-import datetime as dt, sys, zoneinfo
-zone, speed, lead = zoneinfo.ZoneInfo(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-now = dt.datetime.now(dt.timezone.utc)
-# The last day of the latest month that is over and final (a day is final
-# once SETTLEMENT_FINAL_AFTER_DAYS = 3 whole days have passed after it), so
-# that the simulator can close the month (--close-month).
-today = now.astimezone(zone).date()
-first = today.replace(day=1)
-day = first - dt.timedelta(days=1)
-if today < day + dt.timedelta(days=4):
-    day = day.replace(day=1) - dt.timedelta(days=1)
-start = dt.datetime.combine(day, dt.time(0), zone) - dt.timedelta(seconds=lead * speed)
-print(day.isoformat(), f"{start.isoformat()}@{now.isoformat()}x{speed}")
-PY
-)
+read -r day clock < <(python3 deploy/sim_clock.py "$PLATFORM_TIME_ZONE" "$speed" "$lead")
 
 trap 'bash deploy/stack.sh down' EXIT
 bash deploy/stack.sh up --dev-clock "$clock"

@@ -153,17 +153,32 @@ pub async fn login(
     body: JsonBody<LoginBody>,
 ) -> Result<web::Json<TokensResponse>, ApiError> {
     let ctx = call_context(&req, None);
+    Ok(web::Json(
+        password_login(&state, &ctx, body.0).await?.into(),
+    ))
+}
+
+/// A password login for `ctx`'s client, within the login rate limit: the
+/// platform's tokens (also how the Studio signs a browser in).
+///
+/// # Errors
+/// 429 past the limit; 401 for an unknown email or a wrong password.
+pub async fn password_login(
+    state: &AppState,
+    ctx: &crate::downstream::CallContext,
+    body: LoginBody,
+) -> Result<pb::TokenPair, ApiError> {
     state.limits.login.check(ctx.client_ip)?;
     let message = pb::LoginRequest {
-        email: body.0.email,
-        password: body.0.password,
+        email: body.email,
+        password: body.password,
     };
-    let tokens = state
+    Ok(state
         .downstreams
         .users()
-        .login(state.downstreams.request(message, &ctx))
-        .await?;
-    Ok(web::Json(tokens.into_inner().into()))
+        .login(state.downstreams.request(message, ctx))
+        .await?
+        .into_inner())
 }
 
 /// Rotates a refresh token; replaying a rotated one revokes its family.

@@ -181,17 +181,7 @@ pub async fn sign_in(
     body: JsonBody<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
     let ctx = call_context(&req, None);
-    state.limits.login.check(ctx.client_ip)?;
-    let message = pb::LoginRequest {
-        email: body.0.email,
-        password: body.0.password,
-    };
-    let tokens = state
-        .downstreams
-        .users()
-        .login(state.downstreams.request(message, &ctx))
-        .await?
-        .into_inner();
+    let tokens = crate::routes::auth::password_login(&state, &ctx, body.0).await?;
     let (session, cookie) = open_session(&req, &state, ctx, tokens).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
