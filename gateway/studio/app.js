@@ -96,7 +96,11 @@ function drawHeader() {
   );
 }
 
+/** Counts navigations: a page that finishes after a later navigation is dropped, not drawn over it. */
+let navigation = 0;
+
 async function render() {
+  const current = ++navigation;
   const main = document.getElementById('main');
   const [path, queryText] = (location.hash.slice(1) || '/').split('?');
   if (path === '/' || path === '') {
@@ -134,6 +138,7 @@ async function render() {
         content = [h('h1', { tabindex: -1 }, t('error')), status(t('failed', { message: e.message }), 'error')];
       }
     }
+    if (current !== navigation) return;
     main.removeAttribute('aria-busy');
   }
   main.replaceChildren(...[content].flat().filter(Boolean));
