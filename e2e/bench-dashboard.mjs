@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
+import { client, platformDay as dayIn } from './client.mjs';
 
 const base = process.env.STUDIO_BASE;
 const videos = Number(process.env.VIDEOS || 1000);
@@ -19,25 +20,8 @@ const zone = process.env.PLATFORM_TIME_ZONE || 'Asia/Seoul';
 const admin = { email: process.env.ADMIN_EMAIL, password: process.env.ADMIN_PASSWORD };
 const creator = { email: `bench-${Date.now()}@example.com`, password: 'bench-password' };
 
-async function api(path, { token, method = 'GET', json, text } = {}) {
-  const headers = { accept: 'application/json' };
-  if (token) headers.authorization = `Bearer ${token}`;
-  let body;
-  if (json !== undefined) { headers['content-type'] = 'application/json'; body = JSON.stringify(json); }
-  if (text !== undefined) { headers['content-type'] = 'text/csv'; body = text; }
-  const r = await fetch(`${base}${path}`, { method, headers, body });
-  const raw = await r.text();
-  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${raw}`);
-  return raw ? JSON.parse(raw) : null;
-}
-const login = async (u) => (await api('/api/v1/auth/login', { method: 'POST', json: u })).access_token;
-
-function platformDay(offset) {
-  const today = new Intl.DateTimeFormat('en-CA', { timeZone: zone }).format(new Date());
-  const d = new Date(`${today}T00:00:00Z`);
-  d.setUTCDate(d.getUTCDate() + offset);
-  return d.toISOString().slice(0, 10);
-}
+const { api, login } = client(base);
+const platformDay = (offset) => dayIn(zone, offset);
 
 /** The bytes `url` sends when gzip is accepted (what a browser downloads). */
 function servedBytes(url) {

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
+import { client, platformDay as dayIn } from './client.mjs';
 
 const require = createRequire(import.meta.url);
 const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
@@ -24,30 +25,9 @@ const run = Date.now().toString(36);
 const creator = { email: `creator-${run}@example.com`, password: 'creator-password', name: `Creator ${run}` };
 const viewer = { email: `viewer-${run}@example.com`, password: 'viewer-password', name: `Viewer ${run}` };
 
-/** A day `offset` days from today in the platform time zone. */
-function platformDay(offset) {
-  const today = new Intl.DateTimeFormat('en-CA', { timeZone: zone }).format(new Date());
-  const d = new Date(`${today}T00:00:00Z`);
-  d.setUTCDate(d.getUTCDate() + offset);
-  return d.toISOString().slice(0, 10);
-}
+const platformDay = (offset) => dayIn(zone, offset);
 const yesterday = platformDay(-1);
-
-async function api(path, { token, method = 'GET', json, text, accept } = {}) {
-  const headers = { accept: accept || 'application/json' };
-  if (token) headers.authorization = `Bearer ${token}`;
-  let body;
-  if (json !== undefined) { headers['content-type'] = 'application/json'; body = JSON.stringify(json); }
-  if (text !== undefined) { headers['content-type'] = 'text/csv'; body = text; }
-  const r = await fetch(`${base}${path}`, { method, headers, body });
-  const raw = await r.text();
-  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${raw}`);
-  return accept === 'text/csv' ? raw : (raw ? JSON.parse(raw) : null);
-}
-
-async function tokenOf(user) {
-  return (await api('/api/v1/auth/login', { method: 'POST', json: { email: user.email, password: user.password } })).access_token;
-}
+const { api, login: tokenOf } = client(base);
 
 const won = (n) => new Intl.NumberFormat('ko-KR', { style: 'currency', currency: 'KRW' }).format(n);
 
