@@ -65,35 +65,52 @@ up() {
 
 down() {
   [ -f "$env_file" ] || secrets
-  SIM_DEV_CLOCK=unused compose -f deploy/compose.sim.yml down --volumes --remove-orphans
+  SIM_DEV_CLOCK=${SIM_DEV_CLOCK:-unused} sim_compose down --volumes --remove-orphans
 }
 
-simulate() {
-  local t0=$SECONDS day_seconds=${SIM_DAY_SECONDS:-40} lead=${SIM_LEAD_SECONDS:-60}
+# The simulation's stack: fresh, on the development clock, scaled to 3
+# streaming and 2 revenue replicas, ready. Sets SIM_DAY and SIM_CLOCK, and
+# exports the admin's credentials for the simulator.
+sim_up() {
+  local day_seconds=${SIM_DAY_SECONDS:-40} lead=${SIM_LEAD_SECONDS:-60}
   bash deploy/images.sh
   secrets
-  SIM_DEV_CLOCK=unused compose -f deploy/compose.sim.yml down --volumes --remove-orphans >/dev/null 2>&1 || true
+  SIM_DEV_CLOCK=${SIM_DEV_CLOCK:-unused} sim_compose down --volumes --remove-orphans >/dev/null 2>&1 || true
   local flag=""
   [ "$profile" = release ] && flag=--release
   cargo build $flag -q -p simulator
   # The clock is fixed now: from here to the first play (the replicas
   # starting, the simulator's set-up) must take less than the lead.
-  local speed=$((86400 / day_seconds)) day clock
-  read -r day clock < <(python3 deploy/sim_clock.py "${PLATFORM_TIME_ZONE:-Asia/Seoul}" "$speed" "$lead")
-  export SIM_DEV_CLOCK=$clock SIM_COUNTER_EVENT_LAG_SECONDS=$((2 * speed))
-  compose -f deploy/compose.sim.yml up -d --no-build --scale streaming-service=3 --scale revenue-service=2
+  local speed=$((86400 / day_seconds))
+  read -r SIM_DAY SIM_CLOCK < <(python3 deploy/sim_clock.py "${PLATFORM_TIME_ZONE:-Asia/Seoul}" "$speed" "$lead")
+  export SIM_DEV_CLOCK=$SIM_CLOCK SIM_COUNTER_EVENT_LAG_SECONDS=$((2 * speed))
+  sim_compose up -d --no-build --scale streaming-service=3 --scale revenue-service=2
   ready 180
   ADMIN_EMAIL=$(sed -n 's/^ADMIN_EMAIL=//p' "$env_file")
   ADMIN_PASSWORD=$(sed -n 's/^ADMIN_PASSWORD=//p' "$env_file")
   export ADMIN_EMAIL ADMIN_PASSWORD
-  echo "simulating $day at ${speed}x (clock $clock) against $gateway"
-  local status=0 args=("$@")
+  echo "simulating $SIM_DAY at ${speed}x (clock $SIM_CLOCK) against $gateway"
+}
+
+sim_compose() {
+  compose -f deploy/compose.sim.yml "$@"
+}
+
+# The simulator against the published port (after sim_up); its options can
+# be given (default: 200 viewers, 50 videos, 2,000 plays).
+sim_run() {
+  local args=("$@")
   [ ${#args[@]} -gt 0 ] || args=(--viewers 200 --videos 50 --plays 2000)
-  DEDUPE_WINDOW_SECONDS=300 "target/$profile/simulator" --gateway "$gateway" --clock "$clock" --day "$day" \
-    --close-month "${args[@]}" || status=$?
+  DEDUPE_WINDOW_SECONDS=300 "target/$profile/simulator" --gateway "$gateway" --clock "$SIM_CLOCK" \
+    --day "$SIM_DAY" --close-month "${args[@]}"
+}
+
+# Each streaming replica's plays from its own /metrics; fails when one
+# served none.
+replica_plays() {
   echo "plays answered by each streaming replica (its own /metrics):"
   local id plays idle=0
-  for id in $(compose -f deploy/compose.sim.yml ps -q streaming-service); do
+  for id in $(sim_compose ps -q streaming-service); do
     plays=$(docker exec "$id" curl -fsS http://127.0.0.1:9465/metrics |
       awk '/^streaming_plays_total/ {sum += $2} END {print sum + 0}')
     printf '  %-28s %s plays\n' "$(docker inspect -f '{{.Name}}' "$id" | tr -d /)" "$plays"
@@ -101,12 +118,21 @@ simulate() {
   done
   if [ "$idle" = 1 ]; then
     echo "a streaming replica served no play" >&2
-    status=1
+    return 1
   fi
+}
+
+simulate() {
+  local t0=$SECONDS status=0
+  sim_up
+  sim_run "$@" || status=$?
+  replica_plays || status=1
   echo "simulate: $((SECONDS - t0)) s, exit $status"
   return $status
 }
 
+# Sourced (deploy/chaos.sh): the functions only.
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
 case ${1:-} in
   up) up ;;
   simulate) shift; simulate "$@" ;;

@@ -93,6 +93,13 @@ impl Application {
             .mask_unmatched_patterns("UNKNOWN")
             .build()
             .map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
+        if sessions.pool_use().is_some() {
+            // The Studio's sessions: `redis_pool_*` (SPEC §10: pool use).
+            let sessions = sessions.clone();
+            common::metrics::PoolUse::register(&metrics.registry, "redis", move || {
+                sessions.pool_use().unwrap_or_default()
+            })?;
+        }
         let (metrics_server, metrics_addr) =
             metrics_server(settings.gateway_metrics_addr, metrics.registry.clone())?;
         let body_limit = settings.gateway_body_limit_bytes;

@@ -20,6 +20,14 @@ pub struct ReportCache {
 }
 
 impl ReportCache {
+    /// The use of the cache's Redis pool, for `/metrics`; `None` without a
+    /// cache.
+    pub fn pool_use(&self) -> Option<common::metrics::PoolUse> {
+        self.pool
+            .as_ref()
+            .map(|pool| common::metrics::PoolUse::of_deadpool(pool.status()))
+    }
+
     /// No cache: every report is computed.
     pub fn disabled() -> Self {
         Self {

@@ -34,6 +34,10 @@ pub struct Settings {
     /// over. Not used when `CONSUL_HTTP_ADDR` is set.
     #[serde(default = "default_streaming_service_url")]
     pub revenue_streaming_service_url: String,
+    /// `REVENUE_METRICS_ADDR`: where `/metrics` is served (e.g.
+    /// `0.0.0.0:9466` in a container); unset: not served.
+    #[serde(default)]
+    pub revenue_metrics_addr: Option<SocketAddr>,
     /// `REVENUE_REDIS_URL`: Redis for the read-aside report cache; unset:
     /// no cache.
     #[serde(default)]
@@ -217,6 +221,7 @@ impl Settings {
             revenue_user_service_url: user_service_url,
             revenue_streaming_service_url: streaming_service_url,
             revenue_redis_url: None,
+            revenue_metrics_addr: None,
             revenue_redis_prefix: default_redis_prefix(),
             report_cache_ttl_seconds: default_cache_ttl(),
             settlement_schedule: default_schedule(),

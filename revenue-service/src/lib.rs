@@ -18,6 +18,7 @@ pub mod entity;
 pub mod error;
 pub mod grpc;
 pub mod ledger;
+pub mod metrics;
 pub mod migration;
 pub mod money;
 pub mod reports;

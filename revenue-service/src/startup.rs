@@ -34,6 +34,8 @@ pub struct Application {
     close_schedule: MonthlySchedule,
     db: sea_orm::DatabaseConnection,
     settings: Settings,
+    /// `/metrics`, when `REVENUE_METRICS_ADDR` is set.
+    metrics: Option<(common::metrics::MetricsListener, prometheus::Registry)>,
 }
 
 impl Application {
@@ -95,11 +97,14 @@ impl Application {
             )?,
             None => ReportCache::disabled(),
         };
+        let metrics = crate::metrics::RevenueMetrics::new();
+        metrics.register_pools(&db, &cache)?;
         let source = GrpcCounts::new(
             streaming,
-            breaker(Duration::from_secs(
-                settings.settlement_breaker_open_seconds.max(1),
-            )),
+            breaker(
+                Duration::from_secs(settings.settlement_breaker_open_seconds.max(1)),
+                metrics.breaker_instrument(),
+            ),
             limits.call_timeout,
         );
         let settler = Settler::new(
@@ -108,7 +113,15 @@ impl Application {
             settings.platform_time,
             limits,
             cache.clone(),
-        );
+        )
+        .observed_by(metrics.clone());
+        let metrics = match settings.revenue_metrics_addr {
+            Some(addr) => Some((
+                common::metrics::MetricsListener::bind(addr)?,
+                metrics.registry,
+            )),
+            None => None,
+        };
         let api = RevenueApi::new(db.clone(), settler.clone(), keys, cache)
             .allowing_insecure_webhooks(settings.webhook_allow_insecure_urls);
         let listener = TcpListener::bind(settings.revenue_grpc_addr)
@@ -124,12 +137,18 @@ impl Application {
             close_schedule,
             db,
             settings,
+            metrics,
         })
     }
 
     /// Where gRPC listens.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `/metrics` is served, when it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(l, _)| l.local_addr())
     }
 
     /// Serves until Ctrl-C or SIGTERM.
@@ -156,6 +175,10 @@ impl Application {
         // (docs/decisions.md), so its loss must not drain every replica.
         let dependencies =
             common::grpc::health::Dependencies::none().with_database(self.db.clone());
+        let metrics = match self.metrics {
+            Some((listener, registry)) => Some(listener.spawn(registry)?),
+            None => None,
+        };
         let (stopped_tx, stopped_rx) = watch::channel(false);
         let until_stopped = |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
@@ -198,6 +221,7 @@ impl Application {
         let _ = schedule.await;
         let _ = close_schedule.await;
         let _ = deliveries.await;
+        drop(metrics);
         served?;
         Ok(())
     }

@@ -88,12 +88,14 @@ pub(crate) async fn import_history(
 
 /// Queues the day's settlement and waits for it: a run that fails because
 /// the day is not all written back yet (`error_code` `not_written_back`) is
-/// queued again.
+/// queued again, and with `requeue_failed` (faults injected on purpose) a
+/// run that failed for any reason, until `timeout`.
 pub(crate) async fn settle(
     gateway: &Gateway,
     admin: &str,
     day: NaiveDate,
     timeout: Duration,
+    requeue_failed: bool,
 ) -> anyhow::Result<client::Run> {
     let deadline = std::time::Instant::now() + timeout;
     let day = day.to_string();
@@ -106,12 +108,19 @@ pub(crate) async fn settle(
                 client::RunStatus::Succeeded => return Ok(run),
                 client::RunStatus::Failed => {
                     let error = run.error.clone().unwrap_or_default();
+                    let waits = run.error_code == Some(client::RunErrorCode::NotWrittenBack);
                     anyhow::ensure!(
-                        run.error_code == Some(client::RunErrorCode::NotWrittenBack)
-                            && std::time::Instant::now() < deadline,
+                        (waits || requeue_failed) && std::time::Instant::now() < deadline,
                         "settlement run {run_id} of {day} failed: {error}"
                     );
-                    tracing::info!(%day, "waiting for the write-back to pass the day's end");
+                    if waits {
+                        tracing::info!(%day, "waiting for the write-back to pass the day's end");
+                    } else {
+                        // As an operator would after a fault: queue it again.
+                        eprintln!(
+                            "settlement run {run_id} of {day} failed ({error}); queueing it again"
+                        );
+                    }
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     break;
                 }

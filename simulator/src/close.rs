@@ -149,7 +149,7 @@ pub(crate) async fn close_and_check(
     let mut d = first;
     while d < next {
         if d != day {
-            admin::settle(gateway, admin, d, settle_timeout).await?;
+            admin::settle(gateway, admin, d, settle_timeout, false).await?;
         }
         d = d.succ_opt().context("day")?;
     }

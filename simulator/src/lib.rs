@@ -74,6 +74,11 @@ pub struct Options {
     /// must be over and all of it final (`deploy/simulate.sh` picks such a
     /// day).
     pub close_month: bool,
+    /// Retry a request that failed in transport or with a 5xx for up to
+    /// this long, as a player would, and read the effect of the lost
+    /// attempt from the retry's answer (`deploy/chaos.sh`); `None`: a
+    /// failed request is a difference.
+    pub retry_failures: Option<Duration>,
 }
 
 /// What the simulation found.
@@ -116,6 +121,10 @@ pub(crate) struct Shared {
     pub pause_latency: Mutex<Histogram<u64>>,
     pub progress: ProgressBar,
     pub videos: Vec<Uploaded>,
+    /// [`Options::retry_failures`].
+    pub retry_failures: Option<Duration>,
+    /// Failed attempts, when and how.
+    pub failures: report::FailureLog,
 }
 
 /// Runs the whole day and checks it.
@@ -169,6 +178,8 @@ pub async fn run(options: Options) -> anyhow::Result<Outcome> {
         pause_latency: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3)?),
         progress,
         videos: videos.clone(),
+        retry_failures: options.retry_failures,
+        failures: report::FailureLog::default(),
     });
     let traffic_started = std::time::Instant::now();
     let (tallies, mut summary, differences) = traffic(&shared, &plan, &accounts).await?;
@@ -176,12 +187,20 @@ pub async fn run(options: Options) -> anyhow::Result<Outcome> {
     summary.traffic = traffic_started.elapsed();
     summary.play_latency = latency(&shared.play_latency);
     summary.pause_latency = latency(&shared.pause_latency);
+    summary.failures = shared.failures.read();
 
     // The admin's access token has likely expired during a long day (SPEC
     // §3: 15 minutes): sign in again.
     let admin = admin::login(&gateway, &options, "logging in as the admin again").await?;
     let settle_started = std::time::Instant::now();
-    let run = admin::settle(&gateway, &admin, day, options.settle_timeout).await?;
+    let run = admin::settle(
+        &gateway,
+        &admin,
+        day,
+        options.settle_timeout,
+        options.retry_failures.is_some(),
+    )
+    .await?;
     summary.settlement = settle_started.elapsed();
     summary.run_id = run.run_id;
     let mut checked = check::check(

@@ -72,6 +72,11 @@ struct Cli {
     /// Seconds to wait for the settlement.
     #[arg(long, default_value_t = 600)]
     settle_timeout: u64,
+    /// Retry a play or pause that failed in transport or with a 5xx for up
+    /// to this many seconds (faults injected on purpose: deploy/chaos.sh);
+    /// 0: a failed request is a difference.
+    #[arg(long, default_value_t = 0)]
+    retry_failures: u64,
 }
 
 #[tokio::main]
@@ -98,6 +103,8 @@ async fn main() -> anyhow::Result<()> {
         settle_timeout: std::time::Duration::from_secs(cli.settle_timeout),
         progress: true,
         close_month: cli.close_month,
+        retry_failures: (cli.retry_failures > 0)
+            .then(|| std::time::Duration::from_secs(cli.retry_failures)),
     };
     let outcome = simulator::run(options).await?;
     simulator::report::print(&outcome);

@@ -32,8 +32,33 @@ pub struct Stats {
     pub ad_views: u64,
     /// Outcomes the service's clock decided within the measured bracket.
     pub clock_decided: u64,
-    /// Requests that failed.
+    /// Requests that failed (for good: not answered within the retries).
     pub failed_requests: u64,
+    /// Requests answered only after failed attempts (with
+    /// `--retry-failures`).
+    pub retried_requests: u64,
+    /// Failed attempts of those requests.
+    pub failed_attempts: u64,
+    /// Effects of attempts whose answers were lost, read from the retry's
+    /// answer (a view the retry found a duplicate of; a report the retry
+    /// found already applied).
+    pub inferred: u64,
+    /// Lost attempts whose effect the retry could not tell: the check
+    /// allows the day with and without it.
+    pub uncertain: u64,
+}
+
+impl Stats {
+    /// Counts a request answered after `failures` failed attempts;
+    /// `inferred` and `uncertain` as in the fields of those names.
+    pub fn count_retries(&mut self, failures: u32, inferred: bool, uncertain: bool) {
+        if failures > 0 {
+            self.retried_requests += 1;
+            self.failed_attempts += u64::from(failures);
+        }
+        self.inferred += u64::from(inferred);
+        self.uncertain += u64::from(uncertain);
+    }
 }
 
 /// Latency percentiles, milliseconds.
@@ -77,6 +102,77 @@ pub struct Summary {
     pub play_latency: Latency,
     /// Pause latency.
     pub pause_latency: Latency,
+    /// Failed attempts of plays and pauses (with `--retry-failures`).
+    pub failures: Failures,
+}
+
+/// When and how the attempts of plays and pauses failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Failures {
+    /// Attempts whose connection was refused: the request never left.
+    pub refused: u64,
+    /// Attempts answered with a 5xx or a 429.
+    pub answered: u64,
+    /// Attempts cut after they were sent: a reset, a connection closed
+    /// before the answer, a timeout (the request may have been acted on).
+    pub broken: u64,
+    /// Wall-clock Unix milliseconds of the first and the last failure.
+    pub window_ms: Option<(i64, i64)>,
+}
+
+/// [`Failures`], recorded by every viewer task at once.
+#[derive(Debug)]
+pub(crate) struct FailureLog {
+    refused: std::sync::atomic::AtomicU64,
+    answered: std::sync::atomic::AtomicU64,
+    broken: std::sync::atomic::AtomicU64,
+    first_ms: std::sync::atomic::AtomicI64,
+    last_ms: std::sync::atomic::AtomicI64,
+}
+
+impl Default for FailureLog {
+    fn default() -> Self {
+        Self {
+            refused: 0.into(),
+            answered: 0.into(),
+            broken: 0.into(),
+            first_ms: i64::MAX.into(),
+            last_ms: i64::MIN.into(),
+        }
+    }
+}
+
+impl FailureLog {
+    /// Records a failed attempt, now.
+    pub(crate) fn record(&self, e: &anyhow::Error) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let counter = if e.downcast_ref::<crate::client::ApiError>().is_some() {
+            &self.answered
+        } else if e
+            .downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_connect)
+        {
+            &self.refused
+        } else {
+            &self.broken
+        };
+        counter.fetch_add(1, Relaxed);
+        let now = chrono::Utc::now().timestamp_millis();
+        self.first_ms.fetch_min(now, Relaxed);
+        self.last_ms.fetch_max(now, Relaxed);
+    }
+
+    /// What was recorded.
+    pub(crate) fn read(&self) -> Failures {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (first, last) = (self.first_ms.load(Relaxed), self.last_ms.load(Relaxed));
+        Failures {
+            refused: self.refused.load(Relaxed),
+            answered: self.answered.load(Relaxed),
+            broken: self.broken.load(Relaxed),
+            window_ms: (first <= last).then_some((first, last)),
+        }
+    }
 }
 
 impl Summary {
@@ -96,6 +192,10 @@ impl Summary {
         t.ad_views += s.ad_views;
         t.clock_decided += s.clock_decided;
         t.failed_requests += s.failed_requests;
+        t.retried_requests += s.retried_requests;
+        t.failed_attempts += s.failed_attempts;
+        t.inferred += s.inferred;
+        t.uncertain += s.uncertain;
     }
 
     /// Plays per second of traffic.
@@ -107,7 +207,7 @@ impl Summary {
     pub fn table(&self) -> Table {
         let s = &self.stats;
         let mut t = table(&["", "count"]);
-        let rows: [(&str, String); 16] = [
+        let rows: [(&str, String); 20] = [
             ("plays sent", s.plays.to_string()),
             ("  by anonymous viewers", s.anonymous_plays.to_string()),
             ("  by owners (must not count)", s.owner_plays.to_string()),
@@ -124,6 +224,13 @@ impl Summary {
             ("ad views the rules count", s.ad_views.to_string()),
             ("outcomes the clock decided", s.clock_decided.to_string()),
             ("failed requests", s.failed_requests.to_string()),
+            (
+                "requests answered after a retry",
+                s.retried_requests.to_string(),
+            ),
+            ("  failed attempts", s.failed_attempts.to_string()),
+            ("  lost answers read from the retry", s.inferred.to_string()),
+            ("  lost answers left uncertain", s.uncertain.to_string()),
             (
                 "plays/s sustained",
                 format!("{:.0}", self.plays_per_second()),
@@ -223,6 +330,21 @@ pub fn print(outcome: &crate::Outcome) {
             thousands(m.local_tax)
         );
     }
+    // One line for scripts (deploy/chaos.sh): failed requests and
+    // attempts, and the wall-clock window of the failures (Unix ms, 0 when
+    // none failed).
+    let (f, s) = (&outcome.summary.failures, &outcome.summary.stats);
+    let (first, last) = f.window_ms.unwrap_or((0, 0));
+    println!(
+        "FAILURES failed={} retried={} refused={} answered={} broken={} inferred={} uncertain={} first_ms={first} last_ms={last}",
+        s.failed_requests,
+        s.retried_requests,
+        f.refused,
+        f.answered,
+        f.broken,
+        s.inferred,
+        s.uncertain
+    );
     for d in c.differences.iter().take(50) {
         println!("DIFFERENCE {d}");
     }

@@ -112,6 +112,16 @@ impl<T: PartialEq + Clone> Expect<T> {
     }
 }
 
+impl Expect<i64> {
+    /// The largest value allowed.
+    pub fn most(&self) -> Option<i64> {
+        match self {
+            Self::Exactly(v) => Some(*v),
+            Self::OneOf(vs) => vs.iter().max().copied(),
+        }
+    }
+}
+
 /// SPEC §4 constants the simulator needs to know.
 #[derive(Debug, Clone, Copy)]
 pub struct Rules {
@@ -283,6 +293,32 @@ pub fn tally(
                 t.ads_spanning += ads;
             }
         }
+    }
+}
+
+/// Tallies counts that may or may not have happened (a request whose
+/// answer was lost, whose effect the retry could not tell): the check
+/// allows the day anything from without them to with them.
+pub fn tally_maybe(
+    rules: &Rules,
+    tallies: &mut Tallies,
+    video: i64,
+    at: Bracket,
+    views: i64,
+    watch: i64,
+    ads: i64,
+) {
+    let (first, last) = (rules.day_of(at.lo), rules.day_of(at.hi));
+    let days = if first == last {
+        vec![first]
+    } else {
+        vec![first, last]
+    };
+    for day in days {
+        let t = tallies.entry((video, day)).or_default();
+        t.views_spanning += views;
+        t.watch_spanning += watch;
+        t.ads_spanning += ads;
     }
 }
 

@@ -8,7 +8,7 @@ use crate::{
     client::Paused,
     plan::{Audience, Step, Who},
     report::Stats,
-    rules::{Bracket, Expect, Tallies, tally},
+    rules::{Bracket, Expect, Tallies, tally, tally_maybe},
     session::{KeyState, PauseExpectation, Session},
 };
 
@@ -84,12 +84,20 @@ impl Person {
     }
 
     /// Sends one request: waits for a permit and for no midnight guard, and
-    /// returns the simulated interval the service stamped it in.
-    async fn timed<T>(
+    /// returns the simulated interval the service stamped it in, with the
+    /// number of failed attempts before the answer. With
+    /// [`crate::Options::retry_failures`], a transport failure or a 5xx
+    /// answer is retried (a player would) until that long has passed; the
+    /// interval then runs from the first attempt to the answer.
+    async fn timed<T, Fut>(
         &self,
         latency: &std::sync::Mutex<hdrhistogram::Histogram<u64>>,
-        request: impl Future<Output = anyhow::Result<T>>,
-    ) -> anyhow::Result<(Bracket, T)> {
+        mut request: impl FnMut() -> Fut,
+    ) -> anyhow::Result<(Bracket, T, u32)>
+    where
+        Fut: Future<Output = anyhow::Result<T>>,
+    {
+        use backon::{ExponentialBuilder, Retryable};
         let shared = &self.shared;
         let _permit = shared.permits.acquire().await?;
         loop {
@@ -105,13 +113,31 @@ impl Person {
         }
         let lo = shared.clock.now_ms();
         let started = Instant::now();
-        let answer = request.await?;
+        let mut failures = 0_u32;
+        let answer = match shared.retry_failures {
+            None => request().await?,
+            Some(budget) => {
+                let policy = ExponentialBuilder::default()
+                    .with_min_delay(std::time::Duration::from_millis(100))
+                    .with_max_delay(std::time::Duration::from_secs(2))
+                    .with_total_delay(Some(budget))
+                    .without_max_times();
+                request
+                    .retry(policy)
+                    .when(retryable)
+                    .notify(|e, _| {
+                        failures += 1;
+                        shared.failures.record(e);
+                    })
+                    .await?
+            }
+        };
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let hi = shared.clock.now_ms();
         let _ = latency
             .lock()
             .map(|mut h| h.saturating_record(micros.max(1)));
-        Ok((Bracket { lo, hi }, answer))
+        Ok((Bracket { lo, hi }, answer, failures))
     }
 
     /// Whether `video` is the signed-in person's own.
@@ -179,11 +205,9 @@ impl Person {
         let ip = self.audience.addresses[address];
         let owner = self.owns(video);
         let shared = self.shared.clone();
-        let (at, played) = self
-            .timed(
-                &shared.play_latency,
-                shared.gateway.play(video_id, token.as_deref(), ip),
-            )
+        let (gateway, token) = (&shared.gateway, token.as_deref());
+        let (at, played, failures) = self
+            .timed(&shared.play_latency, || gateway.play(video_id, token, ip))
             .await?;
         shared.progress.inc(1);
         let state = self.keys.entry((address, video_id)).or_default();
@@ -203,25 +227,41 @@ impl Person {
             (false, Some("duplicate")) => !owner,
             _ => false,
         };
-        if played.view_counted {
+        // An attempt whose answer was lost may have counted the view: the
+        // retry then finds it a duplicate. Where the rules say the view
+        // counts, it did; where the clock decides, it may have.
+        let lost_view = failures > 0
+            && !played.view_counted
+            && played.reason.as_deref() == Some("duplicate")
+            && counts.allows(&true);
+        let (counted, maybe) = match (lost_view, counts.is_exact()) {
+            (false, _) => (played.view_counted, false),
+            (true, true) => (true, false),
+            (true, false) => (false, true),
+        };
+        if counted || maybe {
             state.last_view = Some(at);
         }
         let stats = &mut self.done.stats;
         stats.plays += 1;
         stats.anonymous_plays += u64::from(self.account.is_none());
         stats.owner_plays += u64::from(owner);
-        stats.views += u64::from(played.view_counted);
+        stats.views += u64::from(counted);
         stats.clock_decided += u64::from(!counts.is_exact());
+        stats.count_retries(failures, counted && !played.view_counted, maybe);
         tally(
             &shared.rules,
             &mut self.done.tallies,
             video_id,
             at,
-            i64::from(played.view_counted),
+            i64::from(counted),
             0,
             0,
         );
-        if !counts.allows(&played.view_counted) || !reason_ok {
+        if maybe {
+            tally_maybe(&shared.rules, &mut self.done.tallies, video_id, at, 1, 0, 0);
+        }
+        if !(counts.allows(&counted) || maybe) || !reason_ok {
             self.differ(format!(
                 "play of video {video_id}: expected counted {counts:?}, got {} ({:?})",
                 played.view_counted, played.reason
@@ -257,27 +297,41 @@ impl Person {
         let ip = self.audience.addresses[address];
         let owner = self.owns(video);
         let shared = self.shared.clone();
-        let (at, paused) = self
-            .timed(
-                &shared.pause_latency,
-                shared.gateway.pause(
-                    video_id,
-                    token.as_deref(),
-                    ip,
-                    &session.id,
-                    reported_position,
-                ),
-            )
+        let (gateway, token, id) = (&shared.gateway, token.as_deref(), session.id.as_str());
+        let (at, answered, failures) = self
+            .timed(&shared.pause_latency, || {
+                gateway.pause(video_id, token, ip, id, reported_position)
+            })
             .await?;
         let position = reported_position.min(video.duration);
         let state = self.keys.entry((address, video_id)).or_default();
         let expected = PauseExpectation::of(&shared.rules, state, session, owner, position, at);
-        if let (true, Some(slot)) = (paused.ad_views_counted == 1, expected.slot) {
+        let (paused, inferred, maybe) = lost_pause(&expected, answered, failures);
+        if let (true, Some(slot)) = (paused.ad_views_counted == 1 || maybe, expected.slot) {
             state.last_ad.insert(slot, at);
         }
         state.resume = paused.position_seconds;
+        self.done.stats.count_retries(failures, inferred, maybe);
         self.count_pause(&expected, &paused, video_id, at);
-        self.check_pause(&expected, &paused, video_id);
+        if maybe {
+            // What the lost attempt added is somewhere in what the rules
+            // allow: the most of it may be in the settled day.
+            let watch = expected.watch.most().unwrap_or(0);
+            let ads = i64::from(expected.ads.allows(&true));
+            tally_maybe(
+                &shared.rules,
+                &mut self.done.tallies,
+                video_id,
+                at,
+                0,
+                watch,
+                ads,
+            );
+            session.watched += watch;
+            session.ad_views += ads;
+        } else {
+            self.check_pause(&expected, &paused, video_id);
+        }
         session.pos = position;
         session.reported = at;
         session.watched += paused.watched_seconds_added;
@@ -339,5 +393,50 @@ impl Person {
                 paused.position_seconds
             ));
         }
+    }
+}
+
+/// Whether a transport failure or an answer is worth retrying: no answer,
+/// a 5xx or a 429; not a refusal of the request itself.
+fn retryable(e: &anyhow::Error) -> bool {
+    match e.downcast_ref::<crate::client::ApiError>() {
+        Some(api) => {
+            api.status.is_server_error() || api.status == reqwest::StatusCode::TOO_MANY_REQUESTS
+        }
+        None => e.downcast_ref::<reqwest::Error>().is_some(),
+    }
+}
+
+/// A pause report answered after `failures` failed attempts: an attempt
+/// whose answer was lost may have applied the report, and the retry then
+/// adds nothing (its position is no longer ahead). Returns the answer the
+/// report stands for, whether it was inferred so, and whether the lost
+/// attempt may or may not have applied it (the clock decides what it
+/// added: the answer is then the retry's, and the check allows both).
+fn lost_pause(
+    expected: &PauseExpectation,
+    answered: Paused,
+    failures: u32,
+) -> (Paused, bool, bool) {
+    let nothing = answered.watched_seconds_added == 0 && answered.ad_views_counted == 0;
+    if failures == 0 || !nothing || answered.position_seconds != expected.position {
+        return (answered, false, false);
+    }
+    if expected.watch.allows(&0) && expected.ads.allows(&false) {
+        // Nothing was due, or the clock may have made it nothing.
+        let anything_due = expected.watch.most().unwrap_or(0) > 0 || expected.ads.allows(&true);
+        return (answered, false, anything_due);
+    }
+    match (&expected.watch, &expected.ads) {
+        (Expect::Exactly(watch), Expect::Exactly(ad)) => (
+            Paused {
+                watched_seconds_added: *watch,
+                ad_views_counted: i64::from(*ad),
+                position_seconds: answered.position_seconds,
+            },
+            true,
+            false,
+        ),
+        _ => (answered, false, true),
     }
 }

@@ -150,6 +150,7 @@ impl Stack {
         users.service_credential = Some(credential.clone());
         let user_app = user_service::Application::build(users.clone()).await?;
         users.user_grpc_addr = user_app.local_addr();
+        users.user_metrics_addr = user_app.metrics_addr();
         let user_url = format!("http://{}", user_app.local_addr());
 
         streaming.service_credential = Some(credential.clone());
@@ -167,6 +168,7 @@ impl Stack {
             .clone_from(&streaming_url);
         let revenue_app = revenue_service::Application::build(revenue.clone()).await?;
         revenue.revenue_grpc_addr = revenue_app.local_addr();
+        revenue.revenue_metrics_addr = revenue_app.metrics_addr();
 
         gateway.service_credential = Some(credential);
         gateway.gateway_user_service_url = user_url;

@@ -179,6 +179,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         progress: true,
         // The demo's day is yesterday: its month is not over yet.
         close_month: false,
+        retry_failures: None,
     };
     let outcome = simulator::run(options).await;
     stack.stop().await?;

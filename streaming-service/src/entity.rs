@@ -70,8 +70,10 @@ pub mod ad_slot {
 }
 
 /// `daily_counts`: a video's counts of one platform day (SPEC §5).
-/// `last_batch` is the token of the last write-back batch applied to the
-/// row, which makes applying a batch idempotent. `views_before` and
+/// `last_batch` and `last_batch_seq` are the token and the sequence number
+/// of the last write-back batch applied to the row: a batch is applied only
+/// when its sequence is greater, which makes applying it idempotent (see
+/// [`crate::counting`]). `views_before` and
 /// `ad_views_before` are the video's sums over every earlier day, kept up
 /// to date by each write that changes a day (see [`crate::daily_counts::refresh_cumulative`]),
 /// so the settlement's stream is a plain range scan.
@@ -90,6 +92,7 @@ pub mod daily_count {
         pub watch_seconds: i64,
         pub ad_views: i64,
         pub last_batch: Option<String>,
+        pub last_batch_seq: Option<i64>,
         pub views_before: i64,
         pub ad_views_before: i64,
     }

@@ -100,7 +100,8 @@ impl Application {
                 async move { store.ping().await }
             });
         }
-        let writeback = writeback.timed_by(metrics.writeback_seconds.clone());
+        let writeback = writeback.observed_by(metrics.writeback_observer());
+        metrics.register_scraped(&writeback, &db, &store)?;
         let registry = metrics.registry.clone();
         let api = StreamingApi::new(catalog, store, writeback.clone(), db, keys, rules, metrics);
         let metrics = match settings.streaming_metrics_addr {
@@ -180,9 +181,7 @@ impl Application {
         // Calls have drained: the last write-back sees every count.
         let _ = stopped_tx.send(true);
         writeback.await.context("the write-back task")?;
-        if let Some(metrics) = metrics {
-            metrics.abort();
-        }
+        drop(metrics);
         served?;
         Ok(())
     }

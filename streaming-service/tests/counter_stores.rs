@@ -397,6 +397,10 @@ async fn take_is_repeatable_until_released(store: &dyn CounterStore) {
     );
     let second = store.take(bucket, "token-3").await.unwrap().unwrap();
     assert_eq!((second.token.as_str(), second.counts.views), ("token-3", 1));
+    assert!(
+        second.seq.unwrap() > first.seq.unwrap(),
+        "a later batch has a greater sequence: {second:?} after {first:?}"
+    );
     store.release(&second).await.unwrap();
     assert!(store.take(bucket, "token-4").await.unwrap().is_none());
     store.forget(bucket).await.unwrap();

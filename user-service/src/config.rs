@@ -26,6 +26,10 @@ pub struct Settings {
     /// 0 picks a free one).
     #[serde(default = "default_grpc_addr")]
     pub user_grpc_addr: SocketAddr,
+    /// `USER_METRICS_ADDR`: where `/metrics` is served (e.g. `0.0.0.0:9464`
+    /// in a container); unset: not served.
+    #[serde(default)]
+    pub user_metrics_addr: Option<SocketAddr>,
     /// `USER_SIGNING_KEY`: the Ed25519 private key as PKCS#8 PEM.
     #[serde(default)]
     pub user_signing_key: Option<SecretString>,
@@ -155,6 +159,7 @@ impl Settings {
             user_database_url: None,
             user_database_max_connections: default_max_connections(),
             user_grpc_addr: default_grpc_addr(),
+            user_metrics_addr: None,
             user_signing_key: None,
             user_signing_key_file: None,
             user_generate_signing_key: false,

@@ -28,6 +28,7 @@ pub struct UserApi {
     access: AccessTokens,
     refresh: RefreshTokens,
     social: SocialLogin,
+    metrics: crate::metrics::UserMetrics,
 }
 
 impl UserApi {
@@ -43,7 +44,14 @@ impl UserApi {
             access,
             refresh,
             social,
+            metrics: crate::metrics::UserMetrics::new(),
         }
+    }
+
+    /// The same handlers, counting logins and refreshes in `metrics`.
+    pub fn observed_by(mut self, metrics: crate::metrics::UserMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The caller's verified claims (SPEC §9: services verify the forwarded
@@ -98,14 +106,17 @@ impl UserService for UserApi {
     #[instrument(skip_all, fields(request_id = %common::grpc::request_id(request.metadata())))]
     async fn login(&self, request: Request<LoginRequest>) -> Result<Response<TokenPair>, Status> {
         let r = request.into_inner();
-        let account = self
-            .accounts
-            .authenticate(&r.email, SecretString::from(r.password))
-            .await?;
-        let refresh_token = self.refresh.issue(account.id).await?;
-        Ok(Response::new(
-            self.token_pair(&account, refresh_token).await?,
-        ))
+        let pair = async {
+            let account = self
+                .accounts
+                .authenticate(&r.email, SecretString::from(r.password))
+                .await?;
+            let refresh_token = self.refresh.issue(account.id).await?;
+            self.token_pair(&account, refresh_token).await
+        }
+        .await;
+        crate::metrics::UserMetrics::count(&self.metrics.logins, &pair);
+        Ok(Response::new(pair?))
     }
 
     #[instrument(skip_all, fields(request_id = %common::grpc::request_id(request.metadata())))]
@@ -117,15 +128,18 @@ impl UserService for UserApi {
         if presented.is_empty() {
             return Err(UserError::field("refresh_token", "is required").into());
         }
-        let rotated = self.refresh.rotate(&presented).await?;
-        let account = self
-            .accounts
-            .get(rotated.user_id)
-            .await
-            .map_err(|_| UserError::InvalidRefreshToken)?;
-        Ok(Response::new(
-            self.token_pair(&account, rotated.token).await?,
-        ))
+        let pair = async {
+            let rotated = self.refresh.rotate(&presented).await?;
+            let account = self
+                .accounts
+                .get(rotated.user_id)
+                .await
+                .map_err(|_| UserError::InvalidRefreshToken)?;
+            self.token_pair(&account, rotated.token).await
+        }
+        .await;
+        crate::metrics::UserMetrics::count(&self.metrics.refreshes, &pair);
+        Ok(Response::new(pair?))
     }
 
     #[instrument(skip_all, fields(request_id = %common::grpc::request_id(request.metadata())))]

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod config;
 pub mod error;
 pub mod grpc;
+pub mod metrics;
 pub mod migration;
 pub mod oauth;
 pub mod startup;

@@ -26,6 +26,8 @@ pub struct Application {
     settings: Settings,
     /// What its gRPC health status depends on: the database.
     dependencies: common::grpc::health::Dependencies,
+    /// `/metrics`, when `USER_METRICS_ADDR` is set.
+    metrics: Option<(common::metrics::MetricsListener, prometheus::Registry)>,
 }
 
 impl Application {
@@ -70,6 +72,8 @@ impl Application {
             tracing::info!(?names, "social login providers");
         }
         let dependencies = common::grpc::health::Dependencies::none().with_database(db.clone());
+        let metrics = crate::metrics::UserMetrics::new();
+        metrics.register_pool(&db)?;
         let social = SocialLogin::new(
             providers,
             db,
@@ -80,18 +84,32 @@ impl Application {
             .await
             .with_context(|| format!("binding {}", settings.user_grpc_addr))?;
         let addr = listener.local_addr()?;
+        let api = UserApi::new(accounts, access, refresh, social).observed_by(metrics.clone());
+        let metrics = match settings.user_metrics_addr {
+            Some(addr) => Some((
+                common::metrics::MetricsListener::bind(addr)?,
+                metrics.registry,
+            )),
+            None => None,
+        };
         Ok(Self {
             listener,
             addr,
-            api: UserApi::new(accounts, access, refresh, social),
+            api,
             settings,
             dependencies,
+            metrics,
         })
     }
 
     /// Where gRPC listens.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `/metrics` is served, when it is.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(l, _)| l.local_addr())
     }
 
     /// Serves until Ctrl-C or SIGTERM, then finishes in-flight calls.
@@ -112,7 +130,11 @@ impl Application {
             .service_credential
             .clone()
             .context("SERVICE_CREDENTIAL is required")?;
-        common::grpc::serve(
+        let metrics = match self.metrics {
+            Some((listener, registry)) => Some(listener.spawn(registry)?),
+            None => None,
+        };
+        let served = common::grpc::serve(
             self.listener,
             credential,
             UserServiceServer::new(self.api),
@@ -120,6 +142,8 @@ impl Application {
             self.dependencies,
             stop,
         )
-        .await
+        .await;
+        drop(metrics);
+        served
     }
 }

@@ -85,6 +85,14 @@ impl SessionStore {
         Self::Memory(Arc::default())
     }
 
+    /// The use of the Redis pool, for `/metrics`; `None` in memory.
+    pub fn pool_use(&self) -> Option<common::metrics::PoolUse> {
+        match self {
+            Self::Memory(_) => None,
+            Self::Redis(pool) => Some(common::metrics::PoolUse::of_deadpool(pool.status())),
+        }
+    }
+
     /// A store on the Redis at `url` (connections are made on first use).
     ///
     /// # Errors

@@ -5,7 +5,9 @@ use common::{auth::Role, time::PlatformTime};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, assert_error, detail_fields, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Options, assert_error, detail_fields, spawn_admin_app, spawn_app, spawn_app_with,
+};
 
 const ADMIN: (&str, &str) = ("admin@example.com", "admin-password");
 
@@ -743,4 +745,129 @@ async fn the_streaming_service_counts_plays_pauses_and_write_backs_in_its_metric
         series(&page, "streaming_writeback_seconds_count") >= 1.0,
         "the write-back at start is timed"
     );
+}
+
+/// The page of `/metrics` at `address`.
+async fn scrape(app: &crate::helpers::TestApp, address: &str) -> String {
+    app.client
+        .get(format!("{address}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_service_serves_the_series_operators_need() {
+    let (app, admin) = spawn_admin_app(Options::default()).await;
+    let creator = app.signed_in("ops-creator@example.com", "creator").await;
+    let viewer = app.signed_in("ops-viewer@example.com", "viewer").await;
+    assert_eq!(
+        app.login("ops-viewer@example.com", "not the password")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let video = app.video(&creator.access, 600).await;
+    let played = app.play(Some(&viewer.access), video, None).await;
+    app.pause_ok(
+        Some(&viewer.access),
+        video,
+        played["session_id"].as_str().unwrap(),
+        30,
+    )
+    .await;
+    app.write_back().await;
+    app.import_counts(
+        &admin,
+        &[(video, "2026-10-01", 40, 3), (video, "2026-10-02", 10, 1)],
+    )
+    .await;
+    app.settle_ok(&admin, "2026-10-01", "2026-10-02").await;
+
+    // Streaming: counted plays, write-backs (buckets, lag, watermark age),
+    // pools.
+    let page = scrape(&app, &app.streaming_metrics_address).await;
+    assert_eq!(
+        series(&page, "streaming_plays_total{outcome=\"counted\"}"),
+        1.0
+    );
+    assert!(series(&page, "streaming_writeback_buckets_total") >= 1.0);
+    assert_eq!(series(&page, "streaming_writeback_failures_total"), 0.0);
+    let lag = series(&page, "streaming_writeback_lag_seconds");
+    assert!((0.0..3_600.0).contains(&lag), "lag {lag}");
+    assert!(series(&page, "streaming_watermark_age_seconds") >= lag);
+    assert_eq!(series(&page, "db_pool_max_connections"), 10.0);
+    assert!(series(&page, "db_pool_connections{state=\"idle\"}") >= 1.0);
+    assert!(series(&page, "db_pool_connections{state=\"in_use\"}") >= 0.0);
+    assert!(series(&page, "redis_pool_max_connections") >= 1.0);
+    assert_eq!(series(&page, "redis_pool_waiting"), 0.0);
+
+    // Revenue: the two runs, their rows and durations, the breaker, pools.
+    let page = scrape(&app, &app.revenue_metrics_address).await;
+    assert_eq!(
+        series(
+            &page,
+            "revenue_settlement_runs_total{outcome=\"succeeded\"}"
+        ),
+        2.0
+    );
+    assert_eq!(
+        series(&page, "revenue_settlement_runs_total{outcome=\"failed\"}"),
+        0.0
+    );
+    assert_eq!(series(&page, "revenue_settlement_rows_total"), 2.0);
+    assert_eq!(series(&page, "revenue_settlement_seconds_count"), 2.0);
+    assert_eq!(series(&page, "revenue_circuit_breaker_state"), 0.0);
+    assert_eq!(series(&page, "revenue_circuit_breaker_rejected_total"), 0.0);
+    assert_eq!(series(&page, "db_pool_max_connections"), 5.0);
+    assert!(series(&page, "redis_pool_max_connections") >= 1.0);
+
+    // Users: logins by outcome (the admin's, the creator's, the viewer's;
+    // the wrong password), pool.
+    let page = scrape(&app, &app.user_metrics_address).await;
+    assert_eq!(series(&page, "user_logins_total{outcome=\"ok\"}"), 3.0);
+    assert_eq!(series(&page, "user_logins_total{outcome=\"refused\"}"), 1.0);
+    assert_eq!(series(&page, "db_pool_max_connections"), 5.0);
+
+    // The Grafana dashboard asks only for series some service serves.
+    let mut pages = page;
+    for address in [
+        &app.streaming_metrics_address,
+        &app.revenue_metrics_address,
+        &app.metrics_address,
+    ] {
+        pages.push_str(&scrape(&app, address).await);
+    }
+    let dashboard: Value =
+        serde_json::from_str(include_str!("../../../deploy/grafana/ssp-dashboard.json")).unwrap();
+    let mut asked = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().unwrap();
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                let ours = [
+                    "streaming_",
+                    "revenue_",
+                    "user_",
+                    "db_pool_",
+                    "redis_pool_",
+                    "gateway_",
+                ]
+                .iter()
+                .any(|p| word.starts_with(p));
+                if ours {
+                    asked += 1;
+                    assert!(
+                        pages.lines().any(|l| l.starts_with(word)
+                            && l[word.len()..].starts_with([' ', '{'])),
+                        "the dashboard asks for {word}, which no service serves"
+                    );
+                }
+            }
+        }
+    }
+    assert!(asked >= 20, "{asked} series asked for");
 }

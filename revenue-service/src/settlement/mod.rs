@@ -122,6 +122,7 @@ pub struct Settler {
     holder: String,
     wake: Arc<Notify>,
     cache: ReportCache,
+    metrics: Option<crate::metrics::RevenueMetrics>,
 }
 
 impl Settler {
@@ -142,7 +143,15 @@ impl Settler {
             limits,
             holder: uuid::Uuid::new_v4().simple().to_string(),
             wake: Arc::new(Notify::new()),
+            metrics: None,
         }
+    }
+
+    /// The same settler, recording each run's outcome, rows and duration
+    /// in `metrics` (`revenue_settlement_*`).
+    pub fn observed_by(mut self, metrics: crate::metrics::RevenueMetrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// The platform calendar.
@@ -372,8 +381,26 @@ impl Settler {
                 }
             })
         };
+        let timer = self.metrics.as_ref().map(|m| m.run_seconds.start_timer());
         let outcome = leases.renewing(self.settle(day, run_id, leases)).await;
         heartbeat.abort();
+        if let Some(m) = &self.metrics {
+            let counted = |n: i64| u64::try_from(n).unwrap_or(0);
+            match &outcome {
+                Ok(s) => {
+                    m.runs.with_label_values(&["succeeded"]).inc();
+                    m.rows.inc_by(counted(s.rows));
+                    m.restated_rows.inc_by(counted(s.restated_rows));
+                }
+                Err(e) if e.code == RunErrorCode::NotWrittenBack => {
+                    m.runs.with_label_values(&["waiting"]).inc();
+                }
+                Err(_) => m.runs.with_label_values(&["failed"]).inc(),
+            }
+        }
+        if let Some(timer) = timer {
+            timer.observe_duration();
+        }
         let update = match &outcome {
             Err(e) if e.code == RunErrorCode::NotWrittenBack => {
                 tracing::info!(run_id, %day, reason = %e.message, "settlement run waits for the write-back");

@@ -22,15 +22,19 @@ use tokio::sync::mpsc;
 use super::SettleError;
 
 /// The circuit breaker type around calls to the streaming service.
-pub type Breaker = StateMachine<failure_policy::ConsecutiveFailures<backoff::Exponential>, ()>;
+pub type Breaker = StateMachine<
+    failure_policy::ConsecutiveFailures<backoff::Exponential>,
+    crate::metrics::BreakerInstrument,
+>;
 
 /// A breaker that opens after 3 consecutive failures and lets a call
 /// through again after `open_for` (doubling up to 60 s while failures go
-/// on).
-pub fn breaker(open_for: Duration) -> Breaker {
+/// on); its state changes go to `instrument` (`/metrics`).
+pub fn breaker(open_for: Duration, instrument: crate::metrics::BreakerInstrument) -> Breaker {
     let backoff = backoff::exponential(open_for, open_for.max(Duration::from_secs(60)));
     Config::new()
         .failure_policy(failure_policy::consecutive_failures(3, backoff))
+        .instrument(instrument)
         .build()
 }
 

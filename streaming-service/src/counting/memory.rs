@@ -100,7 +100,10 @@ struct State {
     /// (video, viewer) → (position, expires).
     resume: Recent<(i64, String), (i32, i64)>,
     counters: HashMap<Bucket, Counts>,
-    pending: HashMap<Bucket, (String, Counts)>,
+    /// bucket → (token, sequence, counts) of its taken batch.
+    pending: HashMap<Bucket, (String, i64, Counts)>,
+    /// The last batch sequence given out (one sequence for every bucket).
+    last_seq: i64,
     /// The newest event time seen, for purging expired entries.
     latest_ms: i64,
 }
@@ -301,20 +304,27 @@ impl CounterStore for MemoryStore {
 
     async fn take(&self, bucket: Bucket, token: &str) -> Result<Option<Taken>, CounterError> {
         let mut s = self.state.lock().await;
-        if let Some((token, counts)) = s.pending.get(&bucket) {
+        if let Some((token, seq, counts)) = s.pending.get(&bucket) {
             return Ok(Some(Taken {
                 bucket,
                 token: token.clone(),
+                seq: Some(*seq),
                 counts: *counts,
             }));
         }
         let Some(counts) = s.counters.remove(&bucket) else {
             return Ok(None);
         };
-        s.pending.insert(bucket, (token.to_owned(), counts));
+        // The wall clock in microseconds, strictly increasing: the database
+        // may hold sequences of an earlier process (an embedded database).
+        let now_us = chrono::Utc::now().timestamp_micros();
+        let seq = now_us.max(s.last_seq.saturating_add(1));
+        s.last_seq = seq;
+        s.pending.insert(bucket, (token.to_owned(), seq, counts));
         Ok(Some(Taken {
             bucket,
             token: token.to_owned(),
+            seq: Some(seq),
             counts,
         }))
     }
@@ -323,7 +333,7 @@ impl CounterStore for MemoryStore {
         let mut s = self.state.lock().await;
         if s.pending
             .get(&taken.bucket)
-            .is_some_and(|(token, _)| *token == taken.token)
+            .is_some_and(|(token, _, _)| *token == taken.token)
         {
             s.pending.remove(&taken.bucket);
         }

@@ -10,12 +10,22 @@
 //! their own clocks, and pass the same conformance tests.
 //!
 //! Write-back protocol, per bucket: `take` atomically moves the bucket's
-//! counts into a pending record stamped with a fresh batch token (or
+//! counts into a pending record stamped with a fresh batch token and a
+//! batch sequence number greater than every earlier one of the bucket (or
 //! returns the pending record an interrupted write-back left behind); the
-//! database applies the counts only if the row's `last_batch` differs from
-//! the token, in one transaction with the token; `release` then deletes the
-//! pending record. A crash between any two steps repeats the remaining ones
-//! and neither loses nor doubles a count.
+//! database applies the counts only if the batch's sequence is greater than
+//! the row's `last_batch_seq`, in one transaction with it; `release` then
+//! deletes the pending record. A crash between any two steps repeats the
+//! remaining ones and neither loses nor doubles a count.
+//!
+//! Why a sequence and not only the token: several replicas write back the
+//! same buckets, and one may take a batch that another is committing. If
+//! the first commits it, releases it and commits the bucket's next batch
+//! before the slow one commits the first batch again, the row's last token
+//! is the next batch's and a token comparison would apply the first batch
+//! twice. A new batch is only ever taken after the previous one was
+//! committed and released, so a batch whose sequence is not above the
+//! row's has been applied already.
 
 pub mod memory;
 pub mod redis;
@@ -185,6 +195,12 @@ pub struct Taken {
     pub bucket: Bucket,
     /// The batch token (a UUID).
     pub token: String,
+    /// The batch sequence number: greater than every earlier batch's of the
+    /// bucket (microseconds of the store's clock, or one more than the last
+    /// when that is not greater). `None` for a batch that a store without
+    /// sequences (an earlier release) left pending: the database then
+    /// compares tokens, as that release did.
+    pub seq: Option<i64>,
     /// The counts.
     pub counts: Counts,
 }
@@ -217,9 +233,10 @@ pub trait CounterStore: Send + Sync {
     /// The store failed.
     async fn dirty(&self) -> Result<Vec<Bucket>, CounterError>;
 
-    /// Takes `bucket`'s counts under `token`, or returns the counts an
-    /// earlier take left pending (with that take's token). `None` when the
-    /// bucket holds nothing.
+    /// Takes `bucket`'s counts under `token` and the bucket's next batch
+    /// sequence number, or returns the counts an earlier take left pending
+    /// (with that take's token and sequence). `None` when the bucket holds
+    /// nothing.
     ///
     /// # Errors
     /// The store failed.
@@ -245,6 +262,12 @@ pub trait CounterStore: Send + Sync {
     /// The store is unreachable.
     async fn ping(&self) -> Result<(), CounterError> {
         Ok(())
+    }
+
+    /// The use of the store's connection pool, for `/metrics`; `None` for a
+    /// store without one (in-process).
+    fn pool_use(&self) -> Option<common::metrics::PoolUse> {
+        None
     }
 }
 

@@ -8,7 +8,8 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `P:{v<id>}:c:<day>` | hash | `views`, `watch`, `ads` of the day |
-//! | `P:{v<id>}:p:<day>` | hash | a taken batch: the counts and `token` |
+//! | `P:{v<id>}:p:<day>` | hash | a taken batch: the counts, `token` and `seq` |
+//! | `P:{v<id>}:q:<day>` | string | the bucket's last batch sequence (kept [`SEQUENCE_TTL_MS`]) |
 //! | `P:{v<id>}:dd:<viewer>` | string | view dedupe: until (Unix ms) |
 //! | `P:{v<id>}:ad:<viewer>` | hash | slot → ad dedupe until (Unix ms) |
 //! | `P:{v<id>}:s:<session>` | hash | `viewer`, `pos`, `t0` (play time), `w` (watched s), `a` (ad views), `t` (last report, for scripts before `t0`) |
@@ -24,6 +25,12 @@ use super::{
     AD_SLOT_INTERVAL_SECONDS, Bucket, CounterError, CounterStore, Counts, NotCounted, PauseEvent,
     PauseOutcome, PlayEvent, PlayOutcome, RESUME_TTL_MS, Taken, WATCH_SLACK_SECONDS,
 };
+
+/// How long a bucket's last batch sequence is kept, milliseconds: one
+/// hour. The sequence is Redis's clock; the kept value only matters when
+/// that clock steps back between two takes of a bucket, and a bucket taken
+/// again after an hour has a clock far ahead of it.
+pub const SEQUENCE_TTL_MS: i64 = 3_600_000;
 
 /// A pool of single-node or cluster connections.
 enum Pool {
@@ -114,6 +121,13 @@ impl RedisStore {
         )
     }
 
+    fn sequence_key(&self, bucket: Bucket) -> String {
+        self.video_key(
+            bucket.video_id,
+            &format!("q:{}", bucket.day.format("%Y-%m-%d")),
+        )
+    }
+
     fn set_key(&self, name: &str) -> String {
         format!("{}:{{ctl}}:{name}", self.prefix)
     }
@@ -198,6 +212,13 @@ impl RedisStore {
 
 #[async_trait::async_trait]
 impl CounterStore for RedisStore {
+    fn pool_use(&self) -> Option<common::metrics::PoolUse> {
+        Some(common::metrics::PoolUse::of_deadpool(match &self.pool {
+            Pool::Single(pool) => pool.status(),
+            Pool::Cluster(pool) => pool.status(),
+        }))
+    }
+
     async fn ping(&self) -> Result<(), CounterError> {
         RedisStore::ping(self).await
     }
@@ -291,7 +312,9 @@ impl CounterStore for RedisStore {
         let mut call = self.take.prepare_invoke();
         call.key(self.counters_key(bucket))
             .key(self.pending_key(bucket))
-            .arg(token);
+            .key(self.sequence_key(bucket))
+            .arg(token)
+            .arg(SEQUENCE_TTL_MS);
         let fields: HashMap<String, String> = self.invoke(&call).await?;
         let Some(token) = fields.get("token") else {
             return Ok(None);
@@ -301,9 +324,14 @@ impl CounterStore for RedisStore {
                 .get(name)
                 .map_or(Ok(0), |v| v.parse().map_err(store_error))
         };
+        let seq = fields
+            .get("seq")
+            .map(|v| v.parse::<i64>().map_err(store_error))
+            .transpose()?;
         Ok(Some(Taken {
             bucket,
             token: token.clone(),
+            seq,
             counts: Counts {
                 views: count("views")?,
                 watch_seconds: count("watch")?,

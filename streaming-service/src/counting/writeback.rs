@@ -2,7 +2,13 @@
 //! every interval and on graceful shutdown, exactly once however it is
 //! interrupted (see the protocol in the module above), and the watermark.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -56,7 +62,21 @@ pub struct Writeback {
     db: DatabaseConnection,
     event_lag: Duration,
     clock: Clock,
-    duration: Option<prometheus::Histogram>,
+    observer: Option<WritebackObserver>,
+    /// When the last complete write-back started, Unix ms of the clock;
+    /// `i64::MIN` before the first.
+    last_complete_ms: Arc<AtomicI64>,
+}
+
+/// Where a write-back records itself (`/metrics`, SPEC §10).
+#[derive(Clone)]
+pub struct WritebackObserver {
+    /// Each run's duration, seconds.
+    pub duration: prometheus::Histogram,
+    /// Buckets written.
+    pub buckets: prometheus::IntCounter,
+    /// Runs that stopped early on a store or database failure.
+    pub failures: prometheus::IntCounter,
 }
 
 impl Writeback {
@@ -73,15 +93,36 @@ impl Writeback {
             db,
             event_lag,
             clock,
-            duration: None,
+            observer: None,
+            last_complete_ms: Arc::new(AtomicI64::new(i64::MIN)),
         }
     }
 
-    /// The same write-back, timing each run of [`Self::run_every`] into
-    /// `histogram` (seconds).
-    pub fn timed_by(mut self, histogram: prometheus::Histogram) -> Self {
-        self.duration = Some(histogram);
+    /// The same write-back, recording each run of [`Self::run_every`] in
+    /// `observer`.
+    pub fn observed_by(mut self, observer: WritebackObserver) -> Self {
+        self.observer = Some(observer);
         self
+    }
+
+    /// When the last complete write-back of this process started, by its
+    /// clock: every count taken before it is in the database. `None`
+    /// before the first.
+    pub fn last_complete(&self) -> Option<DateTime<Utc>> {
+        match self.last_complete_ms.load(Ordering::Relaxed) {
+            i64::MIN => None,
+            ms => DateTime::from_timestamp_millis(ms),
+        }
+    }
+
+    /// How far the watermark trails the start of a write-back.
+    pub fn event_lag(&self) -> Duration {
+        self.event_lag
+    }
+
+    /// The clock the write-back reads.
+    pub fn clock(&self) -> Clock {
+        self.clock
     }
 
     /// Runs one complete write-back and then advances the watermark.
@@ -115,6 +156,12 @@ impl Writeback {
         }
         let lag = chrono::Duration::from_std(self.event_lag).unwrap_or(chrono::Duration::zero());
         self.advance_watermark(started - lag).await?;
+        self.last_complete_ms
+            .fetch_max(started.timestamp_millis(), Ordering::Relaxed);
+        if let Some(o) = &self.observer {
+            o.buckets
+                .inc_by(u64::try_from(report.buckets).unwrap_or(u64::MAX));
+        }
         Ok(report)
     }
 
@@ -154,8 +201,10 @@ impl Writeback {
     }
 
     /// Step 2: adds the taken counts to `daily_counts` in one transaction;
-    /// a row whose `last_batch` already is the batch's token is left alone,
-    /// so committing a batch twice counts it once.
+    /// a row whose `last_batch_seq` is already at or above the batch's
+    /// sequence is left alone, so committing a batch twice counts it once,
+    /// even after the bucket's next batch was committed in between (another
+    /// replica's write-back).
     ///
     /// # Errors
     /// The database failed; nothing was written.
@@ -171,6 +220,7 @@ impl Writeback {
             daily_count::Column::WatchSeconds,
             daily_count::Column::AdViews,
             daily_count::Column::LastBatch,
+            daily_count::Column::LastBatchSeq,
         ]);
         for t in taken {
             insert.values_panic([
@@ -180,6 +230,7 @@ impl Writeback {
                 t.counts.watch_seconds.into(),
                 t.counts.ad_views.into(),
                 t.token.clone().into(),
+                t.seq.into(),
             ]);
         }
         insert.on_conflict(
@@ -200,8 +251,17 @@ impl Writeback {
                     daily_count::Column::LastBatch,
                     Expr::cust("excluded.last_batch"),
                 )
+                .value(
+                    daily_count::Column::LastBatchSeq,
+                    Expr::cust("COALESCE(excluded.last_batch_seq, daily_counts.last_batch_seq)"),
+                )
+                // A batch with a sequence applies only above the row's last;
+                // one left pending by a release without sequences, only
+                // when its token is not the row's last.
                 .action_and_where(Expr::cust(
-                    "COALESCE(daily_counts.last_batch, '') <> excluded.last_batch",
+                    "CASE WHEN excluded.last_batch_seq IS NULL \
+                     THEN COALESCE(daily_counts.last_batch, '') <> excluded.last_batch \
+                     ELSE excluded.last_batch_seq > COALESCE(daily_counts.last_batch_seq, 0) END",
                 ))
                 .to_owned(),
         );
@@ -306,10 +366,7 @@ impl Writeback {
 
     /// Runs one write-back and logs it; whether it succeeded.
     async fn log_run(&self) -> bool {
-        let _timer = self
-            .duration
-            .as_ref()
-            .map(prometheus::Histogram::start_timer);
+        let _timer = self.observer.as_ref().map(|o| o.duration.start_timer());
         match self.run_once().await {
             Ok(r) => {
                 tracing::info!(
@@ -322,6 +379,9 @@ impl Writeback {
                 true
             }
             Err(e) => {
+                if let Some(o) = &self.observer {
+                    o.failures.inc();
+                }
                 tracing::warn!(error = %e, "write-back failed; its batches stay pending and are retried");
                 false
             }

@@ -9,7 +9,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateStreamingTables), Box::new(AddChangedDays)]
+        vec![
+            Box::new(CreateStreamingTables),
+            Box::new(AddChangedDays),
+            Box::new(AddBatchSequence),
+        ]
     }
 }
 
@@ -52,6 +56,7 @@ enum DailyCounts {
     WatchSeconds,
     AdViews,
     LastBatch,
+    LastBatchSeq,
     ViewsBefore,
     AdViewsBefore,
 }
@@ -276,5 +281,41 @@ impl MigrationTrait for AddChangedDays {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// `daily_counts.last_batch_seq`: the sequence number of the last
+/// write-back batch applied to the row (see [`crate::counting`]). Rows
+/// written before it have none, and the first batch with a sequence applies.
+struct AddBatchSequence;
+
+impl MigrationName for AddBatchSequence {
+    fn name(&self) -> &str {
+        "m20261130_000003_add_batch_sequence"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddBatchSequence {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(DailyCounts::Table)
+                    .add_column(big_integer_null(DailyCounts::LastBatchSeq))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(DailyCounts::Table)
+                    .drop_column(DailyCounts::LastBatchSeq)
+                    .to_owned(),
+            )
+            .await
     }
 }

@@ -185,6 +185,10 @@ pub struct TestApp {
     pub streaming_url: String,
     /// The streaming service's `/metrics` listener, `http://host:port`.
     pub streaming_metrics_address: String,
+    /// The user service's `/metrics` listener, `http://host:port`.
+    pub user_metrics_address: String,
+    /// The revenue service's `/metrics` listener, `http://host:port`.
+    pub revenue_metrics_address: String,
     /// The user database (PostgreSQL runs only).
     pub user_db_url: Option<String>,
     /// The streaming database (PostgreSQL runs only).
@@ -250,6 +254,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     streaming.data_dir = dir.path().to_path_buf();
     streaming.streaming_grpc_addr = "127.0.0.1:0".parse().expect("addr");
     streaming.streaming_metrics_addr = Some("127.0.0.1:0".parse().expect("addr"));
+    users.user_metrics_addr = Some("127.0.0.1:0".parse().expect("addr"));
     streaming.dedupe_window_seconds = options.dedupe_window_seconds;
     // Tests write back by hand; the loop only runs at start and shutdown.
     streaming.writeback_interval_seconds = 3_600;
@@ -279,6 +284,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         revenue_service::Settings::with_defaults(credential.clone(), String::new(), String::new());
     revenue.data_dir = dir.path().to_path_buf();
     revenue.revenue_grpc_addr = "127.0.0.1:0".parse().expect("addr");
+    revenue.revenue_metrics_addr = Some("127.0.0.1:0".parse().expect("addr"));
     revenue.settlement_breaker_open_seconds = 1;
     revenue.settlement_call_timeout_seconds = 2;
     revenue.settlement_retries = 1;
@@ -332,14 +338,12 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     .expect("the platform builds");
     let user_url = format!("http://{}", stack.users.settings.user_grpc_addr);
     let streaming_url = format!("http://{}", stack.streaming.settings.streaming_grpc_addr);
-    let streaming_metrics_address = format!(
-        "http://{}",
-        stack
-            .streaming
-            .settings
-            .streaming_metrics_addr
-            .expect("the streaming service serves /metrics")
-    );
+    let served = |addr: Option<std::net::SocketAddr>| {
+        format!("http://{}", addr.expect("the service serves /metrics"))
+    };
+    let streaming_metrics_address = served(stack.streaming.settings.streaming_metrics_addr);
+    let user_metrics_address = served(stack.users.settings.user_metrics_addr);
+    let revenue_metrics_address = served(stack.revenue.settings.revenue_metrics_addr);
 
     TestApp {
         address: format!("http://{}", stack.gateway_addr),
@@ -357,6 +361,8 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         credential,
         streaming_url,
         streaming_metrics_address,
+        user_metrics_address,
+        revenue_metrics_address,
         user_db_url,
         streaming_db_url,
         revenue_db_url,

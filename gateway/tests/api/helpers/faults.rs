@@ -50,9 +50,12 @@ impl TestApp {
     }
 
     /// The revenue service's settings, to start another replica on the
-    /// same database.
+    /// same database: its gRPC address is the first replica's (give the
+    /// replica another), its `/metrics` on any free port.
     pub fn revenue_settings(&self) -> revenue_service::Settings {
-        self.stack.revenue.settings.clone()
+        let mut settings = self.stack.revenue.settings.clone();
+        settings.revenue_metrics_addr = Some("127.0.0.1:0".parse().expect("addr"));
+        settings
     }
 
     /// Starts the streaming service again on the address it had.
