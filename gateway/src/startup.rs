@@ -137,6 +137,7 @@ impl Application {
                     from_fn(crate::cors::only_for_allowed_origins),
                 ))
                 .wrap(from_fn(crate::http_errors::middleware))
+                .wrap(from_fn(close_when_draining))
                 .wrap(TracingLogger::<request_id::RequestSpan>::new())
                 .wrap(metrics.clone())
                 .wrap(from_fn(request_id::middleware))
@@ -218,6 +219,28 @@ impl Application {
         served?;
         Ok(())
     }
+}
+
+/// While the gateway drains (SIGTERM, `GATEWAY_DRAIN_SECONDS`), every
+/// answer closes its connection: a client then opens a new connection for
+/// its next request (which a balancer sends to another replica, or which
+/// is refused once the listener has closed) instead of sending it on a
+/// kept-alive connection that the stop would close under it.
+async fn close_when_draining(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let mut res = next.call(req).await?;
+    let draining = res
+        .request()
+        .app_data::<web::Data<AppState>>()
+        .is_some_and(|state| state.draining.load(Ordering::SeqCst));
+    if draining {
+        res.response_mut()
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+    }
+    Ok(res)
 }
 
 /// The `/metrics` listener (SPEC §10): one worker serving `registry`, which

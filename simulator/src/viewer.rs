@@ -128,6 +128,10 @@ impl Person {
                     .notify(|e, _| {
                         failures += 1;
                         shared.failures.record(e);
+                        eprintln!(
+                            "attempt failed at {} (Unix ms), retrying: {e:#}",
+                            chrono::Utc::now().timestamp_millis()
+                        );
                     })
                     .await?
             }

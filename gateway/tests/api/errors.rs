@@ -182,15 +182,22 @@ async fn readyz_names_missing_keys_and_answers_503_while_the_gateway_drains() {
         assert!(fields.iter().any(|f| f == name), "{fields:?} lacks {name}");
     }
 
-    // Asked to stop: not ready at once, while requests are still served.
+    let r = client.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(r.headers().get("connection"), None, "kept alive");
+
+    // Asked to stop: not ready at once, while requests are still served,
+    // each on a connection closed after its answer (no client sends another
+    // request on a connection the stop would cut).
     stop.send(()).unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let r = client.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(r.headers().get("connection").unwrap(), "close");
     let err = assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "not_ready").await;
     assert_eq!(detail_fields(&err), vec!["gateway"]);
     assert!(!task.is_finished(), "still draining");
     let r = client.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers().get("connection").unwrap(), "close");
 
     // Then it stops.
     tokio::time::timeout(Duration::from_secs(20), task)
