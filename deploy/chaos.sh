@@ -123,7 +123,7 @@ fault_redis-restart() {
   docker start "$redis" >/dev/null
   healthy "$redis" 60 || return 1
   recovered_ms=$(now_ms)
-  note="Redis SIGKILLed, started 2 s later (appendfsync ${REDIS_APPENDFSYNC:-everysec})"
+  note="Redis SIGKILLed, started 2 s later (appendfsync ${REDIS_APPENDFSYNC:-always})"
 }
 
 fault_postgres-restart() {
