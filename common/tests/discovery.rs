@@ -16,7 +16,7 @@ use std::{
 };
 
 use common::discovery::{
-    DiscoverySettings, DnsName, Instances, Source,
+    DiscoverySettings, DnsName, Downstream, Instances, Source,
     consul::{Agent, CheckKind, HealthWatch, Registration, ServiceRegistration},
 };
 use serde_json::{Value, json};
@@ -708,4 +708,89 @@ async fn a_dns_name_follows_its_addresses_and_balances_over_the_serving_ones() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert!(answered, "a dns:// downstream reaches its instance");
+}
+
+/// A TCP proxy to `target` whose connections can all go silent at once:
+/// they stay open but forward nothing more, as after a network cut that
+/// changed the caller's address. Connections made afterwards forward.
+struct SilencingProxy {
+    addr: SocketAddr,
+    generation: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SilencingProxy {
+    async fn to(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let generation = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let current = generation.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect(target).await else {
+                    continue;
+                };
+                let born = current.load(Ordering::SeqCst);
+                let current = current.clone();
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                let pump = |mut from: tokio::net::tcp::OwnedReadHalf,
+                            mut to: tokio::net::tcp::OwnedWriteHalf,
+                            current: Arc<std::sync::atomic::AtomicU64>| async move {
+                    let mut buffer = vec![0u8; 16 * 1024];
+                    while let Ok(n) = from.read(&mut buffer).await {
+                        if n == 0 {
+                            break;
+                        }
+                        if current.load(Ordering::SeqCst) != born {
+                            // Silent: swallow everything, keep the socket.
+                            continue;
+                        }
+                        if to.write_all(&buffer[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    // Held open until the other end gives up.
+                    std::future::pending::<()>().await;
+                };
+                tokio::spawn(pump(client_read, server_write, current.clone()));
+                tokio::spawn(pump(server_read, client_write, current));
+            }
+        });
+        Self { addr, generation }
+    }
+
+    /// Every connection open now goes silent.
+    fn silence(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_connection_gone_silent_is_closed_and_the_next_call_dials_again() {
+    let server = Instance::start().await;
+    let proxy = SilencingProxy::to(SocketAddr::from(([127, 0, 0, 1], server.port))).await;
+    let downstream = Downstream::new(
+        "test",
+        &format!("http://{}", proxy.addr),
+        &DiscoverySettings::default(),
+        Arc::new(|e| e.timeout(Duration::from_secs(1))),
+    )
+    .unwrap();
+    let channel = downstream.channel();
+    call(&channel).await.unwrap();
+    proxy.silence();
+    assert!(
+        call(&channel).await.is_err(),
+        "the silent connection answers nothing"
+    );
+    // The keep-alive ping goes unanswered: within its interval and timeout
+    // (10 s) the connection is closed, and a call dials a new one.
+    let started = std::time::Instant::now();
+    while call(&channel).await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "still no answer after 30 s: the dead connection was kept"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -86,6 +86,17 @@ pub(crate) async fn import_history(
     Ok(history)
 }
 
+/// How [`settle`] waits for a run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settling {
+    /// How long to wait for the run to succeed.
+    pub timeout: Duration,
+    /// Queue a run that failed for any reason again (faults injected on
+    /// purpose: a breaker left open by a cut network fails the next runs
+    /// at once).
+    pub requeue_failed: bool,
+}
+
 /// Queues the day's settlement and waits for it: a run that fails because
 /// the day is not all written back yet (`error_code` `not_written_back`) is
 /// queued again, and with `requeue_failed` (faults injected on purpose) a
@@ -94,9 +105,12 @@ pub(crate) async fn settle(
     gateway: &Gateway,
     admin: &str,
     day: NaiveDate,
-    timeout: Duration,
-    requeue_failed: bool,
+    settling: Settling,
 ) -> anyhow::Result<client::Run> {
+    let Settling {
+        timeout,
+        requeue_failed,
+    } = settling;
     let deadline = std::time::Instant::now() + timeout;
     let day = day.to_string();
     loop {

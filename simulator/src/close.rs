@@ -138,7 +138,7 @@ pub(crate) async fn close_and_check(
     day: NaiveDate,
     videos: &[Uploaded],
     before: &HashMap<i64, (i64, i64)>,
-    settle_timeout: std::time::Duration,
+    settling: admin::Settling,
     differences: &mut Vec<String>,
 ) -> anyhow::Result<ClosedMonth> {
     let first = NaiveDate::from_ymd_opt(day.year(), day.month(), 1).context("month")?;
@@ -149,7 +149,7 @@ pub(crate) async fn close_and_check(
     let mut d = first;
     while d < next {
         if d != day {
-            admin::settle(gateway, admin, d, settle_timeout, false).await?;
+            admin::settle(gateway, admin, d, settling).await?;
         }
         d = d.succ_opt().context("day")?;
     }

@@ -193,14 +193,11 @@ pub async fn run(options: Options) -> anyhow::Result<Outcome> {
     // §3: 15 minutes): sign in again.
     let admin = admin::login(&gateway, &options, "logging in as the admin again").await?;
     let settle_started = std::time::Instant::now();
-    let run = admin::settle(
-        &gateway,
-        &admin,
-        day,
-        options.settle_timeout,
-        options.retry_failures.is_some(),
-    )
-    .await?;
+    let settling = admin::Settling {
+        timeout: options.settle_timeout,
+        requeue_failed: options.retry_failures.is_some(),
+    };
+    let run = admin::settle(&gateway, &admin, day, settling).await?;
     summary.settlement = settle_started.elapsed();
     summary.run_id = run.run_id;
     let mut checked = check::check(
@@ -224,7 +221,7 @@ pub async fn run(options: Options) -> anyhow::Result<Outcome> {
                 day,
                 &videos,
                 &before,
-                options.settle_timeout,
+                settling,
                 &mut checked.differences,
             )
             .await?,

@@ -125,6 +125,25 @@ impl Default for DiscoverySettings {
 /// How each endpoint of a downstream is configured (timeouts, keep-alive).
 pub type ConfigureEndpoint = Arc<dyn Fn(Endpoint) -> Endpoint + Send + Sync>;
 
+/// Every downstream connection sends an HTTP/2 ping after this long
+/// without traffic, idle or not.
+pub const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(5);
+/// A connection whose ping is not answered within this long is closed, and
+/// the next call dials again (issue 20: a revenue replica cut off the
+/// network and reconnected under a new address kept its dead connections,
+/// and every pull timed out, for as long as the kernel retransmitted).
+pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `endpoint` with the keep-alive every downstream connection uses
+/// ([`KEEP_ALIVE_INTERVAL`], [`KEEP_ALIVE_TIMEOUT`]); a caller's
+/// [`ConfigureEndpoint`] may set its own after it.
+pub fn with_keep_alive(endpoint: Endpoint) -> Endpoint {
+    endpoint
+        .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
+        .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
+        .keep_alive_while_idle(true)
+}
+
 /// One downstream service: where its instances are and how to dial them.
 #[derive(Clone)]
 pub struct Downstream {
@@ -180,7 +199,9 @@ impl Downstream {
     /// serving instances otherwise.
     pub fn channel(&self) -> Channel {
         match &self.target {
-            Target::One(endpoint) => (self.configure)((**endpoint).clone()).connect_lazy(),
+            Target::One(endpoint) => {
+                (self.configure)(with_keep_alive((**endpoint).clone())).connect_lazy()
+            }
             Target::Many(instances) => instances.balanced_channel(self.configure.clone()),
         }
     }
@@ -341,7 +362,7 @@ impl Instances {
                         tracing::warn!(url = %new, "discovered instance has a malformed URL");
                         continue;
                     };
-                    let change = Change::Insert(new.clone(), configure(endpoint));
+                    let change = Change::Insert(new.clone(), configure(with_keep_alive(endpoint)));
                     if changes.send(change).await.is_err() {
                         return;
                     }
@@ -382,13 +403,18 @@ async fn probe_loop(
                 }
             };
             let url = url.clone();
-            Some(async move { is_serving(channel).await.then_some(url) })
+            Some(async move { (is_serving(channel).await, url) })
         });
-        let up: BTreeSet<String> = futures::future::join_all(checks)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
+        let mut up = BTreeSet::new();
+        for (serving, url) in futures::future::join_all(checks).await {
+            if serving {
+                up.insert(url);
+            } else {
+                // Its connection may be dead without knowing it (a cut
+                // network): the next probe dials again.
+                probes.remove(&url);
+            }
+        }
         let next = if up.is_empty() { list } else { up };
         serving.send_if_modified(|current| {
             if *current == next {
