@@ -34,6 +34,11 @@ source "$(dirname "$0")/compose.sh"
 out=data/chaos
 mkdir -p "$out"
 retry_seconds=${CHAOS_RETRY_SECONDS:-120}
+# A dedupe window (12 h of the simulated day: 20 s of wall-clock time at
+# 2,160x) longer than a fault's outage: a play retried after a lost answer
+# then lands inside it, and its answer tells whether the lost attempt
+# counted (a duplicate: it did; counted: it did not).
+export SIM_DEDUPE_WINDOW_SECONDS=${SIM_DEDUPE_WINDOW_SECONDS:-43200}
 all=(replica-kill redis-restart postgres-restart gateway-term lease-kill network-cut)
 faults=("$@")
 [ ${#faults[@]} -gt 0 ] || faults=("${all[@]}")
@@ -95,7 +100,9 @@ any_logged() {
   local what=$1 id
   shift
   for id in "$@"; do
-    docker logs "$id" 2>&1 | grep -qF "$what" && return 0
+    # Not grep -q: under pipefail, docker logs killed by the closed pipe
+    # would fail the pipeline after a match.
+    docker logs "$id" 2>&1 | grep -F "$what" >/dev/null && return 0
   done
   return 1
 }
@@ -109,7 +116,7 @@ fault_replica-kill() {
   plays=$(docker exec "$victim" curl -fsS http://127.0.0.1:9465/metrics |
     awk '/^streaming_plays_total/ {s += $2} END {print s + 0}')
   inject_ms=$(now_ms)
-  docker kill "$victim" >/dev/null
+  docker kill "$victim" >/dev/null || return 1
   note="killed $(docker inspect -f '{{.Name}}' "$victim" | tr -d /) after it answered $plays plays"
 }
 
@@ -118,9 +125,9 @@ fault_redis-restart() {
   local redis
   redis=$(container redis)
   inject_ms=$(now_ms)
-  docker kill -s KILL "$redis" >/dev/null
+  docker kill -s KILL "$redis" >/dev/null || return 1
   sleep 2
-  docker start "$redis" >/dev/null
+  docker start "$redis" >/dev/null || return 1
   healthy "$redis" 60 || return 1
   recovered_ms=$(now_ms)
   note="Redis SIGKILLed, started 2 s later (appendfsync ${REDIS_APPENDFSYNC:-always})"
@@ -131,7 +138,7 @@ fault_postgres-restart() {
   local pg
   pg=$(container postgres)
   inject_ms=$(now_ms)
-  docker restart -t 10 "$pg" >/dev/null
+  docker restart -t 10 "$pg" >/dev/null || return 1
   healthy "$pg" 60 || return 1
   recovered_ms=$(now_ms)
   note="PostgreSQL restarted (fast shutdown) during write-backs every second"
@@ -142,14 +149,19 @@ fault_gateway-term() {
   local gw
   gw=$(container gateway)
   inject_ms=$(now_ms)
-  docker stop -t 30 "$gw" >/dev/null
+  docker stop -t 30 "$gw" >/dev/null || return 1
   local stopped_ms
   stopped_ms=$(now_ms)
-  docker start "$gw" >/dev/null
+  docker start "$gw" >/dev/null || return 1
   healthy "$gw" 60 || return 1
   recovered_ms=$(now_ms)
   expect_acted=0
   note="gateway stopped by SIGTERM in $(((stopped_ms - inject_ms))) ms, started again"
+}
+
+# Ends the session holding the lease-kill's table lock.
+unlock() {
+  psql_in ssp_revenue "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'chaos-lock'" >/dev/null
 }
 
 fault_lease-kill() {
@@ -161,7 +173,7 @@ fault_lease-kill() {
     -c "LOCK TABLE daily_stats IN ACCESS EXCLUSIVE MODE" -c "SELECT pg_sleep(900)"
   local t0=$SECONDS ip=""
   until [ -n "$ip" ]; do
-    [ $((SECONDS - t0)) -lt 400 ] || { echo "no settlement run reached its transaction" >&2; return 1; }
+    [ $((SECONDS - t0)) -lt 400 ] || { echo "no settlement run reached its transaction" >&2; unlock; return 1; }
     sleep 0.5
     ip=$(psql_in ssp_revenue "SELECT host(client_addr) FROM pg_stat_activity WHERE datname = 'ssp_revenue' AND wait_event_type = 'Lock' AND application_name <> 'chaos-lock' LIMIT 1")
   done
@@ -171,10 +183,10 @@ fault_lease-kill() {
       holder=$id
     fi
   done
-  [ -n "$holder" ] || { echo "no revenue replica has address $ip" >&2; return 1; }
+  [ -n "$holder" ] || { echo "no revenue replica has address $ip" >&2; unlock; return 1; }
   inject_ms=$(now_ms)
-  docker kill "$holder" >/dev/null
-  psql_in ssp_revenue "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'chaos-lock'" >/dev/null
+  docker kill "$holder" >/dev/null || { unlock; return 1; }
+  unlock
   local other
   for id in $(sim_compose ps -q revenue-service); do [ "$id" = "$holder" ] || other=$id; done
   local t1=$SECONDS
@@ -196,9 +208,9 @@ fault_network-cut() {
     sleep 0.2
   done
   inject_ms=$(now_ms)
-  for id in "${revenue[@]}"; do docker network disconnect "$net" "$id"; done
+  for id in "${revenue[@]}"; do docker network disconnect "$net" "$id" || return 1; done
   sleep 15
-  for id in "${revenue[@]}"; do docker network connect "$net" "$id"; done
+  for id in "${revenue[@]}"; do docker network connect "$net" "$id" || return 1; done
   local restored_ms t1=$SECONDS found=""
   restored_ms=$(now_ms)
   until [ -n "$found" ]; do

@@ -73,19 +73,20 @@ down() {
 # exports the admin's credentials for the simulator.
 sim_up() {
   local day_seconds=${SIM_DAY_SECONDS:-40} lead=${SIM_LEAD_SECONDS:-60}
-  bash deploy/images.sh
-  secrets
+  # Each step checked: callers may run this where `set -e` is off.
+  bash deploy/images.sh || return 1
+  secrets || return 1
   SIM_DEV_CLOCK=${SIM_DEV_CLOCK:-unused} sim_compose down --volumes --remove-orphans >/dev/null 2>&1 || true
   local flag=""
   [ "$profile" = release ] && flag=--release
-  cargo build $flag -q -p simulator
+  cargo build $flag -q -p simulator || return 1
   # The clock is fixed now: from here to the first play (the replicas
   # starting, the simulator's set-up) must take less than the lead.
   local speed=$((86400 / day_seconds))
   read -r SIM_DAY SIM_CLOCK < <(python3 deploy/sim_clock.py "${PLATFORM_TIME_ZONE:-Asia/Seoul}" "$speed" "$lead")
   export SIM_DEV_CLOCK=$SIM_CLOCK SIM_COUNTER_EVENT_LAG_SECONDS=$((2 * speed))
-  sim_compose up -d --no-build --scale streaming-service=3 --scale revenue-service=2
-  ready 180
+  sim_compose up -d --no-build --scale streaming-service=3 --scale revenue-service=2 || return 1
+  ready 180 || return 1
   ADMIN_EMAIL=$(sed -n 's/^ADMIN_EMAIL=//p' "$env_file")
   ADMIN_PASSWORD=$(sed -n 's/^ADMIN_PASSWORD=//p' "$env_file")
   export ADMIN_EMAIL ADMIN_PASSWORD
@@ -101,7 +102,7 @@ sim_compose() {
 sim_run() {
   local args=("$@")
   [ ${#args[@]} -gt 0 ] || args=(--viewers 200 --videos 50 --plays 2000)
-  DEDUPE_WINDOW_SECONDS=300 "target/$profile/simulator" --gateway "$gateway" --clock "$SIM_CLOCK" \
+  DEDUPE_WINDOW_SECONDS=${SIM_DEDUPE_WINDOW_SECONDS:-300} "target/$profile/simulator" --gateway "$gateway" --clock "$SIM_CLOCK" \
     --day "$SIM_DAY" --close-month "${args[@]}"
 }
 

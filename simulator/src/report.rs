@@ -120,6 +120,12 @@ pub struct Failures {
     pub window_ms: Option<(i64, i64)>,
 }
 
+/// Whether a failed attempt never left: its connection was refused.
+pub(crate) fn refused(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<reqwest::Error>()
+        .is_some_and(reqwest::Error::is_connect)
+}
+
 /// [`Failures`], recorded by every viewer task at once.
 #[derive(Debug)]
 pub(crate) struct FailureLog {
@@ -148,10 +154,7 @@ impl FailureLog {
         use std::sync::atomic::Ordering::Relaxed;
         let counter = if e.downcast_ref::<crate::client::ApiError>().is_some() {
             &self.answered
-        } else if e
-            .downcast_ref::<reqwest::Error>()
-            .is_some_and(reqwest::Error::is_connect)
-        {
+        } else if refused(e) {
             &self.refused
         } else {
             &self.broken

@@ -93,7 +93,7 @@ impl Person {
         &self,
         latency: &std::sync::Mutex<hdrhistogram::Histogram<u64>>,
         mut request: impl FnMut() -> Fut,
-    ) -> anyhow::Result<(Bracket, T, u32)>
+    ) -> anyhow::Result<(Bracket, T, Retried)>
     where
         Fut: Future<Output = anyhow::Result<T>>,
     {
@@ -114,6 +114,7 @@ impl Person {
         let lo = shared.clock.now_ms();
         let started = Instant::now();
         let mut failures = 0_u32;
+        let mut sent = false;
         let answer = match shared.retry_failures {
             None => request().await?,
             Some(budget) => {
@@ -127,6 +128,7 @@ impl Person {
                     .when(retryable)
                     .notify(|e, _| {
                         failures += 1;
+                        sent |= !crate::report::refused(e);
                         shared.failures.record(e);
                         eprintln!(
                             "attempt failed at {} (Unix ms), retrying: {e:#}",
@@ -141,7 +143,7 @@ impl Person {
         let _ = latency
             .lock()
             .map(|mut h| h.saturating_record(micros.max(1)));
-        Ok((Bracket { lo, hi }, answer, failures))
+        Ok((Bracket { lo, hi }, answer, Retried { failures, sent }))
     }
 
     /// Whether `video` is the signed-in person's own.
@@ -210,9 +212,10 @@ impl Person {
         let owner = self.owns(video);
         let shared = self.shared.clone();
         let (gateway, token) = (&shared.gateway, token.as_deref());
-        let (at, played, failures) = self
+        let (at, played, retried) = self
             .timed(&shared.play_latency, || gateway.play(video_id, token, ip))
             .await?;
+        let failures = retried.failures;
         shared.progress.inc(1);
         let state = self.keys.entry((address, video_id)).or_default();
         let expected_resume = if state.resume >= video.duration {
@@ -233,13 +236,17 @@ impl Person {
         };
         // An attempt whose answer was lost may have counted the view: the
         // retry then finds it a duplicate. Where the rules say the view
-        // counts, it did; where the clock decides, it may have.
-        let lost_view = failures > 0
+        // counts, it did; where the clock decides, it may have. A retry
+        // that counted proves the lost attempts did not only if it came
+        // within the dedupe window of them (else both may have counted).
+        let lost_view = retried.sent
             && !played.view_counted
             && played.reason.as_deref() == Some("duplicate")
             && counts.allows(&true);
+        let lost_too =
+            retried.sent && played.view_counted && at.hi - at.lo >= shared.rules.window_ms;
         let (counted, maybe) = match (lost_view, counts.is_exact()) {
-            (false, _) => (played.view_counted, false),
+            (false, _) => (played.view_counted, lost_too),
             (true, true) => (true, false),
             (true, false) => (false, true),
         };
@@ -302,16 +309,18 @@ impl Person {
         let owner = self.owns(video);
         let shared = self.shared.clone();
         let (gateway, token, id) = (&shared.gateway, token.as_deref(), session.id.as_str());
-        let (at, answered, failures) = self
+        let (at, answered, retried) = self
             .timed(&shared.pause_latency, || {
                 gateway.pause(video_id, token, ip, id, reported_position)
             })
             .await?;
+        let failures = retried.failures;
         let position = reported_position.min(video.duration);
         let state = self.keys.entry((address, video_id)).or_default();
         let expected = PauseExpectation::of(&shared.rules, state, session, owner, position, at);
-        let (paused, inferred, maybe) = lost_pause(&expected, answered, failures);
-        if let (true, Some(slot)) = (paused.ad_views_counted == 1 || maybe, expected.slot) {
+        let (paused, inferred, maybe) = lost_pause(&expected, answered, retried.sent);
+        let maybe_ad = maybe && expected.ads.allows(&true);
+        if let (true, Some(slot)) = (paused.ad_views_counted == 1 || maybe_ad, expected.slot) {
             state.last_ad.insert(slot, at);
         }
         state.resume = paused.position_seconds;
@@ -411,19 +420,25 @@ fn retryable(e: &anyhow::Error) -> bool {
     }
 }
 
-/// A pause report answered after `failures` failed attempts: an attempt
-/// whose answer was lost may have applied the report, and the retry then
-/// adds nothing (its position is no longer ahead). Returns the answer the
-/// report stands for, whether it was inferred so, and whether the lost
-/// attempt may or may not have applied it (the clock decides what it
-/// added: the answer is then the retry's, and the check allows both).
-fn lost_pause(
-    expected: &PauseExpectation,
-    answered: Paused,
+/// How a request's failed attempts went.
+#[derive(Debug, Clone, Copy)]
+struct Retried {
+    /// Failed attempts before the answer.
     failures: u32,
-) -> (Paused, bool, bool) {
+    /// Whether one of them may have reached the platform (not a refused
+    /// connection): only such an attempt may have been acted on.
+    sent: bool,
+}
+
+/// A pause report answered after failed attempts, one of which was `sent`:
+/// an attempt whose answer was lost may have applied the report, and the
+/// retry then adds nothing (its position is no longer ahead). Returns the
+/// answer the report stands for, whether it was inferred so, and whether
+/// the lost attempt may or may not have applied it (the clock decides what
+/// it added: the answer is then the retry's, and the check allows both).
+fn lost_pause(expected: &PauseExpectation, answered: Paused, sent: bool) -> (Paused, bool, bool) {
     let nothing = answered.watched_seconds_added == 0 && answered.ad_views_counted == 0;
-    if failures == 0 || !nothing || answered.position_seconds != expected.position {
+    if !sent || !nothing || answered.position_seconds != expected.position {
         return (answered, false, false);
     }
     if expected.watch.allows(&0) && expected.ads.allows(&false) {

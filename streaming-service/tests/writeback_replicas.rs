@@ -5,6 +5,8 @@
 //! streaming replicas once ended with one video's watch time 2,619 s high:
 //! that interleaving, when the row kept only the last batch's token.
 //!
+//! A late release must not hide the bucket's next pending batch either.
+//!
 //! Against the real Redis and PostgreSQL (`TEST_REDIS_URL`,
 //! `TEST_DATABASE_URL`), and the in-process store on SQLite.
 
@@ -169,6 +171,34 @@ async fn a_late_commit_of_an_applied_batch_changes_nothing(
     assert_eq!(counted(&db).await.watch_seconds, 1_050);
 }
 
+/// A replica that releases a batch late, after another replica took the
+/// bucket's next batch, must leave the bucket marked: if the other replica
+/// dies before its release, the next write-back still finds that batch.
+async fn a_late_release_keeps_another_pending_batch_in_sight(
+    store: Arc<dyn CounterStore>,
+    db: DatabaseConnection,
+) {
+    Migrator::up(&db, None).await.unwrap();
+    let writeback = Writeback::new(store.clone(), db.clone(), Duration::ZERO, Clock::new(None));
+    store.play(&play("a@10.0.2.1", "r1")).await.unwrap();
+    let first = writeback.take(&[bucket()]).await.unwrap();
+    writeback.commit(&first).await.unwrap();
+    writeback.release(&first).await.unwrap();
+    store.play(&play("a@10.0.2.2", "r2")).await.unwrap();
+    // Another replica takes the next batch and dies before committing it.
+    let next = writeback.take(&[bucket()]).await.unwrap();
+    assert_eq!(next[0].counts.views, 1);
+    // The slow replica releases the first batch again.
+    writeback.release(&first).await.unwrap();
+    assert!(
+        store.dirty().await.unwrap().contains(&bucket()),
+        "the pending batch is still in sight"
+    );
+    writeback.run_once().await.unwrap();
+    assert_eq!(counted(&db).await.views, 2, "and is written back");
+    assert!(store.dirty().await.unwrap().is_empty());
+}
+
 /// Three replicas writing back at once while reports arrive: the database
 /// ends with exactly what the store counted.
 async fn concurrent_write_backs_count_exactly(
@@ -307,6 +337,15 @@ async fn redis_and_postgres_count_exactly_under_concurrent_write_backs() {
     let pg = Postgres::new().await;
     let (store, prefix) = redis_store();
     concurrent_write_backs_count_exactly(store, pg.db.clone()).await;
+    delete_keys(&prefix);
+    pg.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_keeps_a_pending_batch_marked_after_a_late_release() {
+    let pg = Postgres::new().await;
+    let (store, prefix) = redis_store();
+    a_late_release_keeps_another_pending_batch_in_sight(store, pg.db.clone()).await;
     delete_keys(&prefix);
     pg.drop_database().await;
 }

@@ -347,7 +347,8 @@ impl CounterStore for RedisStore {
             .arg(&taken.token);
         let newer: i64 = self.invoke(&call).await?;
         if newer == 1 {
-            // Counts arrived since the take: keep the bucket marked.
+            // Counts arrived since the take, or another batch is pending:
+            // keep the bucket marked.
             self.query::<i64>(
                 redis::cmd("SMOVE")
                     .arg(self.set_key("inflight"))
