@@ -285,14 +285,8 @@ pub fn tally(
             t.watch_seconds += watch;
             t.ad_views += ads;
         }
-        None => {
-            for day in [rules.day_of(at.lo), rules.day_of(at.hi)] {
-                let t = tallies.entry((video, day)).or_default();
-                t.views_spanning += views;
-                t.watch_spanning += watch;
-                t.ads_spanning += ads;
-            }
-        }
+        // Either day may hold them.
+        None => tally_maybe(rules, tallies, video, at, views, watch, ads),
     }
 }
 
