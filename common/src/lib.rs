@@ -14,6 +14,7 @@ pub mod grpc;
 pub mod jwks;
 pub mod metrics;
 pub mod paging;
+pub mod partitions;
 pub mod shutdown;
 pub mod telemetry;
 pub mod time;

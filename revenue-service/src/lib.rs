@@ -12,6 +12,7 @@
 )]
 
 pub mod admin_writes;
+pub mod archive;
 pub mod cache;
 pub mod config;
 pub mod entity;
@@ -22,6 +23,7 @@ pub mod metrics;
 pub mod migration;
 pub mod money;
 pub mod reports;
+pub mod rollups;
 pub mod schedule;
 pub mod settlement;
 pub mod sql;

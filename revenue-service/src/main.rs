@@ -1,17 +1,97 @@
 //! `revenue-service`: runs the revenue service on its own, configured by environment
 //! variables (see docs/configuration.md); registers itself in Consul when
 //! `CONSUL_HTTP_ADDR` is set and deregisters on Ctrl-C or SIGTERM.
+//!
+//! `revenue-service archive export --month 2026-10 --file 2026-10.parquet`
+//! moves a past month of `daily_stats` to a Parquet file and drops its
+//! partition; `revenue-service archive restore --file 2026-10.parquet`
+//! brings it back (issue 19; `docs/operations.md`, "Retention").
 
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
 use common::discovery::{
     consul::{CheckKind, Registration, deregister_on_signal},
     names,
 };
-use revenue_service::{Application, Settings};
+use revenue_service::{Application, Settings, archive};
+
+/// The revenue service, or one of its maintenance commands.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Retention of `daily_stats` months (PostgreSQL).
+    Archive {
+        #[command(subcommand)]
+        action: Archive,
+    },
+}
+
+#[derive(Subcommand)]
+enum Archive {
+    /// Writes a past month's rows to a Parquet file, checks the file, then
+    /// detaches and drops the month's partition.
+    Export {
+        /// Any day of the month, or `YYYY-MM`.
+        #[arg(long, value_parser = parse_month)]
+        month: chrono::NaiveDate,
+        /// The file to write (its directory must exist).
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Loads a month from its Parquet file and attaches it again.
+    Restore {
+        /// The file written by `archive export`.
+        #[arg(long)]
+        file: PathBuf,
+    },
+}
+
+/// `YYYY-MM` or `YYYY-MM-DD`.
+fn parse_month(text: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .or_else(|_| chrono::NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d"))
+        .map_err(|_| format!("`{text}` is not a month (YYYY-MM)"))
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
     let _telemetry = common::telemetry::init();
     let settings: Settings = common::config::load()?;
+    if let Some(Command::Archive { action }) = cli.command {
+        let db = common::database::connect(
+            settings.revenue_database_url.as_ref(),
+            &settings.data_dir,
+            "revenue.db",
+            1,
+        )
+        .await?;
+        let moved = match action {
+            Archive::Export { month, file } => {
+                archive::export_month(&db, month, settings.platform_time.today(), &file)
+                    .await
+                    .with_context(|| format!("archiving {month} to {}", file.display()))?
+            }
+            Archive::Restore { file } => archive::restore_month(&db, &file)
+                .await
+                .with_context(|| format!("restoring {}", file.display()))?,
+        };
+        println!(
+            "{}: {} rows, {} won",
+            moved.month.format("%Y-%m"),
+            moved.rows,
+            moved.total_amount
+        );
+        return Ok(());
+    }
     let discovery = settings.discovery.clone();
     let app = Application::build(settings).await?;
     tracing::info!(addr = %app.local_addr(), "revenue-service listening");

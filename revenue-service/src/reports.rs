@@ -1,10 +1,11 @@
-//! Reports over `daily_stats` (SPEC §7): the top videos of a period, a
-//! video's days, a creator's earnings. Weekly and monthly figures are sums
-//! of the settled days of the period, computed on read, so they always
-//! equal the sum of their days.
+//! Reports (SPEC §7): the top videos of a period, a video's days, a
+//! creator's earnings. A day's reports read `daily_stats`; a week's or a
+//! month's read the roll-ups ([`crate::rollups`]), kept by the settlement
+//! in the transaction of the days' rows, so they equal the sums of their
+//! days and read in time proportional to the answer, not to the history.
 
 use chrono::NaiveDate;
-use common::domain::{CreatorId, Metric, Tally, VideoId};
+use common::domain::{CreatorId, Metric, Period, Tally, VideoId};
 use sea_orm::{ConnectionTrait, DatabaseConnection, FromQueryResult, Value};
 
 use crate::{error::RevenueError, sql::stmt};
@@ -30,32 +31,44 @@ pub struct TopRow {
     pub value: i64,
 }
 
-/// The `limit` videos with the largest `metric` from `start` to `end`,
-/// ties by smaller video id; optionally one creator's.
+/// The `limit` videos with the largest `metric` in `period` starting on
+/// `start` (from [`Period::range`]), ties by smaller video id; optionally
+/// one creator's. A week or a month reads `limit` entries of a roll-up
+/// index; a day, the day's rows.
 ///
 /// # Errors
 /// Database failures.
 pub async fn top(
     db: &DatabaseConnection,
     metric: Metric,
-    (start, end): (NaiveDate, NaiveDate),
+    (period, start): (Period, NaiveDate),
     limit: u32,
     creator_id: Option<CreatorId>,
 ) -> Result<Vec<TopRow>, RevenueError> {
     let column = column(metric);
-    let mut values: Vec<Value> = vec![start.into(), end.into(), i64::from(limit).into()];
+    let mut values: Vec<Value> = vec![start.into(), i64::from(limit).into()];
     let creator = match creator_id {
         Some(id) => {
             values.push(id.into());
-            "AND creator_id = $4"
+            "AND creator_id = $3"
         }
         None => "",
     };
-    let sql = format!(
-        "SELECT video_id, MAX(title) AS title, creator_id, CAST(SUM({column}) AS BIGINT) AS value \
-         FROM daily_stats WHERE day >= $1 AND day <= $2 {creator} \
-         GROUP BY video_id, creator_id ORDER BY value DESC, video_id ASC LIMIT $3"
-    );
+    let sql = if period == Period::Day {
+        format!(
+            "SELECT video_id, title, creator_id, {column} AS value \
+             FROM daily_stats WHERE day = $1 {creator} \
+             ORDER BY value DESC, video_id ASC LIMIT $2"
+        )
+    } else {
+        values.push(period.as_str().into());
+        let p = values.len();
+        format!(
+            "SELECT video_id, title, creator_id, {column} AS value \
+             FROM rollup_video_stats WHERE period = ${p} AND period_start = $1 {creator} \
+             ORDER BY {column} DESC, video_id ASC LIMIT $2"
+        )
+    };
     Ok(
         TopRow::find_by_statement(stmt(db.get_database_backend(), &sql, values))
             .all(db)
@@ -121,13 +134,8 @@ pub async fn creator_of(
     })
 }
 
-/// The [`Tally`] columns summed over a group of `daily_stats` rows.
-const TALLY_SUMS: &str = "CAST(SUM(views) AS BIGINT) AS views, \
-     CAST(SUM(watch_seconds) AS BIGINT) AS watch_seconds, \
-     CAST(SUM(ad_views) AS BIGINT) AS ad_views, \
-     CAST(SUM(video_amount) AS BIGINT) AS video_amount, \
-     CAST(SUM(ad_amount) AS BIGINT) AS ad_amount, \
-     CAST(SUM(total_amount) AS BIGINT) AS total_amount";
+/// The [`Tally`] columns of a roll-up row.
+const TALLY_COLUMNS: &str = "views, watch_seconds, ad_views, video_amount, ad_amount, total_amount";
 
 /// One video's earnings over a period.
 #[derive(Debug, Clone, PartialEq, Eq, FromQueryResult)]
@@ -141,26 +149,40 @@ pub struct VideoEarnings {
     pub tally: Tally,
 }
 
-/// `creator_id`'s videos with their sums from `start` to `end`, by id.
+/// `creator_id`'s videos with their sums over `period` starting on
+/// `start`, by id: a day's rows, or the roll-up of the week or month.
 ///
 /// # Errors
 /// Database failures.
 pub async fn earnings(
     db: &DatabaseConnection,
     creator_id: CreatorId,
-    (start, end): (NaiveDate, NaiveDate),
+    (period, start): (Period, NaiveDate),
 ) -> Result<Vec<VideoEarnings>, RevenueError> {
-    Ok(VideoEarnings::find_by_statement(stmt(
-        db.get_database_backend(),
-        &format!(
-            "SELECT video_id, MAX(title) AS title, {TALLY_SUMS} \
-             FROM daily_stats WHERE creator_id = $1 AND day >= $2 AND day <= $3 \
-             GROUP BY video_id ORDER BY video_id"
-        ),
-        vec![creator_id.into(), start.into(), end.into()],
-    ))
-    .all(db)
-    .await?)
+    let columns = "video_id, title, views, watch_seconds, ad_views, video_amount, ad_amount, \
+         total_amount";
+    let (sql, values) = if period == Period::Day {
+        (
+            format!(
+                "SELECT {columns} FROM daily_stats WHERE creator_id = $1 AND day = $2 \
+                 ORDER BY video_id"
+            ),
+            vec![creator_id.into(), start.into()],
+        )
+    } else {
+        (
+            format!(
+                "SELECT {columns} FROM rollup_video_stats \
+                 WHERE creator_id = $1 AND period = $3 AND period_start = $2 ORDER BY video_id"
+            ),
+            vec![creator_id.into(), start.into(), period.as_str().into()],
+        )
+    };
+    Ok(
+        VideoEarnings::find_by_statement(stmt(db.get_database_backend(), &sql, values))
+            .all(db)
+            .await?,
+    )
 }
 
 /// A creator's videos summed over one day.
@@ -174,8 +196,8 @@ pub struct DayEarnings {
 }
 
 /// `creator_id`'s sums per day from `start` to `end`, ascending; days
-/// without a settled row of theirs are absent. One grouped read of the
-/// creator's (creator, day) index range.
+/// without a settled row of theirs are absent. One read of the creator's
+/// daily roll-up: a row a day, whatever the number of videos.
 ///
 /// # Errors
 /// Database failures.
@@ -187,11 +209,16 @@ pub async fn earnings_by_day(
     Ok(DayEarnings::find_by_statement(stmt(
         db.get_database_backend(),
         &format!(
-            "SELECT day, {TALLY_SUMS} \
-             FROM daily_stats WHERE creator_id = $1 AND day >= $2 AND day <= $3 \
-             GROUP BY day ORDER BY day"
+            "SELECT period_start AS day, {TALLY_COLUMNS} FROM rollup_creator_stats \
+             WHERE creator_id = $1 AND period = $4 AND period_start >= $2 \
+               AND period_start <= $3 ORDER BY period_start"
         ),
-        vec![creator_id.into(), start.into(), end.into()],
+        vec![
+            creator_id.into(),
+            start.into(),
+            end.into(),
+            Period::Day.as_str().into(),
+        ],
     ))
     .all(db)
     .await?)

@@ -67,6 +67,9 @@ impl Application {
         common::database::migrate_exclusively(&db, || Migrator::up(&db, None))
             .await
             .context("migrating the revenue database")?;
+        common::partitions::ensure_ahead(&db, "daily_stats", settings.platform_time.today())
+            .await
+            .context("creating the months ahead of daily_stats")?;
         let keys = Arc::new(KeyCache::from_user_service(
             &settings.revenue_user_service_url,
             &settings.discovery,

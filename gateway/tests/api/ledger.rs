@@ -16,12 +16,18 @@ use crate::helpers::{
     ADMIN, Options, TestApp, assert_error, detail_fields, scalar, spawn_admin_app, spawn_app_with,
 };
 
-/// SPEC §11.1's invariant, checked in the revenue database.
+/// SPEC §11.1's invariant, and the roll-ups equal to the sums of their
+/// days (issue 19), checked in the revenue database.
 async fn assert_invariant(db: &DatabaseConnection) {
     let violations = revenue_service::ledger::invariant_violations(db)
         .await
         .unwrap();
     assert!(violations.is_empty(), "ledger ≠ amounts: {violations:?}");
+    let mismatches = revenue_service::rollups::mismatches(db).await.unwrap();
+    assert!(
+        mismatches.is_empty(),
+        "roll-ups ≠ their days: {mismatches:?}"
+    );
 }
 
 async fn ledger(app: &TestApp, token: &str, query: &str) -> Value {

@@ -374,7 +374,8 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
         let report = self
             .cache
             .get_or_compute(&key, || async {
-                let rows = reports::top(&self.db, metric, range, limit, creator).await?;
+                let rows =
+                    reports::top(&self.db, metric, (period, range.0), limit, creator).await?;
                 Ok(pb::TopVideosResponse {
                     metric: pb::Metric::from(metric).into(),
                     period: pb::Period::from(period).into(),
@@ -451,7 +452,7 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
         let report = self
             .cache
             .get_or_compute(&key, || async {
-                let videos = reports::earnings(&self.db, creator_id, range).await?;
+                let videos = reports::earnings(&self.db, creator_id, (period, range.0)).await?;
                 // SPEC §8: every money sum is checked.
                 let totals = videos
                     .iter()

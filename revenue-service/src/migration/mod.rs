@@ -6,6 +6,8 @@ use sea_orm_migration::{prelude::*, schema::*};
 use crate::money::RateCard;
 
 mod compact_ledger;
+mod partitions;
+mod rollups;
 mod sparse_original_counts;
 mod statements;
 mod tax_policies;
@@ -26,6 +28,8 @@ impl MigratorTrait for Migrator {
             Box::new(sparse_original_counts::SparseOriginalCounts),
             Box::new(statements::AddStatements),
             Box::new(webhooks::AddWebhooks),
+            Box::new(rollups::AddRollups),
+            Box::new(partitions::PartitionDailyStats),
         ]
     }
 }

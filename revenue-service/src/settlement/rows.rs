@@ -12,6 +12,7 @@ use super::pricing::Priced;
 use crate::{
     entity::daily_stat,
     ledger::{self, Posting},
+    rollups::{self, RowDelta},
     sql::stmt,
 };
 
@@ -55,6 +56,32 @@ struct OldRow {
 }
 
 impl OldRow {
+    /// Its summed columns, in [`RowDelta::sums`] order.
+    fn sums(&self) -> [i64; 6] {
+        [
+            self.views,
+            self.watch_seconds,
+            self.ad_views,
+            self.video_amount,
+            self.ad_amount,
+            self.total,
+        ]
+    }
+
+    /// The roll-up change of this row going.
+    fn removed(&self, day: NaiveDate, video_id: VideoId) -> RowDelta {
+        RowDelta {
+            day,
+            video_id: video_id.0,
+            creator_id: self.creator_id,
+            title: self.title.clone(),
+            present: false,
+            days: -1,
+            // Never negative: negating one cannot overflow.
+            sums: self.sums().map(|s| -s),
+        }
+    }
+
     /// Whether `new` would store exactly this row.
     fn same_as(&self, new: &Priced) -> bool {
         self.creator_id == new.creator_id
@@ -143,6 +170,7 @@ pub(super) async fn replace_rows(
         })
         .collect::<Result<HashMap<_, _>, sea_orm::DbErr>>()?;
     let mut replaced = Replaced::default();
+    let mut deltas: Vec<RowDelta> = Vec::new();
     let mut gone: Vec<VideoId> = Vec::new();
     let mut fresh: Vec<(&Priced, Option<DateTime<Utc>>)> = Vec::new();
     let mut differences: Vec<Difference> = Vec::new();
@@ -167,8 +195,23 @@ pub(super) async fn replace_rows(
             Some(o) => o.restated_at,
             None => None,
         };
-        if before.is_some() {
+        if let Some(o) = &before {
             gone.push(p.video_id);
+            if o.creator_id != p.creator_id {
+                deltas.push(o.removed(day, p.video_id));
+                deltas.push(added(day, p));
+            } else {
+                // Stored counts and amounts are never negative: the
+                // difference of two fits in an i64.
+                let (new, old) = (priced_sums(p), o.sums());
+                deltas.push(RowDelta {
+                    days: 0,
+                    sums: std::array::from_fn(|i| new[i] - old[i]),
+                    ..added(day, p)
+                });
+            }
+        } else {
+            deltas.push(added(day, p));
         }
         fresh.push((p, restated_at));
         differences.push(Difference {
@@ -183,7 +226,9 @@ pub(super) async fn replace_rows(
         });
     }
     // Rows with no counts any more.
-    for (video_id, o) in old {
+    for (video_id, o) in &old {
+        let video_id = *video_id;
+        deltas.push(o.removed(day, VideoId(video_id)));
         replaced.moved.push(VideoId(video_id));
         gone.push(VideoId(video_id));
         if o.total != 0 {
@@ -218,10 +263,40 @@ pub(super) async fn replace_rows(
         .await?;
     }
     insert_rows(txn, day, &fresh).await?;
+    if posting.is_some() {
+        // A first settlement's rows are rolled up at once by the caller
+        // (`rollups::add_settled_day`).
+        rollups::apply(txn, &deltas).await?;
+    }
     if let Some(posting) = posting {
         replaced.transfers = post(txn, day, &differences, posting).await?;
     }
     Ok(replaced)
+}
+
+/// A priced row's summed columns, in [`RowDelta::sums`] order.
+fn priced_sums(p: &Priced) -> [i64; 6] {
+    [
+        p.views,
+        p.watch_seconds,
+        p.ad_views,
+        p.amounts.video_amount.0,
+        p.amounts.ad_amount.0,
+        p.total.0,
+    ]
+}
+
+/// The roll-up change of `p` appearing on `day`.
+fn added(day: NaiveDate, p: &Priced) -> RowDelta {
+    RowDelta {
+        day,
+        video_id: p.video_id.0,
+        creator_id: p.creator_id,
+        title: p.title.clone(),
+        present: true,
+        days: 1,
+        sums: priced_sums(p),
+    }
 }
 
 /// The most bound values one statement may carry: PostgreSQL's limit is

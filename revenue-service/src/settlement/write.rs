@@ -21,6 +21,7 @@ use super::{
 use crate::{
     ledger::{self, Posting},
     money::RateCard,
+    rollups,
     sql::stmt,
 };
 
@@ -73,6 +74,14 @@ impl Settler {
                 "a later day this run may restate stayed held by another run",
             ));
         }
+        // The day's month, and the months ahead of today (issue 19's
+        // partitions; a service running for months creates them here).
+        common::partitions::ensure_months(&self.db, "daily_stats", day, day)
+            .await
+            .map_err(SettleError::database)?;
+        common::partitions::ensure_ahead(&self.db, "daily_stats", self.time.today())
+            .await
+            .map_err(SettleError::database)?;
         let now = Utc::now();
         let txn = self.db.begin().await.map_err(SettleError::database)?;
         let previous = previous_total(&txn, day)
@@ -139,6 +148,13 @@ impl Settler {
                 .await
                 .map_err(SettleError::from)?
         };
+        // A first settlement's roll-ups last: their lock is then held only
+        // from here to the commit.
+        if context.first_settlement {
+            rollups::add_settled_day(&txn, day)
+                .await
+                .map_err(SettleError::database)?;
+        }
         if restated {
             crate::webhooks::enqueue(
                 &txn,
