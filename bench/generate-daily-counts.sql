@@ -5,6 +5,15 @@
 INSERT INTO videos (id, creator_id, title, description, duration_seconds, created_at)
   SELECT g, 1 + g % 1000, 'video ' || g, '', 600, now() FROM generate_series(1, :videos) g;
 SELECT setval(pg_get_serial_sequence('videos', 'id'), :videos);
+-- Their month's partition, where daily_counts is partitioned (issue 19)
+-- and the service did not make it (a machine whose clock is past it).
+DO $$ BEGIN
+  IF EXISTS (SELECT 1 FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid
+             WHERE c.relname = 'daily_counts') THEN
+    CREATE TABLE IF NOT EXISTS daily_counts_p202611 PARTITION OF daily_counts
+      FOR VALUES FROM ('2026-11-01') TO ('2026-12-01');
+  END IF;
+END $$;
 -- The same counts both days, so the second day's counts before it are the
 -- first day's (what the write-back and the import maintain).
 INSERT INTO daily_counts (video_id, day, views, watch_seconds, ad_views, views_before, ad_views_before)

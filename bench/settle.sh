@@ -76,8 +76,11 @@ transfers() {
   psql "$pg/bench_revenue_$n" -tAc "SELECT COUNT(*) FROM ledger_transfers" 2>/dev/null || echo "no ledger"
 }
 sizes() {
-  psql "$pg/bench_revenue_$n" -tAc "SELECT string_agg(relname || ' ' || pg_size_pretty(pg_total_relation_size(oid)), ', ') \
-    FROM pg_class WHERE relname IN ('daily_stats', 'ledger_transfers', 'ledger_postings')"
+  # daily_stats is partitioned (issue 19): its size is its partitions'.
+  psql "$pg/bench_revenue_$n" -tAc "SELECT string_agg(name || ' ' || pg_size_pretty(bytes), ', ') FROM ( \
+    SELECT 'daily_stats' AS name, SUM(pg_total_relation_size(relid)) AS bytes FROM pg_partition_tree('daily_stats') \
+    UNION ALL SELECT relname, pg_total_relation_size(oid) FROM pg_class \
+      WHERE relname IN ('ledger_transfers', 'ledger_postings', 'rollup_video_stats', 'rollup_creator_stats')) t"
 }
 # The generation's dirty pages are flushed first (PostgreSQL's, then the
 # kernel's), so that no run pays for writing what came before it.

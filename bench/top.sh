@@ -37,6 +37,8 @@ for _ in $(seq 100); do
 done
 echo "== generating $rows daily rows for 2026-11-21"
 psql "$pg/$db" -q -v ON_ERROR_STOP=1 <<SQL
+CREATE TABLE IF NOT EXISTS daily_stats_p202611 PARTITION OF daily_stats
+  FOR VALUES FROM ('2026-11-01') TO ('2026-12-01');
 INSERT INTO daily_stats (day, video_id, creator_id, title, views, watch_seconds, ad_views,
                          video_amount, ad_amount, total_amount, rate_card_version)
   SELECT '2026-11-21', g, 1 + g % 1000, 'video ' || g, 1 + (g::bigint * 7919) % 100000,

@@ -227,3 +227,45 @@ pub async fn partition_by_month(
     db.execute_unprepared(&format!("DROP TABLE {flat}")).await?;
     Ok(())
 }
+
+/// Undoes [`partition_by_month`] (a migration's `down`): `table` becomes a
+/// plain table again with its rows, `primary_key` and `indexes`. Nothing
+/// on SQLite or when `table` is not partitioned.
+///
+/// # Errors
+/// Database failures.
+pub async fn unpartition(
+    db: &impl ConnectionTrait,
+    table: &str,
+    primary_key: &str,
+    indexes: &[(&str, &str)],
+) -> Result<(), DbErr> {
+    if !is_partitioned(db, table).await? {
+        return Ok(());
+    }
+    let parts = format!("{table}_parts");
+    db.execute_unprepared(&format!("ALTER TABLE {table} RENAME TO {parts}"))
+        .await?;
+    db.execute_unprepared(&format!(
+        "ALTER TABLE {parts} RENAME CONSTRAINT {table}_pkey TO {parts}_pkey"
+    ))
+    .await?;
+    for (name, _) in indexes {
+        db.execute_unprepared(&format!("ALTER INDEX {name} RENAME TO {name}_parts"))
+            .await?;
+    }
+    db.execute_unprepared(&format!(
+        "CREATE TABLE {table} (LIKE {parts} INCLUDING DEFAULTS INCLUDING CONSTRAINTS \
+           INCLUDING STORAGE, PRIMARY KEY ({primary_key}))"
+    ))
+    .await?;
+    db.execute_unprepared(&format!("INSERT INTO {table} SELECT * FROM {parts}"))
+        .await?;
+    db.execute_unprepared(&format!("DROP TABLE {parts}"))
+        .await?;
+    for (name, columns) in indexes {
+        db.execute_unprepared(&format!("CREATE INDEX {name} ON {table} ({columns})"))
+            .await?;
+    }
+    Ok(())
+}

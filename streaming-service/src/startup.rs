@@ -60,6 +60,9 @@ impl Application {
         common::database::migrate_exclusively(&db, || Migrator::up(&db, None))
             .await
             .context("migrating the streaming database")?;
+        common::partitions::ensure_ahead(&db, "daily_counts", settings.platform_time.today())
+            .await
+            .context("creating the months ahead of daily_counts")?;
         let store = counter_store(&settings).await?;
         let keys = Arc::new(KeyCache::from_user_service(
             &settings.streaming_user_service_url,

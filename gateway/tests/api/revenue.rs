@@ -639,6 +639,10 @@ async fn killing_the_revenue_service_mid_run_still_settles_the_day_once() {
     let db = sea_orm::Database::connect(app.streaming_db_url.clone().unwrap())
         .await
         .unwrap();
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 10, 4).unwrap();
+    common::partitions::ensure_months(&db, "daily_counts", day, day)
+        .await
+        .unwrap();
     db.execute_unprepared(&format!(
         "INSERT INTO videos (id, creator_id, title, description, duration_seconds, created_at) \
            SELECT g, {creator}, 'v' || g, '', 600, now() FROM generate_series({from}, {from} + 149999) g; \

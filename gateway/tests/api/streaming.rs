@@ -490,6 +490,10 @@ async fn daily_counts_stream_many_database_pages_in_order_and_resume_at_a_page_b
         .await
         .unwrap();
     use sea_orm::ConnectionTrait;
+    let october = chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
+    common::partitions::ensure_months(&db, "daily_counts", october, october)
+        .await
+        .unwrap();
     db.execute_unprepared(
         "INSERT INTO videos (id, creator_id, title, description, duration_seconds, created_at) \
            SELECT g, 1 + g % 7, 'video ' || g, '', 600, now() FROM generate_series(1, 12000) g; \

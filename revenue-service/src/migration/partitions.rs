@@ -8,6 +8,12 @@ use sea_orm_migration::prelude::*;
 /// See the module's documentation.
 pub(super) struct PartitionDailyStats;
 
+/// The secondary indexes of `daily_stats`: (name, columns).
+const INDEXES: &[(&str, &str)] = &[
+    ("idx_daily_stats_video", "video_id, day"),
+    ("idx_daily_stats_creator", "creator_id, day"),
+];
+
 impl MigrationName for PartitionDailyStats {
     fn name(&self) -> &str {
         "m20261202_000002_partition_daily_stats"
@@ -21,11 +27,18 @@ impl MigrationTrait for PartitionDailyStats {
             manager.get_connection(),
             "daily_stats",
             "day, video_id",
-            &[
-                ("idx_daily_stats_video", "video_id, day"),
-                ("idx_daily_stats_creator", "creator_id, day"),
-            ],
+            INDEXES,
             chrono::Utc::now().date_naive(),
+        )
+        .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        common::partitions::unpartition(
+            manager.get_connection(),
+            "daily_stats",
+            "day, video_id",
+            INDEXES,
         )
         .await
     }

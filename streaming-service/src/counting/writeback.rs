@@ -209,9 +209,15 @@ impl Writeback {
     /// # Errors
     /// The database failed; nothing was written.
     pub async fn commit(&self, taken: &[Taken]) -> Result<(), WritebackError> {
-        if taken.is_empty() {
+        let (Some(first), Some(last)) = (
+            taken.iter().map(|t| t.bucket.day).min(),
+            taken.iter().map(|t| t.bucket.day).max(),
+        ) else {
             return Ok(());
-        }
+        };
+        // Their months' partitions (issue 19); made ahead, so this only
+        // reads the catalog, unless a service ran for months.
+        common::partitions::ensure_months(&self.db, "daily_counts", first, last).await?;
         let mut insert = Query::insert();
         insert.into_table(daily_count::Entity).columns([
             daily_count::Column::VideoId,

@@ -195,6 +195,15 @@ pub async fn import(
     report.rejected.sort_by_key(|r| r.line);
     let mut good = good;
     good.sort_unstable_by_key(|r| (r.video_id, r.day));
+    // The months of the imported days (issue 19's partitions), only
+    // those: an import of 2019 and 2026 makes no month in between.
+    let months: std::collections::BTreeSet<chrono::NaiveDate> = good
+        .iter()
+        .map(|r| common::partitions::month_of(r.day))
+        .collect();
+    for month in months {
+        common::partitions::ensure_months(db, "daily_counts", month, month).await?;
+    }
     // SQLite has one writer at a time, and its busy handler polls at up to
     // 100 ms intervals: an import that began its next batch at once would
     // win the lock over and over. Pausing as long as each batch took leaves

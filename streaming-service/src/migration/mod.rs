@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateStreamingTables),
             Box::new(AddChangedDays),
             Box::new(AddBatchSequence),
+            Box::new(PartitionDailyCounts),
         ]
     }
 }
@@ -317,5 +318,41 @@ impl MigrationTrait for AddBatchSequence {
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// `m20261202_000001_partition_daily_counts`: on PostgreSQL,
+/// `daily_counts` becomes partitioned by month on `day` (issue 19;
+/// `common::partitions`), with the same key `(video_id, day)` and index;
+/// its rows move into their months' partitions. SQLite keeps one table.
+struct PartitionDailyCounts;
+
+impl MigrationName for PartitionDailyCounts {
+    fn name(&self) -> &str {
+        "m20261202_000001_partition_daily_counts"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for PartitionDailyCounts {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        common::partitions::partition_by_month(
+            manager.get_connection(),
+            "daily_counts",
+            "video_id, day",
+            &[("idx_daily_counts_day_video", "day, video_id")],
+            chrono::Utc::now().date_naive(),
+        )
+        .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        common::partitions::unpartition(
+            manager.get_connection(),
+            "daily_counts",
+            "video_id, day",
+            &[("idx_daily_counts_day_video", "day, video_id")],
+        )
+        .await
     }
 }
