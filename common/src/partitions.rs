@@ -17,6 +17,13 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, TransactionTrait};
 /// creating the same month at once would otherwise race in the catalog.
 const PARTITION_LOCK: i64 = 0x7373_702d_7061_7274;
 
+/// How long making a partition waits for the table's lock (PostgreSQL's
+/// `CREATE TABLE … PARTITION OF` takes an exclusive lock on the parent,
+/// so it queues behind a running settlement, and every reader behind it).
+/// A call that times out fails with a database error; one made ahead of
+/// need is tried again at the next settlement or start-up.
+pub const LOCK_TIMEOUT: &str = "5s";
+
 /// How many months after the current one are kept created ahead.
 pub const MONTHS_AHEAD: u32 = 2;
 
@@ -126,6 +133,10 @@ where
         [PARTITION_LOCK.into()],
     ))
     .await?;
+    // Creating a partition locks the whole table: rather than wait behind
+    // a long transaction (and make every reader wait behind it), give up.
+    txn.execute_unprepared(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+        .await?;
     for month in missing {
         let Some(next) = month.checked_add_months(Months::new(1)) else {
             continue;

@@ -190,6 +190,13 @@ pub async fn export_month(
         File::open(dir)?.sync_all()?;
     }
     let txn = db.begin().await?;
+    // Detaching locks the whole table: give up rather than queue readers
+    // behind a running settlement (the file stays; export again later).
+    txn.execute_unprepared(&format!(
+        "SET LOCAL lock_timeout = '{}'",
+        common::partitions::LOCK_TIMEOUT
+    ))
+    .await?;
     txn.execute_unprepared(&format!(
         "ALTER TABLE daily_stats DETACH PARTITION {partition}"
     ))

@@ -34,7 +34,8 @@ pub struct TopRow {
 /// The `limit` videos with the largest `metric` in `period` starting on
 /// `start` (from [`Period::range`]), ties by smaller video id; optionally
 /// one creator's. A week or a month reads `limit` entries of a roll-up
-/// index; a day, the day's rows.
+/// index; a day, `limit` entries of a `daily_stats` index on
+/// `(day, views DESC, video_id)` or its watch-time twin.
 ///
 /// # Errors
 /// Database failures.
@@ -58,7 +59,7 @@ pub async fn top(
         format!(
             "SELECT video_id, title, creator_id, {column} AS value \
              FROM daily_stats WHERE day = $1 {creator} \
-             ORDER BY value DESC, video_id ASC LIMIT $2"
+             ORDER BY {column} DESC, video_id ASC LIMIT $2"
         )
     } else {
         values.push(period.as_str().into());

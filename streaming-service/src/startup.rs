@@ -60,9 +60,14 @@ impl Application {
         common::database::migrate_exclusively(&db, || Migrator::up(&db, None))
             .await
             .context("migrating the streaming database")?;
-        common::partitions::ensure_ahead(&db, "daily_counts", settings.platform_time.today())
-            .await
-            .context("creating the months ahead of daily_counts")?;
+        if let Err(e) =
+            common::partitions::ensure_ahead(&db, "daily_counts", settings.platform_time.today())
+                .await
+        {
+            // Not needed yet (the current month is made when first
+            // written): a busy table must not keep the service down.
+            tracing::warn!(error = %e, "making the months ahead of daily_counts failed");
+        }
         let store = counter_store(&settings).await?;
         let keys = Arc::new(KeyCache::from_user_service(
             &settings.streaming_user_service_url,

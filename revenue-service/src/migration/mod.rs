@@ -6,6 +6,7 @@ use sea_orm_migration::{prelude::*, schema::*};
 use crate::money::RateCard;
 
 mod compact_ledger;
+mod day_top;
 mod partitions;
 mod rollups;
 mod sparse_original_counts;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(webhooks::AddWebhooks),
             Box::new(rollups::AddRollups),
             Box::new(partitions::PartitionDailyStats),
+            Box::new(day_top::IndexDayTop),
         ]
     }
 }
