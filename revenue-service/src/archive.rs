@@ -67,8 +67,9 @@ pub enum ArchiveError {
     /// Not on PostgreSQL, or `daily_stats` is not partitioned.
     #[error("archiving needs PostgreSQL with a partitioned daily_stats")]
     NotPartitioned,
-    /// The month is the current one or later: its days may still change.
-    #[error("{0} is not over yet: only past months can be archived")]
+    /// The month's last day is not final yet (SPEC §11.2): its days may
+    /// still change.
+    #[error("{0} is not final yet: only months whose days are all final can be archived")]
     NotOver(NaiveDate),
     /// The month has no partition (never settled, or archived already).
     #[error("daily_stats has no partition for {0}")]
@@ -160,12 +161,13 @@ async fn require_partitioned(db: &DatabaseConnection) -> Result<(), ArchiveError
 pub async fn export_month(
     db: &DatabaseConnection,
     month: NaiveDate,
-    today: NaiveDate,
+    (today, final_after_days): (NaiveDate, u32),
     path: &Path,
 ) -> Result<Moved, ArchiveError> {
     require_partitioned(db).await?;
     let month = month_of(month);
-    if month >= month_of(today) {
+    let last_day = common::domain::Period::Month.range(month).1;
+    if !crate::settlement::day_is_final(last_day, today, final_after_days) {
         return Err(ArchiveError::NotOver(month));
     }
     if !common::partitions::months(db, "daily_stats")
@@ -175,12 +177,24 @@ pub async fn export_month(
         return Err(ArchiveError::NoPartition(month));
     }
     let partition = partition_name("daily_stats", month);
-    let (rows, total_amount) = totals(db, &partition).await?;
+    // One transaction from the first read to the drop, the partition
+    // locked against writes: a restatement or an adjustment of the month
+    // waits, so the file holds exactly what is dropped.
+    let txn = db.begin().await?;
+    txn.execute_unprepared(&format!(
+        "SET LOCAL lock_timeout = '{}'",
+        common::partitions::LOCK_TIMEOUT
+    ))
+    .await?;
+    txn.execute_unprepared(&format!("LOCK TABLE {partition} IN SHARE MODE"))
+        .await?;
+    let (rows, total_amount) = totals(&txn, &partition).await?;
     let partial = path.with_extension("parquet.partial");
-    write_file(db, &partition, &partial).await?;
+    write_file(&txn, &partition, &partial).await?;
     let (read_rows, read_total) = file_totals(&partial, month)?;
     if (read_rows, read_total) != (rows, total_amount) {
         let _ = std::fs::remove_file(&partial);
+        txn.rollback().await?;
         return Err(ArchiveError::Mismatch(format!(
             "{read_rows} rows and {read_total} won read, {rows} rows and {total_amount} won held"
         )));
@@ -189,14 +203,9 @@ pub async fn export_month(
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         File::open(dir)?.sync_all()?;
     }
-    let txn = db.begin().await?;
-    // Detaching locks the whole table: give up rather than queue readers
-    // behind a running settlement (the file stays; export again later).
-    txn.execute_unprepared(&format!(
-        "SET LOCAL lock_timeout = '{}'",
-        common::partitions::LOCK_TIMEOUT
-    ))
-    .await?;
+    // Detaching locks the whole table: it gives up after the lock timeout
+    // rather than queue readers behind a running settlement (the file
+    // stays; export again later).
     txn.execute_unprepared(&format!(
         "ALTER TABLE daily_stats DETACH PARTITION {partition}"
     ))
@@ -214,7 +223,7 @@ pub async fn export_month(
 
 /// Writes every row of `partition`, in (day, video) order, to `path`.
 async fn write_file(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     partition: &str,
     path: &Path,
 ) -> Result<(), ArchiveError> {

@@ -76,9 +76,15 @@ async fn main() -> anyhow::Result<()> {
         .await?;
         let moved = match action {
             Archive::Export { month, file } => {
-                archive::export_month(&db, month, settings.platform_time.today(), &file)
-                    .await
-                    .with_context(|| format!("archiving {month} to {}", file.display()))?
+                let final_after = settings.settlement_final_after_days;
+                archive::export_month(
+                    &db,
+                    month,
+                    (settings.platform_time.today(), final_after),
+                    &file,
+                )
+                .await
+                .with_context(|| format!("archiving {month} to {}", file.display()))?
             }
             Archive::Restore { file } => archive::restore_month(&db, &file)
                 .await

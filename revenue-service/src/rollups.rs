@@ -11,21 +11,22 @@
 //!   ([`add_settled_day`]), straight from `daily_stats`, last before the
 //!   commit;
 //! - every later change of a (video, day) row (a re-settlement, a restated
-//!   later day, an adjustment) adds its difference as it is written
-//!   ([`apply`]), grouped per roll-up row.
+//!   later day, an adjustment) is kept as its difference while the rows
+//!   are written, and [`apply`] adds them, grouped per roll-up row, just
+//!   before the commit.
 //!
 //! A roll-up row counts the days it sums (`days`); one whose days all went
 //! is deleted, so a roll-up row exists exactly when a settled row of its
 //! period does. Its `title` is the video's title on the latest day that
-//! changed it (`title_day`).
+//! changed it (`title_day`); the reports used to show `MAX(title)` over the
+//! period's rows, the same while a video keeps its title.
 //!
 //! Roll-up rows are shared by the days of a period, so on PostgreSQL every
 //! transaction takes one advisory lock before its first roll-up write and
 //! keeps it to its commit: roll-up writes of two transactions never
-//! interleave, so they cannot deadlock. A first settlement (the bulk of
-//! the rows) takes it only at its end. A transaction holding it waits for
-//! nothing another one can hold: the days it writes are under its leases.
-//! SQLite has one writer anyway.
+//! interleave, so they cannot deadlock. Every roll-up write is the last
+//! thing its transaction does before committing, so the lock is held only
+//! for those writes. SQLite has one writer anyway.
 
 use chrono::NaiveDate;
 use common::domain::Period;

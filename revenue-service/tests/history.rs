@@ -421,16 +421,21 @@ async fn a_month_archived_to_parquet_and_restored_answers_the_same_reports() {
 
     // Refused: the current month, a month with no partition.
     assert!(matches!(
-        archive::export_month(db, date(2026, 11, 5), today, &file).await,
+        archive::export_month(db, date(2026, 11, 5), (today, 3), &file).await,
+        Err(ArchiveError::NotOver(_))
+    ));
+    // October 31 is final only from November 4 (3 days after it).
+    assert!(matches!(
+        archive::export_month(db, date(2026, 10, 1), (date(2026, 11, 3), 3), &file).await,
         Err(ArchiveError::NotOver(_))
     ));
     assert!(matches!(
-        archive::export_month(db, date(2024, 1, 1), today, &file).await,
+        archive::export_month(db, date(2024, 1, 1), (today, 3), &file).await,
         Err(ArchiveError::NoPartition(_))
     ));
     assert!(!file.exists());
 
-    let exported = archive::export_month(db, date(2026, 10, 15), today, &file)
+    let exported = archive::export_month(db, date(2026, 10, 15), (today, 3), &file)
         .await
         .unwrap();
     assert_eq!(exported.month, date(2026, 10, 1));
@@ -451,9 +456,53 @@ async fn a_month_archived_to_parquet_and_restored_answers_the_same_reports() {
     .unwrap();
     assert_eq!(top.len(), 5);
     assert!(matches!(
-        archive::export_month(db, date(2026, 10, 1), today, &file).await,
+        archive::export_month(db, date(2026, 10, 1), (today, 3), &file).await,
         Err(ArchiveError::NoPartition(_))
     ));
+    // Settling a day of the archived month again is refused: its rows are
+    // in the file, the ledger and the roll-ups, and would be paid twice.
+    let transfers = |db: &DatabaseConnection| {
+        let db = db.clone();
+        async move {
+            db.query_one(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM ledger_transfers",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap()
+        }
+    };
+    let before = transfers(db).await;
+    fixture
+        .settler
+        .enqueue(&[date(2026, 10, 30)])
+        .await
+        .unwrap();
+    while fixture.settler.run_next().await.unwrap() {}
+    let error: Option<String> = db
+        .query_one(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT error FROM settlement_runs WHERE day = '2026-10-30' ORDER BY id DESC LIMIT 1",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "error")
+        .unwrap();
+    assert!(
+        error.as_deref().is_some_and(|e| e.contains("archived")),
+        "{error:?}"
+    );
+    assert_eq!(transfers(db).await, before);
+    assert!(
+        !partitions::months(db, "daily_stats")
+            .await
+            .unwrap()
+            .contains(&date(2026, 10, 1))
+    );
 
     let restored = archive::restore_month(db, &file).await.unwrap();
     assert_eq!(restored, exported);

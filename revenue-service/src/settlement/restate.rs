@@ -119,6 +119,7 @@ impl Settler {
             let done = self
                 .restate_chunk(txn, &with_rows, pulled, days, cards, posting)
                 .await?;
+            restated.deltas.extend(done.deltas);
             restated.rows += done.rows;
             restated.transfers += done.transfers;
             restated.sum = restated
@@ -167,6 +168,7 @@ impl Settler {
                 Some(posting),
             )
             .await?;
+            restated.deltas.extend(replaced.deltas);
             if replaced.amounts_changed == 0 {
                 continue;
             }
@@ -322,6 +324,8 @@ impl Settler {
             let restated = self
                 .restate_chunk(&txn, &video, pulled, &settled, &cards, &posting)
                 .await?;
+            // The roll-ups last: their lock is held from here to the commit.
+            crate::rollups::apply(&txn, &restated.deltas).await?;
             model.amount_clawed_back = restated.sum.0.checked_neg().ok_or_else(|| {
                 sea_orm::DbErr::Custom("the clawback does not fit in 64 bits of won".to_owned())
             })?;

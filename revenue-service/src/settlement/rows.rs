@@ -12,7 +12,7 @@ use super::pricing::Priced;
 use crate::{
     entity::daily_stat,
     ledger::{self, Posting},
-    rollups::{self, RowDelta},
+    rollups::RowDelta,
     sql::stmt,
 };
 
@@ -37,6 +37,11 @@ pub(super) struct Replaced {
     pub(super) transfers: u64,
     /// Their signed sum, won (positive: owed to creators).
     pub(super) sum: Won,
+    /// The roll-up differences of the changed rows (none for a day's first
+    /// settlement, rolled up at once): the caller adds them with
+    /// [`rollups::apply`] just before its commit, so the roll-up lock is
+    /// held only from there.
+    pub(super) deltas: Vec<RowDelta>,
 }
 
 /// A row as stored, to compare with its new pricing.
@@ -266,7 +271,7 @@ pub(super) async fn replace_rows(
     if posting.is_some() {
         // A first settlement's rows are rolled up at once by the caller
         // (`rollups::add_settled_day`).
-        rollups::apply(txn, &deltas).await?;
+        replaced.deltas = deltas;
     }
     if let Some(posting) = posting {
         replaced.transfers = post(txn, day, &differences, posting).await?;

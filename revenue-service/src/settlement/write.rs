@@ -75,7 +75,21 @@ impl Settler {
             ));
         }
         // The day's month, and the months ahead of today (issue 19's
-        // partitions; a service running for months creates them here).
+        // partitions; a service running for months creates them here). A
+        // month archived to Parquet is not made again: its settled rows
+        // (in the ledger and the roll-ups) are in the file, and settling
+        // one of its days on an empty partition would pay them twice.
+        if archived(&self.db, day)
+            .await
+            .map_err(SettleError::database)?
+        {
+            return Err(SettleError::new(
+                RunErrorCode::Database,
+                format!(
+                    "the month of {day} is archived: restore it first (revenue-service archive restore)"
+                ),
+            ));
+        }
         common::partitions::ensure_months(&self.db, "daily_stats", day, day)
             .await
             .map_err(SettleError::database)?;
@@ -151,13 +165,17 @@ impl Settler {
                 .await
                 .map_err(SettleError::from)?
         };
-        // A first settlement's roll-ups last: their lock is then held only
-        // from here to the commit.
+        // The roll-ups last: their lock is held only from here to the
+        // commit.
         if context.first_settlement {
             rollups::add_settled_day(&txn, day)
                 .await
                 .map_err(SettleError::database)?;
         }
+        progress.deltas.extend(later_restated.deltas);
+        rollups::apply(&txn, &progress.deltas)
+            .await
+            .map_err(SettleError::database)?;
         if restated {
             crate::webhooks::enqueue(
                 &txn,
@@ -263,8 +281,11 @@ pub(super) struct Settled {
 }
 
 /// What restating later days did.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct Restated {
+    /// The roll-up differences of the rows re-priced, to apply before the
+    /// commit.
+    pub(super) deltas: Vec<crate::rollups::RowDelta>,
     /// (video, day) rows re-priced.
     pub(super) rows: i64,
     /// Transfers posted.
@@ -297,6 +318,8 @@ pub(super) struct Progress {
     total_amount: Won,
     /// Rows whose amount changed.
     amounts_changed: u64,
+    /// Roll-up differences of the rows changed (a re-settlement's).
+    deltas: Vec<crate::rollups::RowDelta>,
     /// Videos whose priced counts changed (when collected).
     moved: Vec<VideoId>,
     /// Ledger transfers posted.
@@ -305,12 +328,40 @@ pub(super) struct Progress {
 
 impl Progress {
     fn absorb(&mut self, replaced: Replaced, collect_moved: bool) {
+        self.deltas.extend(replaced.deltas);
         self.amounts_changed += replaced.amounts_changed;
         self.transfers += replaced.transfers;
         if collect_moved {
             self.moved.extend(replaced.moved);
         }
     }
+}
+
+/// Whether `day`'s month is archived: `daily_stats` is partitioned, the
+/// month has no partition, and some day of it was settled.
+pub(crate) async fn archived(
+    db: &sea_orm::DatabaseConnection,
+    day: NaiveDate,
+) -> Result<bool, sea_orm::DbErr> {
+    if !common::partitions::is_partitioned(db, "daily_stats").await? {
+        return Ok(false);
+    }
+    let month = common::partitions::month_of(day);
+    if common::partitions::months(db, "daily_stats")
+        .await?
+        .contains(&month)
+    {
+        return Ok(false);
+    }
+    let end = common::domain::Period::Month.range(month).1;
+    Ok(db
+        .query_one(stmt(
+            db.get_database_backend(),
+            "SELECT 1 AS one FROM settled_days WHERE day >= $1 AND day <= $2 LIMIT 1",
+            vec![month.into(), end.into()],
+        ))
+        .await?
+        .is_some())
 }
 
 async fn previous_total(
