@@ -93,6 +93,39 @@ for name in streaming-service:$ss_pid revenue-service:$rs_pid; do
   pid=${name#*:}
   echo "== ${name%%:*}: peak RSS $(awk '/VmHWM/{printf "%.1f MiB", $2/1024}' "/proc/$pid/status")"
 done
+# The settlement floor (issue 19): the rows the settlement just wrote (the
+# day's daily_stats rows, its ledger transfers, the roll-up rows) exported in
+# PostgreSQL's binary format, then loaded with a plain binary COPY into
+# empty tables with the same columns and indexes (LIKE … INCLUDING ALL of
+# the month's partition and of the ledger and roll-up tables), in one
+# transaction, timed from psql's start to its end. The roll-up tables hold
+# only this day (the bench settles no other). FLOOR=0 skips it.
+copy_floor() {
+  dir=$(mktemp -d) && chmod 777 "$dir"
+  local tables="daily_stats_p202611:day='2026-11-21' ledger_transfers:day='2026-11-21' rollup_video_stats:true rollup_creator_stats:true"
+  local setup="" t
+  for t in $tables; do
+    local table=${t%%:*} filter=${t#*:}
+    psql "$pg/bench_revenue_$n" -qc "COPY (SELECT * FROM $table WHERE $filter) TO '$dir/$table.bin' (FORMAT binary)"
+    setup+="DROP TABLE IF EXISTS floor_$table; CREATE TABLE floor_$table (LIKE $table INCLUDING ALL);"
+  done
+  psql "$pg/bench_revenue_$n" -qc "$setup"
+  psql "$pg/postgres" -qc CHECKPOINT
+  sync
+  echo "== plain binary COPY of the same rows into empty tables with the same indexes:"
+  start=$(date +%s.%N)
+  local args=(-v ON_ERROR_STOP=1 -c '\timing on' -c BEGIN)
+  for t in $tables; do args+=(-c "COPY floor_${t%%:*} FROM '$dir/${t%%:*}.bin' (FORMAT binary)"); done
+  args+=(-c COMMIT)
+  psql "$pg/bench_revenue_$n" "${args[@]}" | grep -E '^(COPY|Time)' | paste -sd' '
+  end=$(date +%s.%N)
+  echo "== copy floor wall time $(python3 -c "print(f'{$end - $start:.1f}')") s"
+  psql "$pg/bench_revenue_$n" -qc "$(for t in $tables; do echo "DROP TABLE floor_${t%%:*};"; done)"
+  rm -rf "$dir"
+  psql "$pg/postgres" -qc CHECKPOINT
+  sync
+}
+[ "${FLOOR:-1}" = 0 ] || copy_floor
 before=$(transfers)
 echo "== settling 2026-11-21 again, nothing changed (ledger transfers before: $before)"
 settle_day

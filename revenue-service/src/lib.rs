@@ -31,5 +31,10 @@ pub mod startup;
 pub mod statements;
 pub mod webhooks;
 
+/// The tables partitioned by month on `day` on PostgreSQL (issue 19,
+/// `common::partitions`): a settled day needs its month in both (its rows,
+/// its transfers); the service makes the months ahead of today in both.
+pub const MONTHLY_TABLES: [&str; 2] = ["daily_stats", "ledger_transfers"];
+
 pub use config::Settings;
 pub use startup::Application;

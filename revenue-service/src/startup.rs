@@ -67,13 +67,14 @@ impl Application {
         common::database::migrate_exclusively(&db, || Migrator::up(&db, None))
             .await
             .context("migrating the revenue database")?;
-        if let Err(e) =
-            common::partitions::ensure_ahead(&db, "daily_stats", settings.platform_time.today())
-                .await
-        {
-            // Not needed yet (the current month is made when first
-            // written): a busy table must not keep the service down.
-            tracing::warn!(error = %e, "making the months ahead of daily_stats failed");
+        for table in crate::MONTHLY_TABLES {
+            if let Err(e) =
+                common::partitions::ensure_ahead(&db, table, settings.platform_time.today()).await
+            {
+                // Not needed yet (the current month is made when first
+                // written): a busy table must not keep the service down.
+                tracing::warn!(error = %e, table, "making the months ahead failed");
+            }
         }
         let keys = Arc::new(KeyCache::from_user_service(
             &settings.revenue_user_service_url,

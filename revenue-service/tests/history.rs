@@ -26,7 +26,7 @@ use revenue_service::{
     reports, rollups,
     settlement::{CountSource, NewAdjustment, PullError, RunLimits, Settler, Watermark},
 };
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use sea_orm_migration::MigratorTrait;
 use tokio::sync::mpsc;
 
@@ -321,19 +321,21 @@ async fn settled_fixture() -> Fixture {
 async fn partitions_exist_ahead_and_reports_span_their_boundary() {
     let fixture = settled_fixture().await;
     let db = &fixture.db;
-    let months = partitions::months(db, "daily_stats").await.unwrap();
-    // Ahead of today (the migration and every run make them).
-    let this_month = partitions::month_of(Utc::now().date_naive());
-    for ahead in 0..=partitions::MONTHS_AHEAD {
-        let month = this_month
-            .checked_add_months(chrono::Months::new(ahead))
-            .unwrap();
-        assert!(
-            months.contains(&month),
-            "no partition for {month}: {months:?}"
-        );
+    for table in revenue_service::MONTHLY_TABLES {
+        let months = partitions::months(db, table).await.unwrap();
+        // Ahead of today (the migration and every run make them).
+        let this_month = partitions::month_of(Utc::now().date_naive());
+        for ahead in 0..=partitions::MONTHS_AHEAD {
+            let month = this_month
+                .checked_add_months(chrono::Months::new(ahead))
+                .unwrap();
+            assert!(
+                months.contains(&month),
+                "no partition of {table} for {month}: {months:?}"
+            );
+        }
+        assert!(months.contains(&date(2026, 10, 1)) && months.contains(&date(2026, 11, 1)));
     }
-    assert!(months.contains(&date(2026, 10, 1)) && months.contains(&date(2026, 11, 1)));
     // A day of a month long gone gets its partition when it is settled.
     fixture
         .counts
@@ -342,8 +344,50 @@ async fn partitions_exist_ahead_and_reports_span_their_boundary() {
         .unwrap()
         .insert((date(2025, 3, 14), 1), (5, 1));
     fixture.settle(&[date(2025, 3, 14)]).await;
-    let months = partitions::months(db, "daily_stats").await.unwrap();
-    assert!(months.contains(&date(2025, 3, 1)), "{months:?}");
+    for table in revenue_service::MONTHLY_TABLES {
+        let months = partitions::months(db, table).await.unwrap();
+        assert!(months.contains(&date(2025, 3, 1)), "{table}: {months:?}");
+    }
+    // Its earning is in the ledger's month; a transfer of no day (a
+    // payout) goes to the undated partition, and a dated one cannot.
+    let partition_of = |day: &str| {
+        format!("SELECT tableoid::regclass::text AS p FROM ledger_transfers WHERE day {day}")
+    };
+    let earning = db
+        .query_one(Statement::from_string(
+            DbBackend::Postgres,
+            partition_of("= '2025-03-14'"),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        earning.try_get::<String>("", "p").unwrap(),
+        "ledger_transfers_p202503"
+    );
+    db.execute_unprepared(
+        "INSERT INTO ledger_transfers (creator_id, posting_id, amount, kind, debit_account, \
+           credit_account) VALUES (7, 1, 100, 4, 0, 2)",
+    )
+    .await
+    .unwrap();
+    let payout = db
+        .query_one(Statement::from_string(DbBackend::Postgres, partition_of("IS NULL")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        payout.try_get::<String>("", "p").unwrap(),
+        "ledger_transfers_undated"
+    );
+    assert!(
+        db.execute_unprepared(
+            "INSERT INTO ledger_transfers_undated (creator_id, posting_id, amount, day, kind, \
+               debit_account, credit_account) VALUES (7, 1, 100, '2025-03-14', 1, 1, 0)",
+        )
+        .await
+        .is_err()
+    );
     assert_eq!(
         fixture
             .rows(date(2025, 3, 1), date(2025, 3, 31))

@@ -1,6 +1,7 @@
 //! `m20261201_000001_compact_ledger` keeps every transfer of the first
 //! ledger: same ids, kinds, accounts, amounts, sources, reasons, actors and
-//! times, on PostgreSQL and on SQLite; new transfers continue after the
+//! times, on PostgreSQL (where a later migration also partitions them by
+//! month) and on SQLite; new transfers continue after the
 //! largest id; and rolling it back gives the first ledger's rows back.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -111,6 +112,29 @@ async fn round_trip(db: &DatabaseConnection) {
         .try_get::<i64>("", "n")
         .unwrap();
     assert_eq!(postings, 4);
+    // On PostgreSQL the transfers then move into their month's partition
+    // (`m20261202_000004_partition_ledger_transfers`), the payout of no day
+    // into the undated one.
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        let placed = db
+            .query_all(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                "SELECT tableoid::regclass::text AS p, COUNT(*) AS n FROM ledger_transfers \
+                 GROUP BY 1 ORDER BY 1",
+            ))
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.try_get("", "p").unwrap(), r.try_get("", "n").unwrap()))
+            .collect::<Vec<(String, i64)>>();
+        assert_eq!(
+            placed,
+            [
+                ("ledger_transfers_p202610".to_owned(), 4),
+                ("ledger_transfers_undated".to_owned(), 1)
+            ]
+        );
+    }
 
     // New transfers continue after the largest id.
     let posting = Posting {

@@ -31,7 +31,7 @@ impl MigrationName for CompactLedger {
 
 /// The SPEC §11.1 shape of the transfers in `table` (the narrow table),
 /// the codes turned back into names.
-fn named_select(table: &str) -> String {
+pub(super) fn named_select(table: &str) -> String {
     format!(
         "SELECT t.transfer_id, \
            CASE t.kind WHEN 1 THEN 'earning' WHEN 2 THEN 'restatement' WHEN 3 THEN 'adjustment' \
@@ -193,7 +193,7 @@ impl MigrationTrait for CompactLedger {
 
 /// Moves the sequence behind `table.column` past its largest value
 /// (PostgreSQL), after rows were copied with their ids.
-async fn restart_identity(
+pub(super) async fn restart_identity(
     db: &SchemaManagerConnection<'_>,
     table: &str,
     column: &str,

@@ -7,6 +7,7 @@ use crate::money::RateCard;
 
 mod compact_ledger;
 mod day_top;
+mod ledger_partitions;
 mod partitions;
 mod rollups;
 mod sparse_original_counts;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(rollups::AddRollups),
             Box::new(partitions::PartitionDailyStats),
             Box::new(day_top::IndexDayTop),
+            Box::new(ledger_partitions::PartitionLedgerTransfers),
         ]
     }
 }

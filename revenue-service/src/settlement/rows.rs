@@ -313,12 +313,12 @@ fn max_bound_values(backend: sea_orm::DatabaseBackend) -> usize {
     }
 }
 
-/// Inserts `fresh` rows of `day`, as few statements as the bound-value
-/// limit allows. The three columns a plain row leaves NULL on PostgreSQL
-/// (its original counts equal to the counts, never restated) are sent only
-/// when some row of the batch needs them: a day's first settlement binds
-/// 11 values a row, not 14 (issue 17's benchmark: every bound value is
-/// paid 5,000,000 times).
+/// Inserts `fresh` rows of `day`. On PostgreSQL a batch of plain rows (the
+/// three columns a plain row leaves NULL: its original counts equal to the
+/// counts, never restated), as every row of a day's first settlement is,
+/// goes as arrays ([`insert_plain_arrays`]); other batches, and SQLite's,
+/// as multi-row `INSERT`s of all 14 columns, as few statements as the
+/// bound-value limit allows.
 async fn insert_rows(
     txn: &DatabaseTransaction,
     day: NaiveDate,
@@ -337,7 +337,10 @@ async fn insert_rows(
                 && p.original_views == p.views
                 && p.original_ad_views == p.ad_views
         });
-    let mut columns = vec![
+    if plain {
+        return insert_plain_arrays(txn, day, fresh).await;
+    }
+    let columns = [
         daily_stat::Column::Day,
         daily_stat::Column::VideoId,
         daily_stat::Column::CreatorId,
@@ -349,14 +352,10 @@ async fn insert_rows(
         daily_stat::Column::AdAmount,
         daily_stat::Column::TotalAmount,
         daily_stat::Column::RateCardVersion,
+        daily_stat::Column::OriginalViews,
+        daily_stat::Column::OriginalAdViews,
+        daily_stat::Column::RestatedAt,
     ];
-    if !plain {
-        columns.extend([
-            daily_stat::Column::OriginalViews,
-            daily_stat::Column::OriginalAdViews,
-            daily_stat::Column::RestatedAt,
-        ]);
-    }
     for chunk in fresh.chunks(max_bound_values(backend) / columns.len()) {
         let mut insert = Query::insert();
         insert
@@ -376,17 +375,63 @@ async fn insert_rows(
                 p.total.into(),
                 p.rate_card_version.into(),
             ];
-            if !plain {
-                values.extend([
-                    original(p.original_views, p.views).into(),
-                    original(p.original_ad_views, p.ad_views).into(),
-                    (*restated_at).into(),
-                ]);
-            }
+            values.extend([
+                original(p.original_views, p.views).into(),
+                original(p.original_ad_views, p.ad_views).into(),
+                (*restated_at).into(),
+            ]);
             insert.values_panic(values);
         }
         txn.execute(backend.build(&insert)).await?;
     }
+    Ok(())
+}
+
+/// Inserts plain `fresh` rows of `day` on PostgreSQL (their original counts
+/// equal to the counts, never restated: the columns left NULL) as one
+/// `INSERT … SELECT … FROM UNNEST(…)` of one array per column: eleven bound
+/// values a statement however many rows, so the server neither parses nor
+/// plans 55,000 placeholders a batch (issue 19's settlement floor; a binary
+/// `COPY` is not reachable inside sea-orm's transaction, and the rows must
+/// be written in the transaction that posts them, SPEC §11.1).
+async fn insert_plain_arrays(
+    txn: &DatabaseTransaction,
+    day: NaiveDate,
+    fresh: &[(&Priced, Option<DateTime<Utc>>)],
+) -> Result<(), sea_orm::DbErr> {
+    let column = |f: fn(&Priced) -> i64| -> sea_orm::Value {
+        fresh.iter().map(|(p, _)| f(p)).collect::<Vec<i64>>().into()
+    };
+    let values = vec![
+        day.into(),
+        column(|p| p.video_id.0),
+        column(|p| p.creator_id),
+        fresh
+            .iter()
+            .map(|(p, _)| p.title.clone())
+            .collect::<Vec<String>>()
+            .into(),
+        column(|p| p.views),
+        column(|p| p.watch_seconds),
+        column(|p| p.ad_views),
+        column(|p| p.amounts.video_amount.0),
+        column(|p| p.amounts.ad_amount.0),
+        column(|p| p.total.0),
+        fresh
+            .iter()
+            .map(|(p, _)| p.rate_card_version)
+            .collect::<Vec<i32>>()
+            .into(),
+    ];
+    txn.execute(stmt(
+        sea_orm::DatabaseBackend::Postgres,
+        "INSERT INTO daily_stats (day, video_id, creator_id, title, views, watch_seconds, \
+           ad_views, video_amount, ad_amount, total_amount, rate_card_version) \
+         SELECT $1::date, * FROM UNNEST($2::int8[], $3::int8[], $4::text[], $5::int8[], \
+           $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[], $11::int4[])",
+        values,
+    ))
+    .await?;
     Ok(())
 }
 

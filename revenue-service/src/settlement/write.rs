@@ -90,14 +90,16 @@ impl Settler {
                 ),
             ));
         }
-        common::partitions::ensure_months(&self.db, "daily_stats", day, day)
-            .await
-            .map_err(SettleError::database)?;
-        if let Err(e) =
-            common::partitions::ensure_ahead(&self.db, "daily_stats", self.time.today()).await
-        {
-            // Not needed yet: the next run tries again.
-            tracing::warn!(error = %e, "making the months ahead of daily_stats failed");
+        for table in crate::MONTHLY_TABLES {
+            common::partitions::ensure_months(&self.db, table, day, day)
+                .await
+                .map_err(SettleError::database)?;
+            if let Err(e) =
+                common::partitions::ensure_ahead(&self.db, table, self.time.today()).await
+            {
+                // Not needed yet: the next run tries again.
+                tracing::warn!(error = %e, table, "making the months ahead failed");
+            }
         }
         let now = Utc::now();
         let txn = self.db.begin().await.map_err(SettleError::database)?;
@@ -216,8 +218,9 @@ impl Settler {
         progress: &tokio::sync::Mutex<Progress>,
     ) -> Result<(), PullError> {
         let batch_rows = match txn.get_database_backend() {
-            // A first settlement binds 11 values a row (rows::insert_rows):
-            // PostgreSQL allows 65,535 per statement, SQLite 32,766.
+            // A batch is one statement of arrays on PostgreSQL
+            // (rows::insert_plain_arrays) and a multi-row INSERT of 14 values
+            // a row on SQLite, which allows 32,766 per statement.
             sea_orm::DatabaseBackend::Postgres => 5_000,
             _ => 2_000,
         };
