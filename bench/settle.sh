@@ -76,11 +76,15 @@ transfers() {
   psql "$pg/bench_revenue_$n" -tAc "SELECT COUNT(*) FROM ledger_transfers" 2>/dev/null || echo "no ledger"
 }
 sizes() {
-  # daily_stats is partitioned (issue 19): its size is its partitions'.
+  # daily_stats and ledger_transfers are partitioned (issue 19): their
+  # sizes are their partitions'.
   psql "$pg/bench_revenue_$n" -tAc "SELECT string_agg(name || ' ' || pg_size_pretty(bytes), ', ') FROM ( \
-    SELECT 'daily_stats' AS name, SUM(pg_total_relation_size(relid)) AS bytes FROM pg_partition_tree('daily_stats') \
+    SELECT t AS name, SUM(pg_total_relation_size(c.oid)) AS bytes \
+      FROM unnest(ARRAY['daily_stats', 'ledger_transfers']) t JOIN pg_class c \
+        ON c.oid = to_regclass(t) OR c.oid IN (SELECT relid FROM pg_partition_tree(to_regclass(t))) \
+      GROUP BY t \
     UNION ALL SELECT relname, pg_total_relation_size(oid) FROM pg_class \
-      WHERE relname IN ('ledger_transfers', 'ledger_postings', 'rollup_video_stats', 'rollup_creator_stats')) t"
+      WHERE relname IN ('ledger_postings', 'rollup_video_stats', 'rollup_creator_stats')) t"
 }
 # The generation's dirty pages are flushed first (PostgreSQL's, then the
 # kernel's), so that no run pays for writing what came before it.
@@ -97,12 +101,13 @@ done
 # day's daily_stats rows, its ledger transfers, the roll-up rows) exported in
 # PostgreSQL's binary format, then loaded with a plain binary COPY into
 # empty tables with the same columns and indexes (LIKE … INCLUDING ALL of
-# the month's partition and of the ledger and roll-up tables), in one
+# the month's partitions of daily_stats and the ledger, and of the roll-up
+# tables), in one
 # transaction, timed from psql's start to its end. The roll-up tables hold
 # only this day (the bench settles no other). FLOOR=0 skips it.
 copy_floor() {
   dir=$(mktemp -d) && chmod 777 "$dir"
-  local tables="daily_stats_p202611:day='2026-11-21' ledger_transfers:day='2026-11-21' rollup_video_stats:true rollup_creator_stats:true"
+  local tables="daily_stats_p202611:day='2026-11-21' ledger_transfers_p202611:day='2026-11-21' rollup_video_stats:true rollup_creator_stats:true"
   local setup="" t
   for t in $tables; do
     local table=${t%%:*} filter=${t#*:}

@@ -160,30 +160,70 @@ pub async fn earnings(
     creator_id: CreatorId,
     (period, start): (Period, NaiveDate),
 ) -> Result<Vec<VideoEarnings>, RevenueError> {
-    let columns = "video_id, title, views, watch_seconds, ad_views, video_amount, ad_amount, \
-         total_amount";
-    let (sql, values) = if period == Period::Day {
-        (
-            format!(
-                "SELECT {columns} FROM daily_stats WHERE creator_id = $1 AND day = $2 \
-                 ORDER BY video_id"
-            ),
-            vec![creator_id.into(), start.into()],
-        )
+    earnings_after(db, creator_id, (period, start), VideoId(0), None).await
+}
+
+/// The page of [`earnings`] after video `after`: at most `limit` videos
+/// (all when `None`), by id. A week's or month's page is a range of the
+/// roll-up's key; a day's reads the creator's rows of the day.
+///
+/// # Errors
+/// Database failures.
+pub async fn earnings_after(
+    db: &DatabaseConnection,
+    creator_id: CreatorId,
+    (period, start): (Period, NaiveDate),
+    after: VideoId,
+    limit: Option<u64>,
+) -> Result<Vec<VideoEarnings>, RevenueError> {
+    let mut values = vec![creator_id.into(), start.into(), after.into()];
+    let mut sql = format!("SELECT video_id, title, {TALLY_COLUMNS} ");
+    if period == Period::Day {
+        sql.push_str("FROM daily_stats WHERE creator_id = $1 AND day = $2");
     } else {
-        (
-            format!(
-                "SELECT {columns} FROM rollup_video_stats \
-                 WHERE creator_id = $1 AND period = $3 AND period_start = $2 ORDER BY video_id"
-            ),
-            vec![creator_id.into(), start.into(), period.as_str().into()],
-        )
-    };
+        values.push(period.as_str().into());
+        sql.push_str(
+            "FROM rollup_video_stats WHERE creator_id = $1 AND period = $4 AND period_start = $2",
+        );
+    }
+    sql.push_str(" AND video_id > $3 ORDER BY video_id");
+    if let Some(limit) = limit {
+        values.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
+        sql.push_str(&format!(" LIMIT ${}", values.len()));
+    }
     Ok(
         VideoEarnings::find_by_statement(stmt(db.get_database_backend(), &sql, values))
             .all(db)
             .await?,
     )
+}
+
+/// [`earnings`] in pages of at most `page` videos by id, each read when the
+/// stream is polled for it: memory holds one page, whatever the creator's
+/// number of videos. The last page is short, possibly empty (the first
+/// always comes); a failure ends the stream after its error.
+pub fn earnings_pages(
+    db: DatabaseConnection,
+    creator_id: CreatorId,
+    (period, start): (Period, NaiveDate),
+    page: u64,
+) -> impl futures::Stream<Item = Result<Vec<VideoEarnings>, RevenueError>> + Send + 'static {
+    futures::stream::unfold(Some(VideoId(0)), move |after| {
+        let db = db.clone();
+        async move {
+            let after = after?;
+            Some(
+                match earnings_after(&db, creator_id, (period, start), after, Some(page)).await {
+                    Ok(rows) => {
+                        let full = u64::try_from(rows.len()).is_ok_and(|n| n == page);
+                        let next = rows.last().filter(|_| full).map(|r| r.video_id);
+                        (Ok(rows), next)
+                    }
+                    Err(e) => (Err(e), None),
+                },
+            )
+        }
+    })
 }
 
 /// A creator's videos summed over one day.

@@ -148,7 +148,7 @@ pub async fn add_settled_day(txn: &DatabaseTransaction, day: NaiveDate) -> Resul
                 "INSERT INTO rollup_video_stats (period, period_start, creator_id, video_id, title, \
                    title_day, days, {sums}) \
                  SELECT $1, $2, creator_id, video_id, title, day, 1, {sums} \
-                 FROM daily_stats WHERE day = $3 {}",
+                 FROM daily_stats WHERE day = $3 ORDER BY creator_id, video_id {}",
                 video_conflict()
             ),
             vec![

@@ -17,7 +17,7 @@ use common::{
     partitions,
     time::PlatformTime,
 };
-use futures::future::BoxFuture;
+use futures::{StreamExt, future::BoxFuture};
 use proto::streaming::v1::DailyCount;
 use revenue_service::{
     archive::{self, ArchiveError},
@@ -409,6 +409,31 @@ async fn partitions_exist_ahead_and_reports_span_their_boundary() {
         .unwrap();
     let video_1 = week.iter().find(|v| v.video_id == VideoId(1)).unwrap();
     assert_eq!(video_1.tally.views, week_views);
+    // The CSV export's pages (`StreamRevenues`): in pages of 1, 2, 3 or
+    // more than the videos, the same videos in the same order; every page
+    // full but the last, which is short (empty when the pages divide).
+    for (period, start) in [
+        (Period::Day, date(2026, 10, 31)),
+        (Period::Week, date(2026, 10, 26)),
+        (Period::Month, date(2026, 10, 1)),
+    ] {
+        let all = reports::earnings(db, CreatorId(101), (period, start))
+            .await
+            .unwrap();
+        assert!(all.len() >= 2, "{all:?}");
+        for page in [1_u64, 2, 3, 1_000] {
+            let pages: Vec<Vec<reports::VideoEarnings>> =
+                reports::earnings_pages(db.clone(), CreatorId(101), (period, start), page)
+                    .map(Result::unwrap)
+                    .collect()
+                    .await;
+            let size = usize::try_from(page).unwrap();
+            assert_eq!(pages.concat(), all, "{period} in pages of {page}");
+            assert_eq!(pages.len(), all.len() / size + 1);
+            let (last, full) = pages.split_last().unwrap();
+            assert!(full.iter().all(|p| p.len() == size) && last.len() < size);
+        }
+    }
     assert_eq!(
         video_1.tally.total_amount.0,
         days.iter().map(|d| d.tally.total_amount.0).sum::<i64>()

@@ -95,6 +95,15 @@ pub(crate) fn csv_response(
     body: Vec<u8>,
     next_cursor: Option<&str>,
 ) -> actix_web::HttpResponse {
+    let mut response = csv_attachment(name);
+    if let Some(next) = next_cursor {
+        response.insert_header(("x-next-cursor", next.to_owned()));
+    }
+    response.body(body)
+}
+
+/// The head of a `200 text/csv` attachment named `name`.
+pub(crate) fn csv_attachment(name: &str) -> actix_web::HttpResponseBuilder {
     let mut response = actix_web::HttpResponse::Ok();
     response
         .content_type("text/csv; charset=utf-8")
@@ -102,10 +111,7 @@ pub(crate) fn csv_response(
             "content-disposition",
             format!("attachment; filename=\"{name}\""),
         ));
-    if let Some(next) = next_cursor {
-        response.insert_header(("x-next-cursor", next.to_owned()));
-    }
-    response.body(body)
+    response
 }
 
 /// Whether the client asked for CSV (`Accept: text/csv`).

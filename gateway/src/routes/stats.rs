@@ -277,6 +277,9 @@ pub async fn revenues(
         period: period_field(&query.period)?,
         date: query.date.clone(),
     };
+    if crate::routes::wants_csv(&req) {
+        return revenues_csv_stream(&state, &caller, message).await;
+    }
     let r = state
         .downstreams
         .revenue()
@@ -303,17 +306,46 @@ pub async fn revenues(
             })
             .collect(),
     };
-    if !crate::routes::wants_csv(&req) {
-        return Ok(HttpResponse::Ok().json(body));
-    }
-    Ok(csv_response(
-        &format!(
-            "revenues-{}-{}-{}.csv",
-            body.creator_id, body.period, body.start
-        ),
-        revenues_csv(&body.videos)?,
-        None,
-    ))
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// The per-video rows of `GET /api/v1/revenues` as CSV, streamed: the
+/// revenue service's `StreamRevenues` pages become CSV chunks as they
+/// arrive, so the gateway holds one page (5,000 videos) whatever the
+/// creator's number of videos (issue 19). Errors before the first page
+/// answer as any report's; a failure after it ends the body early (the
+/// status line is sent), logged.
+async fn revenues_csv_stream(
+    state: &AppState,
+    caller: &Authenticated,
+    message: pb::RevenuesRequest,
+) -> Result<HttpResponse, ApiError> {
+    use futures::StreamExt;
+    let mut pages = state
+        .downstreams
+        .revenue()
+        .stream_revenues(state.downstreams.request(message, &caller.ctx))
+        .await?
+        .into_inner();
+    let first = pages
+        .message()
+        .await?
+        .ok_or_else(|| ApiError::from(tonic::Status::internal("no page of revenues")))?;
+    let period = Period::try_from(first.period()).map_err(unspecified)?;
+    let name = format!("revenues-{}-{period}-{}.csv", first.creator_id, first.start);
+    let head = futures::stream::once(async move {
+        let mut chunk = tally_csv_header(["video_id", "title"])?;
+        chunk.extend(revenues_csv_rows(&first.videos)?);
+        Ok::<_, ApiError>(chunk)
+    });
+    let rest = pages.map(|page| revenues_csv_rows(&page?.videos));
+    let body = head.chain(rest).map(|chunk| {
+        chunk.map(actix_web::web::Bytes::from).map_err(|e| {
+            tracing::warn!(error = %e, "the revenues CSV stopped early");
+            std::io::Error::other(e.to_string())
+        })
+    });
+    Ok(crate::routes::csv_attachment(&name).streaming(body))
 }
 
 /// The [`Tally`] columns of a CSV, in order.
@@ -345,9 +377,24 @@ fn tally_csv<'a, const N: usize>(
     leading: [&str; N],
     rows: impl Iterator<Item = ([std::borrow::Cow<'a, str>; N], &'a Tally)>,
 ) -> Result<Vec<u8>, ApiError> {
+    let mut out = tally_csv_header(leading)?;
+    out.extend(tally_csv_rows(rows)?);
+    Ok(out)
+}
+
+/// The header line of a [`tally_csv`].
+fn tally_csv_header<const N: usize>(leading: [&str; N]) -> Result<Vec<u8>, ApiError> {
     let mut out = csv::Writer::from_writer(Vec::new());
     out.write_record(leading.iter().chain(TALLY_HEADER.iter()))
         .map_err(csv_error)?;
+    csv_bytes(out)
+}
+
+/// The lines of `rows` in a [`tally_csv`], without its header.
+fn tally_csv_rows<'a, const N: usize>(
+    rows: impl Iterator<Item = ([std::borrow::Cow<'a, str>; N], &'a Tally)>,
+) -> Result<Vec<u8>, ApiError> {
+    let mut out = csv::Writer::from_writer(Vec::new());
     for (cells, tally) in rows {
         let numbers = tally_cells(tally);
         out.write_record(
@@ -361,21 +408,22 @@ fn tally_csv<'a, const N: usize>(
     csv_bytes(out)
 }
 
-/// The per-video rows as CSV, one header line, titles neutralised against
+/// Per-video rows as CSV lines (no header), titles neutralised against
 /// spreadsheet formulas (SPEC §8).
-fn revenues_csv(videos: &[VideoRevenue]) -> Result<Vec<u8>, ApiError> {
-    tally_csv(
-        ["video_id", "title"],
-        videos.iter().map(|v| {
-            (
-                [
-                    v.video_id.to_string().into(),
-                    crate::csv_cell::neutralize(&v.title),
-                ],
-                &v.tally,
-            )
-        }),
-    )
+fn revenues_csv_rows(videos: &[pb::VideoRevenue]) -> Result<Vec<u8>, ApiError> {
+    let tallies: Vec<Tally> = videos
+        .iter()
+        .map(|v| v.tally.unwrap_or_default().into())
+        .collect();
+    tally_csv_rows(videos.iter().zip(&tallies).map(|(v, tally)| {
+        (
+            [
+                v.video_id.to_string().into(),
+                crate::csv_cell::neutralize(&v.title),
+            ],
+            tally,
+        )
+    }))
 }
 
 /// `GET /api/v1/revenues/daily` parameters.

@@ -279,6 +279,19 @@ impl RevenueApi {
     }
 }
 
+/// Videos a page of `StreamRevenues` carries (a page of 5,000 is about
+/// 300 KB of protobuf).
+const REVENUE_PAGE_VIDEOS: u64 = 5_000;
+
+/// A video's earnings as the API sends them.
+fn video_revenue(v: reports::VideoEarnings) -> pb::VideoRevenue {
+    pb::VideoRevenue {
+        video_id: v.video_id.0,
+        title: v.title,
+        tally: Some(v.tally.into()),
+    }
+}
+
 #[tonic::async_trait]
 impl pb::revenue_service_server::RevenueService for RevenueApi {
     #[instrument(skip_all, fields(request_id = %common::grpc::request_id(request.metadata())))]
@@ -468,18 +481,51 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
                     start: day_text(range.0),
                     end: day_text(range.1),
                     totals: Some(totals.into()),
-                    videos: videos
-                        .into_iter()
-                        .map(|v| pb::VideoRevenue {
-                            video_id: v.video_id.0,
-                            title: v.title,
-                            tally: Some(v.tally.into()),
-                        })
-                        .collect(),
+                    videos: videos.into_iter().map(video_revenue).collect(),
                 })
             })
             .await?;
         Ok(Response::new(report))
+    }
+
+    type StreamRevenuesStream =
+        tokio_stream::wrappers::ReceiverStream<Result<pb::RevenuePage, Status>>;
+
+    #[instrument(skip_all, fields(request_id = %common::grpc::request_id(request.metadata())))]
+    async fn stream_revenues(
+        &self,
+        request: Request<pb::RevenuesRequest>,
+    ) -> Result<Response<Self::StreamRevenuesStream>, Status> {
+        let claims = self.caller(&request).await?;
+        let r = request.into_inner();
+        let creator_id = creator_in_scope(&claims, r.creator_id, &REVENUE)?;
+        let (period, range) = period_of(r.period(), &r.date)?;
+        // One page waiting while the next is read.
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let mut pages = Box::pin(reports::earnings_pages(
+            self.db.clone(),
+            creator_id,
+            (period, range.0),
+            REVENUE_PAGE_VIDEOS,
+        ));
+        tokio::spawn(async move {
+            use futures::StreamExt;
+            while let Some(page) = pages.next().await {
+                let message = page.map_err(Status::from).map(|videos| pb::RevenuePage {
+                    creator_id: creator_id.0,
+                    period: pb::Period::from(period).into(),
+                    start: day_text(range.0),
+                    end: day_text(range.1),
+                    videos: videos.into_iter().map(video_revenue).collect(),
+                });
+                if tx.send(message).await.is_err() {
+                    return; // the client went away
+                }
+            }
+        });
+        Ok(Response::new(tokio_stream::wrappers::ReceiverStream::new(
+            rx,
+        )))
     }
 
     async fn revenue_series(
