@@ -372,7 +372,10 @@ async fn partitions_exist_ahead_and_reports_span_their_boundary() {
     .await
     .unwrap();
     let payout = db
-        .query_one(Statement::from_string(DbBackend::Postgres, partition_of("IS NULL")))
+        .query_one(Statement::from_string(
+            DbBackend::Postgres,
+            partition_of("IS NULL"),
+        ))
         .await
         .unwrap()
         .unwrap();

@@ -49,8 +49,7 @@ const COLUMNS: &str = "creator_id BIGINT NOT NULL, \
        credit_account SMALLINT NOT NULL";
 
 /// The column list, in table order.
-const NAMES: &str =
-    "creator_id, transfer_id, posting_id, video_id, amount, day, kind, debit_account, credit_account";
+const NAMES: &str = "creator_id, transfer_id, posting_id, video_id, amount, day, kind, debit_account, credit_account";
 
 /// Renames the table `ledger_transfers` to `to`, with its view dropped
 /// (the view follows the table it was made on, not its name).
