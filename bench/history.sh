@@ -111,6 +111,8 @@ BEGIN
   FOR m IN SELECT generate_series(date_trunc('month', date '2026-11-20' - $days), date '2026-11-01', interval '1 month')::date LOOP
     EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF daily_stats FOR VALUES FROM (%L) TO (%L)',
       'daily_stats_p' || to_char(m, 'YYYYMM'), m, (m + interval '1 month')::date);
+    EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF ledger_transfers FOR VALUES FROM (%L) TO (%L)',
+      'ledger_transfers_p' || to_char(m, 'YYYYMM'), m, (m + interval '1 month')::date);
   END LOOP;
 END \$\$;
 INSERT INTO daily_stats (day, video_id, creator_id, title, views, watch_seconds, ad_views, video_amount,
@@ -144,7 +146,7 @@ sizes() { # bytes of daily rows, roll-ups, ledger; video-days
   rpg -tA -F ' ' -c "SELECT
     (SELECT SUM(pg_total_relation_size(relid)) FROM pg_partition_tree('daily_stats')),
     pg_total_relation_size('rollup_video_stats') + pg_total_relation_size('rollup_creator_stats'),
-    pg_total_relation_size('ledger_transfers'),
+    (SELECT SUM(pg_total_relation_size(relid)) FROM pg_partition_tree('ledger_transfers')),
     (SELECT COUNT(*) FROM daily_stats)"
 }
 
