@@ -28,7 +28,7 @@ cleanup() {
   kill "${gw_pid:-}" "${rs_pid:-}" "${ss_pid:-}" "${us_pid:-}" 2>/dev/null || true
   wait 2>/dev/null || true
   for db in users streaming revenue; do psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS bench_${db}_$n WITH (FORCE)" || true; done
-  rm -rf "$work"
+  rm -rf "$work" "${dir:-}"
 }
 trap cleanup EXIT
 export SERVICE_CREDENTIAL=bench-credential RUST_LOG=warn DATA_DIR="$work"
@@ -104,7 +104,9 @@ done
 # the month's partitions of daily_stats and the ledger, and of the roll-up
 # tables), in one
 # transaction, timed from psql's start to its end. The roll-up tables hold
-# only this day (the bench settles no other). FLOOR=0 skips it.
+# only this day (the bench settles no other). The files are written and
+# read by the PostgreSQL server: it must run on this machine (FLOOR=0
+# skips the floor, e.g. for a remote BENCH_POSTGRES).
 copy_floor() {
   dir=$(mktemp -d) && chmod 777 "$dir"
   local tables="daily_stats_p202611:day='2026-11-21' ledger_transfers_p202611:day='2026-11-21' rollup_video_stats:true rollup_creator_stats:true"

@@ -1,7 +1,8 @@
 //! Monthly time partitions of the large tables on PostgreSQL (issue 19):
-//! `daily_counts` (streaming) and `daily_stats` (revenue) are partitioned
-//! by `RANGE (day)`, one partition a calendar month, named
-//! `{table}_pYYYYMM`. The services create them ahead
+//! `daily_counts` (streaming), `daily_stats` and `ledger_transfers`
+//! (revenue) are partitioned by `RANGE (day)`, one partition a calendar
+//! month, named `{table}_pYYYYMM` (the ledger's transfers of no day are
+//! in its default partition, which refuses a dated one). The services create them ahead
 //! ([`ensure_months`]: at start-up, for the month of every day they are
 //! about to write, and daily for the months ahead), so a write never finds
 //! its month missing, unless the month was archived

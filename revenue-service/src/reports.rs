@@ -170,7 +170,7 @@ pub async fn earnings(
 /// # Errors
 /// Database failures.
 pub async fn earnings_after(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     creator_id: CreatorId,
     (period, start): (Period, NaiveDate),
     after: VideoId,
@@ -200,30 +200,74 @@ pub async fn earnings_after(
 
 /// [`earnings`] in pages of at most `page` videos by id, each read when the
 /// stream is polled for it: memory holds one page, whatever the creator's
-/// number of videos. The last page is short, possibly empty (the first
-/// always comes); a failure ends the stream after its error.
+/// number of videos. On PostgreSQL every page reads one snapshot (a
+/// `REPEATABLE READ READ ONLY` transaction from the first page to the
+/// last), so a settlement committing meanwhile never mixes into the
+/// answer; SQLite reads page by page. The last page is short, possibly
+/// empty (the first always comes); a failure ends the stream after its
+/// error.
 pub fn earnings_pages(
     db: DatabaseConnection,
     creator_id: CreatorId,
     (period, start): (Period, NaiveDate),
     page: u64,
 ) -> impl futures::Stream<Item = Result<Vec<VideoEarnings>, RevenueError>> + Send + 'static {
-    futures::stream::unfold(Some(VideoId(0)), move |after| {
-        let db = db.clone();
-        async move {
-            let after = after?;
-            Some(
-                match earnings_after(&db, creator_id, (period, start), after, Some(page)).await {
-                    Ok(rows) => {
-                        let full = u64::try_from(rows.len()).is_ok_and(|n| n == page);
-                        let next = rows.last().filter(|_| full).map(|r| r.video_id);
-                        (Ok(rows), next)
-                    }
-                    Err(e) => (Err(e), None),
-                },
-            )
+    futures::stream::unfold(
+        Some((Reader::Start(db), VideoId(0))),
+        move |state| async move {
+            let (reader, after) = state?;
+            let reader = match reader.snapshot().await {
+                Ok(reader) => reader,
+                Err(e) => return Some((Err(e.into()), None)),
+            };
+            let rows = match &reader {
+                Reader::Snapshot(txn) => {
+                    earnings_after(txn, creator_id, (period, start), after, Some(page)).await
+                }
+                Reader::Start(db) | Reader::Pages(db) => {
+                    earnings_after(db, creator_id, (period, start), after, Some(page)).await
+                }
+            };
+            Some(match rows {
+                Ok(rows) => {
+                    let full = u64::try_from(rows.len()).is_ok_and(|n| n == page);
+                    let next = rows.last().filter(|_| full).map(|r| (reader, r.video_id));
+                    (Ok(rows), next)
+                }
+                Err(e) => (Err(e), None),
+            })
+        },
+    )
+}
+
+/// Where [`earnings_pages`] reads.
+enum Reader {
+    /// Before the first page.
+    Start(DatabaseConnection),
+    /// PostgreSQL: one snapshot for every page.
+    Snapshot(sea_orm::DatabaseTransaction),
+    /// SQLite: page by page.
+    Pages(DatabaseConnection),
+}
+
+impl Reader {
+    /// Opens the snapshot before the first page (PostgreSQL).
+    async fn snapshot(self) -> Result<Self, sea_orm::DbErr> {
+        use sea_orm::TransactionTrait;
+        match self {
+            Self::Start(db) if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres => {
+                Ok(Self::Snapshot(
+                    db.begin_with_config(
+                        Some(sea_orm::IsolationLevel::RepeatableRead),
+                        Some(sea_orm::AccessMode::ReadOnly),
+                    )
+                    .await?,
+                ))
+            }
+            Self::Start(db) => Ok(Self::Pages(db)),
+            reader => Ok(reader),
         }
-    })
+    }
 }
 
 /// A creator's videos summed over one day.

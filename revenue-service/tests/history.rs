@@ -383,14 +383,16 @@ async fn partitions_exist_ahead_and_reports_span_their_boundary() {
         payout.try_get::<String>("", "p").unwrap(),
         "ledger_transfers_undated"
     );
-    assert!(
-        db.execute_unprepared(
-            "INSERT INTO ledger_transfers_undated (creator_id, posting_id, amount, day, kind, \
-               debit_account, credit_account) VALUES (7, 1, 100, '2025-03-14', 1, 1, 0)",
+    let dated = db
+        .execute_unprepared(
+            "INSERT INTO ledger_transfers_undated (creator_id, transfer_id, posting_id, amount, \
+               day, kind, debit_account, credit_account) \
+             VALUES (7, 999999, 1, 100, '2025-03-14', 1, 1, 0)",
         )
         .await
-        .is_err()
-    );
+        .unwrap_err()
+        .to_string();
+    assert!(dated.contains("check constraint"), "{dated}");
     assert_eq!(
         fixture
             .rows(date(2025, 3, 1), date(2025, 3, 31))

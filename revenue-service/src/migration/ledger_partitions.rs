@@ -15,6 +15,11 @@
 //! sets it). Transfers keep their ids; the view `ledger_transfers_named`
 //! is made again over the new table. SQLite keeps one table.
 //!
+//! The months made: every month holding a dated transfer or a settled row
+//! (a restatement or adjustment of a settled day whose amounts were all 0
+//! posts into a month that had no transfer yet), and the current month and
+//! the next [`MONTHS_AHEAD`].
+//!
 //! The ledger's months are not archived (`revenue-service archive` moves
 //! `daily_stats` only): a creator's balance is the sum of all their
 //! transfers (SPEC §11.1), so dropping a month would change it.
@@ -103,7 +108,8 @@ impl MigrationTrait for PartitionLedgerTransfers {
             .query_all(sea_orm::Statement::from_string(
                 sea_orm::DatabaseBackend::Postgres,
                 "SELECT DISTINCT CAST(date_trunc('month', day) AS DATE) AS month \
-                 FROM ledger_transfers_flat WHERE day IS NOT NULL",
+                 FROM ledger_transfers_flat WHERE day IS NOT NULL \
+                 UNION SELECT DISTINCT CAST(date_trunc('month', day) AS DATE) FROM daily_stats",
             ))
             .await?;
         let mut months: Vec<chrono::NaiveDate> = rows
