@@ -260,6 +260,25 @@ impl RevenueApi {
     }
 
     /// The signed-in caller (SPEC §9: the forwarded token is verified here).
+    /// The creator and period a `RevenuesRequest` asks for: the caller's
+    /// own earnings, or any creator's for an admin (SPEC §7). `Revenues`
+    /// and `StreamRevenues` answer the same scope.
+    ///
+    /// # Errors
+    /// `UNAUTHENTICATED` without a valid token, `PERMISSION_DENIED` for
+    /// another creator or a viewer, `INVALID_ARGUMENT` naming `period` or
+    /// `date`.
+    async fn revenues_scope(
+        &self,
+        request: &Request<pb::RevenuesRequest>,
+    ) -> Result<(CreatorId, Period, (NaiveDate, NaiveDate)), RevenueError> {
+        let claims = self.caller(request).await?;
+        let r = request.get_ref();
+        let creator_id = creator_in_scope(&claims, r.creator_id, &REVENUE)?;
+        let (period, range) = period_of(r.period(), &r.date)?;
+        Ok((creator_id, period, range))
+    }
+
     async fn caller<T>(&self, request: &Request<T>) -> Result<AccessClaims, RevenueError> {
         let token = common::grpc::bearer_token(request.metadata())
             .ok_or(RevenueError::InvalidAccessToken)?;
@@ -457,10 +476,7 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
         &self,
         request: Request<pb::RevenuesRequest>,
     ) -> Result<Response<pb::RevenuesResponse>, Status> {
-        let claims = self.caller(&request).await?;
-        let r = request.into_inner();
-        let creator_id = creator_in_scope(&claims, r.creator_id, &REVENUE)?;
-        let (period, range) = period_of(r.period(), &r.date)?;
+        let (creator_id, period, range) = self.revenues_scope(&request).await?;
         let key = format!("revenues:{creator_id}:{}:{}", range.0, range.1);
         let report = self
             .cache
@@ -496,10 +512,7 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
         &self,
         request: Request<pb::RevenuesRequest>,
     ) -> Result<Response<Self::StreamRevenuesStream>, Status> {
-        let claims = self.caller(&request).await?;
-        let r = request.into_inner();
-        let creator_id = creator_in_scope(&claims, r.creator_id, &REVENUE)?;
-        let (period, range) = period_of(r.period(), &r.date)?;
+        let (creator_id, period, range) = self.revenues_scope(&request).await?;
         // One page waiting while the next is read.
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         let mut pages = Box::pin(reports::earnings_pages(
