@@ -135,6 +135,14 @@ fn summed() -> String {
 /// roll-ups of its week and month and to its creators' day, week and
 /// month.
 ///
+/// A period with no roll-up row yet (`day` is the first of its days to be
+/// settled: every Monday's week, every 1st's month when days are settled
+/// in order) takes a plain `INSERT` of the day's rows: no row can conflict,
+/// since a day holds one row per video and the roll-up lock keeps every
+/// other writer out. Any other period takes the upsert, which adds the
+/// day to the rows already there. On PostgreSQL the plain insert skips the
+/// upsert's per-row speculative insertion (issue 19's settlement floor).
+///
 /// # Errors
 /// Database failures.
 pub async fn add_settled_day(txn: &DatabaseTransaction, day: NaiveDate) -> Result<(), DbErr> {
@@ -142,6 +150,15 @@ pub async fn add_settled_day(txn: &DatabaseTransaction, day: NaiveDate) -> Resul
     let backend = txn.get_database_backend();
     let sums = SUMS.join(", ");
     for period in [Period::Week, Period::Month] {
+        let start = period.range(day).0;
+        let fresh = txn
+            .query_one(stmt(
+                backend,
+                "SELECT 1 AS one FROM rollup_video_stats WHERE period = $1 AND period_start = $2 LIMIT 1",
+                vec![period.as_str().into(), start.into()],
+            ))
+            .await?
+            .is_none();
         txn.execute(stmt(
             backend,
             &format!(
@@ -149,13 +166,9 @@ pub async fn add_settled_day(txn: &DatabaseTransaction, day: NaiveDate) -> Resul
                    title_day, days, {sums}) \
                  SELECT $1, $2, creator_id, video_id, title, day, 1, {sums} \
                  FROM daily_stats WHERE day = $3 ORDER BY creator_id, video_id {}",
-                video_conflict()
+                if fresh { String::new() } else { video_conflict() }
             ),
-            vec![
-                period.as_str().into(),
-                period.range(day).0.into(),
-                day.into(),
-            ],
+            vec![period.as_str().into(), start.into(), day.into()],
         ))
         .await?;
     }
