@@ -227,13 +227,7 @@ async fn write_file(
     partition: &str,
     path: &Path,
 ) -> Result<(), ArchiveError> {
-    let schema = Arc::new(parse_message_type(SCHEMA)?);
-    let properties = Arc::new(
-        WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .build(),
-    );
-    let mut writer = SerializedFileWriter::new(File::create(path)?, schema, properties)?;
+    let mut writer = create(path)?;
     let mut after: Option<(NaiveDate, i64)> = None;
     loop {
         let (filter, values): (&str, Vec<Value>) = match after {
@@ -265,6 +259,21 @@ async fn write_file(
     let file = writer.into_inner()?;
     file.sync_all()?;
     Ok(())
+}
+
+/// A new archive file at `path`: [`SCHEMA`], Snappy compressed.
+fn create(path: &Path) -> Result<SerializedFileWriter<File>, ArchiveError> {
+    let schema = Arc::new(parse_message_type(SCHEMA)?);
+    let properties = Arc::new(
+        WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .build(),
+    );
+    Ok(SerializedFileWriter::new(
+        File::create(path)?,
+        schema,
+        properties,
+    )?)
 }
 
 /// A row of a `SELECT {COLUMNS}`.
@@ -379,104 +388,170 @@ fn open(path: &Path) -> Result<SerializedFileReader<File>, ArchiveError> {
     Ok(reader)
 }
 
-/// Reads every row of the archive `path`, checking they all fall in one
-/// month; the rows and that month.
-pub fn read_file(path: &Path) -> Result<(Vec<Row>, Option<NaiveDate>), ArchiveError> {
-    let reader = open(path)?;
-    let mut rows = Vec::new();
-    for record in reader.get_row_iter(None)? {
-        let record = record?;
-        let fields: Vec<&Field> = record.get_column_iter().map(|(_, f)| f).collect();
-        let bad = |what: &str| ArchiveError::BadFile(format!("row {}: {what}", rows.len() + 1));
-        let long = |i: usize| match fields.get(i) {
-            Some(Field::Long(v)) => Ok(*v),
-            _ => Err(bad("a number is missing")),
-        };
-        let optional = |i: usize| match fields.get(i) {
-            Some(Field::Long(v) | Field::TimestampMicros(v)) => Ok(Some(*v)),
-            Some(Field::Null) => Ok(None),
-            _ => Err(bad("an optional number is malformed")),
-        };
-        let day = match fields.first() {
-            Some(Field::Date(d)) => NaiveDate::default()
-                .checked_add_signed(chrono::TimeDelta::days(i64::from(*d)))
-                .ok_or_else(|| bad("day out of range"))?,
-            _ => return Err(bad("no day")),
-        };
-        let title = match fields.get(3) {
-            Some(Field::Str(s)) => s.clone(),
-            _ => return Err(bad("no title")),
-        };
-        let rate_card_version = match fields.get(10) {
-            Some(Field::Int(v)) => *v,
-            _ => return Err(bad("no rate card version")),
-        };
-        let restated_at = optional(13)?
-            .map(|micros| DateTime::from_timestamp_micros(micros).ok_or_else(|| bad("bad time")))
-            .transpose()?;
-        rows.push(Row {
-            day,
-            video_id: long(1)?,
-            creator_id: long(2)?,
-            title,
-            sums: [long(4)?, long(5)?, long(6)?, long(7)?, long(8)?, long(9)?],
-            rate_card_version,
-            original_views: optional(11)?,
-            original_ad_views: optional(12)?,
-            restated_at,
-        });
+/// An archive read one row group at a time, so that at most
+/// [`ROW_GROUP`] rows are in memory whatever the month's size. Every row
+/// must fall in the month of the file's first row.
+pub struct Groups {
+    reader: SerializedFileReader<File>,
+    /// The next row group to read.
+    next: usize,
+    /// Rows read so far (for errors: "row N").
+    read: usize,
+    /// The month of the first row read.
+    month: Option<NaiveDate>,
+}
+
+impl Groups {
+    /// Opens the archive `path`, checking its columns.
+    ///
+    /// # Errors
+    /// [`ArchiveError::BadFile`] for another schema; I/O and Parquet
+    /// failures.
+    pub fn open(path: &Path) -> Result<Self, ArchiveError> {
+        Ok(Self {
+            reader: open(path)?,
+            next: 0,
+            read: 0,
+            month: None,
+        })
     }
-    let month = rows.first().map(|r| month_of(r.day));
-    if let Some(m) = month
-        && rows.iter().any(|r| month_of(r.day) != m)
-    {
-        return Err(ArchiveError::BadFile(
-            "its rows span several months".to_owned(),
-        ));
+
+    /// The month of the rows read so far (`None` before the first row).
+    pub fn month(&self) -> Option<NaiveDate> {
+        self.month
     }
-    Ok((rows, month))
+
+    /// The next row group's rows, or `None` after the last.
+    ///
+    /// # Errors
+    /// [`ArchiveError::BadFile`] for a malformed row or one outside the
+    /// first row's month; Parquet failures.
+    pub fn next_group(&mut self) -> Result<Option<Vec<Row>>, ArchiveError> {
+        if self.next >= self.reader.num_row_groups() {
+            return Ok(None);
+        }
+        let group = self.reader.get_row_group(self.next)?;
+        self.next += 1;
+        let mut rows = Vec::new();
+        for record in group.get_row_iter(None)? {
+            let row = row_of_record(&record?, self.read + rows.len() + 1)?;
+            let month = *self.month.get_or_insert(month_of(row.day));
+            if month_of(row.day) != month {
+                return Err(ArchiveError::BadFile(
+                    "its rows span several months".to_owned(),
+                ));
+            }
+            rows.push(row);
+        }
+        self.read += rows.len();
+        Ok(Some(rows))
+    }
+}
+
+/// The archive's row `record`, the `number`th of the file.
+fn row_of_record(record: &parquet::record::Row, number: usize) -> Result<Row, ArchiveError> {
+    let fields: Vec<&Field> = record.get_column_iter().map(|(_, f)| f).collect();
+    let bad = |what: &str| ArchiveError::BadFile(format!("row {number}: {what}"));
+    let long = |i: usize| match fields.get(i) {
+        Some(Field::Long(v)) => Ok(*v),
+        _ => Err(bad("a number is missing")),
+    };
+    let optional = |i: usize| match fields.get(i) {
+        Some(Field::Long(v) | Field::TimestampMicros(v)) => Ok(Some(*v)),
+        Some(Field::Null) => Ok(None),
+        _ => Err(bad("an optional number is malformed")),
+    };
+    let day = match fields.first() {
+        Some(Field::Date(d)) => NaiveDate::default()
+            .checked_add_signed(chrono::TimeDelta::days(i64::from(*d)))
+            .ok_or_else(|| bad("day out of range"))?,
+        _ => return Err(bad("no day")),
+    };
+    let title = match fields.get(3) {
+        Some(Field::Str(s)) => s.clone(),
+        _ => return Err(bad("no title")),
+    };
+    let rate_card_version = match fields.get(10) {
+        Some(Field::Int(v)) => *v,
+        _ => return Err(bad("no rate card version")),
+    };
+    let restated_at = optional(13)?
+        .map(|micros| DateTime::from_timestamp_micros(micros).ok_or_else(|| bad("bad time")))
+        .transpose()?;
+    Ok(Row {
+        day,
+        video_id: long(1)?,
+        creator_id: long(2)?,
+        title,
+        sums: [long(4)?, long(5)?, long(6)?, long(7)?, long(8)?, long(9)?],
+        rate_card_version,
+        original_views: optional(11)?,
+        original_ad_views: optional(12)?,
+        restated_at,
+    })
 }
 
 /// Rows and total amount of the archive `path`, whose rows must all be in
-/// `month`.
+/// `month`; read group by group.
 fn file_totals(path: &Path, month: NaiveDate) -> Result<(i64, i64), ArchiveError> {
-    let (rows, found) = read_file(path)?;
-    if found.is_some_and(|m| m != month) {
+    let mut groups = Groups::open(path)?;
+    let (mut rows, mut total) = (0i64, 0i64);
+    while let Some(group) = groups.next_group()? {
+        for r in &group {
+            rows += 1;
+            total = total
+                .checked_add(r.sums[5])
+                .ok_or_else(|| ArchiveError::BadFile("amounts overflow".to_owned()))?;
+        }
+    }
+    if groups.month().is_some_and(|m| m != month) {
         return Err(ArchiveError::BadFile(format!(
             "its rows are not of {month}"
         )));
     }
-    let total = rows
-        .iter()
-        .try_fold(0i64, |sum, r| sum.checked_add(r.sums[5]));
-    let total = total.ok_or_else(|| ArchiveError::BadFile("amounts overflow".to_owned()))?;
-    Ok((i64::try_from(rows.len()).unwrap_or(i64::MAX), total))
+    Ok((rows, total))
 }
 
-/// Restores the month archived in `path`: its rows are loaded into a new
-/// table, which is attached as the month's partition (an empty partition
-/// made meanwhile is replaced; one holding rows is refused).
+/// Restores the month archived in `path`.
+///
+/// The rows are loaded, one row group at a time, into a new table
+/// (`<partition>_restoring`, made like `daily_stats` with its key, indexes
+/// and a check that every row is in the month) in a transaction of its own
+/// that takes no lock on `daily_stats`: settlements and reports go on
+/// meanwhile. Only then a short transaction (bounded by the partition lock
+/// timeout) replaces an empty partition of the month, if one was made
+/// meanwhile, and attaches the table as the month's partition: PostgreSQL
+/// adopts its key and indexes and, from the check, knows every row is in
+/// the month, so attaching reads no row. A partition that holds rows is
+/// refused, before the load and again at the swap.
 ///
 /// # Errors
-/// See [`ArchiveError`]; on any error nothing is attached.
+/// See [`ArchiveError`]; on any error nothing is attached. A failed load
+/// rolls back; a loaded table whose swap failed (the lock timeout) stays
+/// until the next restore of the month, which replaces it.
 pub async fn restore_month(db: &DatabaseConnection, path: &Path) -> Result<Moved, ArchiveError> {
     require_partitioned(db).await?;
-    let (rows, month) = read_file(path)?;
-    let month = month.ok_or_else(|| ArchiveError::BadFile("it holds no row".to_owned()))?;
+    let mut groups = Groups::open(path)?;
+    let Some(first) = groups.next_group()? else {
+        return Err(ArchiveError::BadFile("it holds no row".to_owned()));
+    };
+    let month = groups
+        .month()
+        .ok_or_else(|| ArchiveError::BadFile("it holds no row".to_owned()))?;
     let next = month
         .checked_add_months(Months::new(1))
         .ok_or_else(|| ArchiveError::BadFile("month out of range".to_owned()))?;
     let partition = partition_name("daily_stats", month);
     let loading = format!("{partition}_restoring");
+    refuse_held(db, month, &partition).await?;
+    let (rows, total_amount) = load(db, &mut groups, first, (month, next), &loading).await?;
     let txn = db.begin().await?;
-    if common::partitions::months(&txn, "daily_stats")
-        .await?
-        .contains(&month)
-    {
-        let (held, _) = totals(&txn, &partition).await?;
-        if held > 0 {
-            return Err(ArchiveError::NotEmpty(month, held));
-        }
+    txn.execute_unprepared(&format!(
+        "SET LOCAL lock_timeout = '{}'",
+        common::partitions::LOCK_TIMEOUT
+    ))
+    .await?;
+    if refuse_held(&txn, month, &partition).await? {
         txn.execute_unprepared(&format!(
             "ALTER TABLE daily_stats DETACH PARTITION {partition}"
         ))
@@ -484,10 +559,86 @@ pub async fn restore_month(db: &DatabaseConnection, path: &Path) -> Result<Moved
         txn.execute_unprepared(&format!("DROP TABLE {partition}"))
             .await?;
     }
+    txn.execute_unprepared(&format!("ALTER TABLE {loading} RENAME TO {partition}"))
+        .await?;
     txn.execute_unprepared(&format!(
-        "CREATE TABLE {loading} (LIKE daily_stats INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+        "ALTER TABLE daily_stats ATTACH PARTITION {partition} \
+         FOR VALUES FROM ('{month}') TO ('{next}')"
     ))
     .await?;
+    // The check did its work; the partition's bounds now say the same.
+    txn.execute_unprepared(&format!(
+        "ALTER TABLE {partition} DROP CONSTRAINT {RESTORING_CHECK}"
+    ))
+    .await?;
+    txn.commit().await?;
+    tracing::info!(%month, rows, total_amount, path = %path.display(), "month restored");
+    Ok(Moved {
+        month,
+        rows,
+        total_amount,
+    })
+}
+
+/// The check of the loading table's month.
+const RESTORING_CHECK: &str = "restoring_month";
+
+/// Whether `month` has a partition, refusing one that holds rows.
+async fn refuse_held(
+    db: &impl ConnectionTrait,
+    month: NaiveDate,
+    partition: &str,
+) -> Result<bool, ArchiveError> {
+    if !common::partitions::months(db, "daily_stats")
+        .await?
+        .contains(&month)
+    {
+        return Ok(false);
+    }
+    let (held, _) = totals(db, partition).await?;
+    if held > 0 {
+        return Err(ArchiveError::NotEmpty(month, held));
+    }
+    Ok(true)
+}
+
+/// Loads `first` and the rest of `groups` into a new table `loading` (a
+/// leftover of an interrupted restore is replaced), in one transaction;
+/// the rows loaded and their total amount, won.
+async fn load(
+    db: &DatabaseConnection,
+    groups: &mut Groups,
+    first: Vec<Row>,
+    (month, next): (NaiveDate, NaiveDate),
+    loading: &str,
+) -> Result<(i64, i64), ArchiveError> {
+    let txn = db.begin().await?;
+    for sql in [
+        format!("DROP TABLE IF EXISTS {loading}"),
+        format!("CREATE TABLE {loading} (LIKE daily_stats INCLUDING ALL)"),
+        format!(
+            "ALTER TABLE {loading} ADD CONSTRAINT {RESTORING_CHECK} \
+             CHECK (day >= '{month}' AND day < '{next}')"
+        ),
+    ] {
+        txn.execute_unprepared(&sql).await?;
+    }
+    let mut group = Some(first);
+    while let Some(rows) = group {
+        insert_rows(&txn, loading, &rows).await?;
+        group = groups.next_group()?;
+    }
+    let totals = totals(&txn, loading).await?;
+    txn.commit().await?;
+    Ok(totals)
+}
+
+/// Inserts `rows` into `table`, [`INSERT_ROWS`] a statement.
+async fn insert_rows(
+    db: &impl ConnectionTrait,
+    table: &str,
+    rows: &[Row],
+) -> Result<(), ArchiveError> {
     for chunk in rows.chunks(INSERT_ROWS) {
         let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 14);
         let mut tuples = Vec::with_capacity(chunk.len());
@@ -514,31 +665,98 @@ pub async fn restore_month(db: &DatabaseConnection, path: &Path) -> Result<Moved
                 r.restated_at.into(),
             ]);
         }
-        txn.execute(stmt(
+        db.execute(stmt(
             DatabaseBackend::Postgres,
             &format!(
-                "INSERT INTO {loading} ({COLUMNS}) VALUES {}",
+                "INSERT INTO {table} ({COLUMNS}) VALUES {}",
                 tuples.join(",")
             ),
             values,
         ))
         .await?;
     }
-    txn.execute_unprepared(&format!("ALTER TABLE {loading} RENAME TO {partition}"))
-        .await?;
-    // Attaching builds the partition's key and indexes and checks every
-    // row falls in the month.
-    txn.execute_unprepared(&format!(
-        "ALTER TABLE daily_stats ATTACH PARTITION {partition} \
-         FOR VALUES FROM ('{month}') TO ('{next}')"
-    ))
-    .await?;
-    let (rows, total_amount) = totals(&txn, &partition).await?;
-    txn.commit().await?;
-    tracing::info!(%month, rows, total_amount, path = %path.display(), "month restored");
-    Ok(Moved {
-        month,
-        rows,
-        total_amount,
-    })
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn row(day: NaiveDate, video_id: i64) -> Row {
+        Row {
+            day,
+            video_id,
+            creator_id: video_id % 3,
+            title: format!("video {video_id}"),
+            sums: [video_id, 2, 3, 4, 5, 100 + video_id],
+            rate_card_version: 1,
+            original_views: (video_id % 2 == 0).then_some(7),
+            original_ad_views: None,
+            restated_at: None,
+        }
+    }
+
+    /// Writes `groups` as the row groups of a new archive in a new
+    /// directory; the file.
+    fn archive(groups: &[Vec<Row>]) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("archive-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("month.parquet");
+        let mut writer = create(&path).unwrap();
+        for group in groups {
+            write_group(&mut writer, group).unwrap();
+        }
+        writer.close().unwrap();
+        path
+    }
+
+    fn day(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 10, d).unwrap()
+    }
+
+    #[test]
+    fn an_archive_is_read_one_row_group_at_a_time() {
+        let groups = vec![
+            vec![row(day(1), 1), row(day(1), 2), row(day(2), 1)],
+            vec![row(day(15), 4), row(day(15), 5)],
+            vec![row(day(31), 9)],
+        ];
+        let path = archive(&groups);
+        let mut read = Groups::open(&path).unwrap();
+        assert_eq!(read.month(), None);
+        for group in &groups {
+            assert_eq!(read.next_group().unwrap().as_ref(), Some(group));
+            assert_eq!(read.month(), Some(day(1)));
+        }
+        assert_eq!(read.next_group().unwrap(), None);
+        let total: i64 = groups.iter().flatten().map(|r| r.sums[5]).sum();
+        assert_eq!(file_totals(&path, day(1)).unwrap(), (6, total));
+        assert!(matches!(
+            file_totals(&path, NaiveDate::from_ymd_opt(2026, 9, 1).unwrap()),
+            Err(ArchiveError::BadFile(_))
+        ));
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_row_of_another_month_is_refused_in_any_row_group() {
+        let november = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        let path = archive(&[
+            vec![row(day(30), 1)],
+            vec![row(day(31), 1), row(november, 1)],
+        ]);
+        let mut read = Groups::open(&path).unwrap();
+        assert_eq!(read.next_group().unwrap().map(|g| g.len()), Some(1));
+        match read.next_group() {
+            Err(ArchiveError::BadFile(why)) => assert!(why.contains("several months"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            file_totals(&path, day(1)),
+            Err(ArchiveError::BadFile(_))
+        ));
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
 }

@@ -578,8 +578,56 @@ async fn a_month_archived_to_parquet_and_restored_answers_the_same_reports() {
             .contains(&date(2026, 10, 1))
     );
 
+    // A loading table left by an interrupted restore, and an empty
+    // partition of the month made meanwhile, are both replaced.
+    db.execute_unprepared("CREATE TABLE daily_stats_p202610_restoring (leftover INT)")
+        .await
+        .unwrap();
+    db.execute_unprepared(
+        "CREATE TABLE daily_stats_p202610 PARTITION OF daily_stats \
+         FOR VALUES FROM ('2026-10-01') TO ('2026-11-01')",
+    )
+    .await
+    .unwrap();
     let restored = archive::restore_month(db, &file).await.unwrap();
     assert_eq!(restored, exported);
+    // Its key and indexes were adopted, not built twice; nothing of the
+    // load is left.
+    let count = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            db.query_one(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                sql,
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<i64>("", "n")
+            .unwrap()
+        }
+    };
+    assert_eq!(
+        count("SELECT COUNT(*) AS n FROM pg_indexes WHERE tablename = 'daily_stats_p202610'").await,
+        count("SELECT COUNT(*) AS n FROM pg_indexes WHERE tablename = 'daily_stats_p202611'").await,
+    );
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) AS n FROM pg_inherits i JOIN pg_index x ON x.indexrelid = i.inhrelid \
+             WHERE x.indrelid = 'daily_stats_p202610'::regclass"
+        )
+        .await,
+        count("SELECT COUNT(*) AS n FROM pg_indexes WHERE tablename = 'daily_stats'").await,
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) AS n FROM pg_class WHERE relname = 'daily_stats_p202610_restoring'")
+            .await,
+        0
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) AS n FROM pg_constraint WHERE conname = 'restoring_month'").await,
+        0
+    );
     assert_eq!(fixture.rows(october.0, october.1).await, rows_before);
     assert_eq!(fixture.reports().await, reports_before);
     assert!(rollups::mismatches(db).await.unwrap().is_empty());
