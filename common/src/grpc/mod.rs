@@ -215,7 +215,7 @@ where
     )
     .await;
     let (reflection, reflection_v1alpha) = reflection_services()?;
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    let incoming = incoming(listener);
     let shed = tower::ServiceBuilder::new().load_shed().layer(
         tower::limit::GlobalConcurrencyLimitLayer::new(limits.grpc_max_concurrent_calls.max(1)),
     );
@@ -235,4 +235,40 @@ where
         .serve_with_incoming_shutdown(incoming, stop)
         .await?;
     Ok(())
+}
+
+/// The connections `listener` accepts, each with `TCP_NODELAY` set.
+///
+/// A gRPC answer is written as several HTTP/2 frames (headers, data,
+/// trailers); without `TCP_NODELAY` Nagle's algorithm holds the last small
+/// frame until the client acknowledges the previous one, which Linux delays
+/// up to 40 ms: one call in a few then took 40–50 ms instead of 1.
+/// (`Server::tcp_nodelay` does not apply to `serve_with_incoming`.)
+pub fn incoming(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use futures::StreamExt;
+
+    #[tokio::test]
+    async fn accepted_connections_send_without_delay() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut incoming = super::incoming(listener);
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let accepted = incoming.next().await.unwrap().unwrap();
+        assert!(accepted.nodelay().unwrap());
+        // A plain listener's connections do not: the option is what the
+        // function adds.
+        let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = tokio::net::TcpStream::connect(plain.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (stream, _) = plain.accept().await.unwrap();
+        assert!(!stream.nodelay().unwrap());
+    }
 }
