@@ -22,9 +22,13 @@ cd "$(dirname "$0")/.."
 videos=${1:-5000000}
 rounds=${2:-2}
 root=$(pwd)
+# Both builds are of HEAD: uncommitted changes would be in one only.
+git diff --quiet HEAD -- . ':!docs' ||
+  { echo "bench/ledger.sh: commit or stash your changes first (both builds are of HEAD)" >&2; exit 1; }
 aside=$(mktemp -d)
-tree=$(mktemp -d)/tree
-cleanup() { git worktree remove --force "$tree" 2>/dev/null || true; rm -rf "$aside"; }
+trees=$(mktemp -d)
+tree=$trees/tree
+cleanup() { git worktree remove --force "$tree" 2>/dev/null || true; rm -rf "$aside" "$trees"; }
 trap cleanup EXIT
 cargo build --release --quiet -p user-service -p streaming-service -p revenue-service -p gateway
 git worktree add --detach --quiet "$tree" HEAD
@@ -32,7 +36,7 @@ git worktree add --detach --quiet "$tree" HEAD
 perl -0pi -e 's/(pub async fn post<C: ConnectionTrait>\(.*?\) -> Result<u64, DbErr> \{)/$1\n    if true {\n        return Ok(0);\n    }/s;
   s/(pub async fn post_earnings_of_day<C: ConnectionTrait>\(.*?\) -> Result<u64, DbErr> \{)/$1\n    if true {\n        return Ok(0);\n    }/s' \
   "$tree/revenue-service/src/ledger.rs"
-[ "$(grep -c 'return Ok(0);' "$tree/revenue-service/src/ledger.rs")" -ge 2 ] ||
+[ "$(grep -c '^    if true {$' "$tree/revenue-service/src/ledger.rs")" = 2 ] ||
   { echo "bench/ledger.sh: could not disable the ledger's posting in the worktree" >&2; exit 1; }
 if [ ! -d target/without-ledger/release ]; then
   mkdir -p target/without-ledger && cp -a target/release target/without-ledger/

@@ -11,8 +11,8 @@
 #
 #   [BIN_DIR=target/release] bash bench/settle.sh [videos=5000000]
 #
-# BIN_DIR runs other builds of the services (bench/ledger.sh compares the
-# build before the ledger with this one).
+# BIN_DIR runs other builds of the services (bench/ledger.sh compares this
+# commit with the same commit whose ledger posting is disabled).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 videos=${1:-5000000}

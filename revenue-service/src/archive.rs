@@ -276,6 +276,22 @@ fn create(path: &Path) -> Result<SerializedFileWriter<File>, ArchiveError> {
     )?)
 }
 
+/// Writes `groups` as the row groups of a new archive file at `path`, in
+/// the format [`export_month`] writes (its rows are not checked: a file
+/// of several months is refused when read). For tools that make or repair
+/// archives, and for tests.
+///
+/// # Errors
+/// I/O and Parquet failures.
+pub fn write_rows(path: &Path, groups: &[Vec<Row>]) -> Result<(), ArchiveError> {
+    let mut writer = create(path)?;
+    for group in groups {
+        write_group(&mut writer, group)?;
+    }
+    writer.into_inner()?.sync_all()?;
+    Ok(())
+}
+
 /// A row of a `SELECT {COLUMNS}`.
 fn row_of(r: &sea_orm::QueryResult) -> Result<Row, sea_orm::DbErr> {
     let mut sums = [0; 6];
@@ -516,10 +532,11 @@ fn file_totals(path: &Path, month: NaiveDate) -> Result<(i64, i64), ArchiveError
 ///
 /// The rows are loaded, one row group at a time, into a new table
 /// (`<partition>_restoring`, made like `daily_stats` with its key, indexes
-/// and a check that every row is in the month) in a transaction of its own
-/// that takes no lock on `daily_stats`: settlements and reports go on
-/// meanwhile. Only then a short transaction (bounded by the partition lock
-/// timeout) replaces an empty partition of the month, if one was made
+/// and a check that every row is in the month, in a short transaction of
+/// its own) in a transaction that holds no lock on `daily_stats`:
+/// settlements, reports and the making of partitions go on meanwhile. Only
+/// then a short transaction (bounded by the partition lock timeout) locks
+/// `daily_stats`, replaces an empty partition of the month if one was made
 /// meanwhile, and attaches the table as the month's partition: PostgreSQL
 /// adopts its key and indexes and, from the check, knows every row is in
 /// the month, so attaching reads no row. A partition that holds rows is
@@ -527,8 +544,9 @@ fn file_totals(path: &Path, month: NaiveDate) -> Result<(i64, i64), ArchiveError
 ///
 /// # Errors
 /// See [`ArchiveError`]; on any error nothing is attached. A failed load
-/// rolls back; a loaded table whose swap failed (the lock timeout) stays
-/// until the next restore of the month, which replaces it.
+/// drops its table. A loaded table whose swap failed (the lock timeout, a
+/// partition that gained rows meanwhile) stays, logged, until the next
+/// restore of the month replaces it (or `DROP TABLE` it).
 pub async fn restore_month(db: &DatabaseConnection, path: &Path) -> Result<Moved, ArchiveError> {
     require_partitioned(db).await?;
     let mut groups = Groups::open(path)?;
@@ -543,15 +561,121 @@ pub async fn restore_month(db: &DatabaseConnection, path: &Path) -> Result<Moved
         .ok_or_else(|| ArchiveError::BadFile("month out of range".to_owned()))?;
     let partition = partition_name("daily_stats", month);
     let loading = format!("{partition}_restoring");
-    refuse_held(db, month, &partition).await?;
-    let (rows, total_amount) = load(db, &mut groups, first, (month, next), &loading).await?;
+    if has_partition(db, month).await? {
+        refuse_held(db, month, &partition).await?;
+    }
+    create_loading(db, (month, next), &loading).await?;
+    let (rows, total_amount) = match load(db, &mut groups, first, &loading).await {
+        Ok(totals) => totals,
+        Err(e) => {
+            let _ = db
+                .execute_unprepared(&format!("DROP TABLE IF EXISTS {loading}"))
+                .await;
+            return Err(e);
+        }
+    };
+    if let Err(e) = swap(db, (month, next), &partition, &loading).await {
+        tracing::warn!(%month, table = %loading, error = %e,
+            "the month was loaded but not attached: restore again to replace the table, or drop it");
+        return Err(e);
+    }
+    tracing::info!(%month, rows, total_amount, path = %path.display(), "month restored");
+    Ok(Moved {
+        month,
+        rows,
+        total_amount,
+    })
+}
+
+/// The check of the loading table's month.
+const RESTORING_CHECK: &str = "restoring_month";
+
+/// Whether `month` has a partition of `daily_stats`.
+async fn has_partition(db: &impl ConnectionTrait, month: NaiveDate) -> Result<bool, ArchiveError> {
+    Ok(common::partitions::months(db, "daily_stats")
+        .await?
+        .contains(&month))
+}
+
+/// Refuses the partition of `month` if it holds rows.
+async fn refuse_held(
+    db: &impl ConnectionTrait,
+    month: NaiveDate,
+    partition: &str,
+) -> Result<(), ArchiveError> {
+    let (held, _) = totals(db, partition).await?;
+    if held > 0 {
+        return Err(ArchiveError::NotEmpty(month, held));
+    }
+    Ok(())
+}
+
+/// Makes `loading`, like `daily_stats` with a check of the month (a
+/// leftover of an interrupted restore is replaced), in a transaction of its
+/// own: `LIKE` holds a lock on `daily_stats` to its transaction's end.
+async fn create_loading(
+    db: &DatabaseConnection,
+    (month, next): (NaiveDate, NaiveDate),
+    loading: &str,
+) -> Result<(), ArchiveError> {
+    let txn = db.begin().await?;
+    for sql in [
+        format!("DROP TABLE IF EXISTS {loading}"),
+        format!("CREATE TABLE {loading} (LIKE daily_stats INCLUDING ALL)"),
+        format!(
+            "ALTER TABLE {loading} ADD CONSTRAINT {RESTORING_CHECK} \
+             CHECK (day >= '{month}' AND day < '{next}')"
+        ),
+    ] {
+        txn.execute_unprepared(&sql).await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Loads `first` and the rest of `groups` into `loading`, in one
+/// transaction; the rows loaded and their total amount, won.
+async fn load(
+    db: &DatabaseConnection,
+    groups: &mut Groups,
+    first: Vec<Row>,
+    loading: &str,
+) -> Result<(i64, i64), ArchiveError> {
+    let txn = db.begin().await?;
+    let mut group = Some(first);
+    while let Some(rows) = group {
+        insert_rows(&txn, loading, &rows).await?;
+        // One row group in memory at a time.
+        drop(rows);
+        group = groups.next_group()?;
+    }
+    let totals = totals(&txn, loading).await?;
+    txn.commit().await?;
+    Ok(totals)
+}
+
+/// Attaches `loading` as `partition`, the month's, replacing an empty
+/// partition of the month; one short transaction holding `daily_stats`'
+/// lock (taken first, as writers do, so no deadlock with them), bounded by
+/// the partitions' lock timeout.
+async fn swap(
+    db: &DatabaseConnection,
+    (month, next): (NaiveDate, NaiveDate),
+    partition: &str,
+    loading: &str,
+) -> Result<(), ArchiveError> {
     let txn = db.begin().await?;
     txn.execute_unprepared(&format!(
         "SET LOCAL lock_timeout = '{}'",
         common::partitions::LOCK_TIMEOUT
     ))
     .await?;
-    if refuse_held(&txn, month, &partition).await? {
+    if has_partition(&txn, month).await? {
+        // Locked before counting: no writer can add a row between the
+        // count and the drop.
+        txn.execute_unprepared("LOCK TABLE daily_stats IN ACCESS EXCLUSIVE MODE")
+            .await?;
+        refuse_held(&txn, month, partition).await?;
         txn.execute_unprepared(&format!(
             "ALTER TABLE daily_stats DETACH PARTITION {partition}"
         ))
@@ -572,65 +696,7 @@ pub async fn restore_month(db: &DatabaseConnection, path: &Path) -> Result<Moved
     ))
     .await?;
     txn.commit().await?;
-    tracing::info!(%month, rows, total_amount, path = %path.display(), "month restored");
-    Ok(Moved {
-        month,
-        rows,
-        total_amount,
-    })
-}
-
-/// The check of the loading table's month.
-const RESTORING_CHECK: &str = "restoring_month";
-
-/// Whether `month` has a partition, refusing one that holds rows.
-async fn refuse_held(
-    db: &impl ConnectionTrait,
-    month: NaiveDate,
-    partition: &str,
-) -> Result<bool, ArchiveError> {
-    if !common::partitions::months(db, "daily_stats")
-        .await?
-        .contains(&month)
-    {
-        return Ok(false);
-    }
-    let (held, _) = totals(db, partition).await?;
-    if held > 0 {
-        return Err(ArchiveError::NotEmpty(month, held));
-    }
-    Ok(true)
-}
-
-/// Loads `first` and the rest of `groups` into a new table `loading` (a
-/// leftover of an interrupted restore is replaced), in one transaction;
-/// the rows loaded and their total amount, won.
-async fn load(
-    db: &DatabaseConnection,
-    groups: &mut Groups,
-    first: Vec<Row>,
-    (month, next): (NaiveDate, NaiveDate),
-    loading: &str,
-) -> Result<(i64, i64), ArchiveError> {
-    let txn = db.begin().await?;
-    for sql in [
-        format!("DROP TABLE IF EXISTS {loading}"),
-        format!("CREATE TABLE {loading} (LIKE daily_stats INCLUDING ALL)"),
-        format!(
-            "ALTER TABLE {loading} ADD CONSTRAINT {RESTORING_CHECK} \
-             CHECK (day >= '{month}' AND day < '{next}')"
-        ),
-    ] {
-        txn.execute_unprepared(&sql).await?;
-    }
-    let mut group = Some(first);
-    while let Some(rows) = group {
-        insert_rows(&txn, loading, &rows).await?;
-        group = groups.next_group()?;
-    }
-    let totals = totals(&txn, loading).await?;
-    txn.commit().await?;
-    Ok(totals)
+    Ok(())
 }
 
 /// Inserts `rows` into `table`, [`INSERT_ROWS`] a statement.
@@ -704,11 +770,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("archive-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("month.parquet");
-        let mut writer = create(&path).unwrap();
-        for group in groups {
-            write_group(&mut writer, group).unwrap();
-        }
-        writer.close().unwrap();
+        write_rows(&path, groups).unwrap();
         path
     }
 
@@ -745,7 +807,8 @@ mod tests {
         let november = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
         let path = archive(&[
             vec![row(day(30), 1)],
-            vec![row(day(31), 1), row(november, 1)],
+            // All of November: the month is the file's, not the group's.
+            vec![row(november, 1), row(november, 2)],
         ]);
         let mut read = Groups::open(&path).unwrap();
         assert_eq!(read.next_group().unwrap().map(|g| g.len()), Some(1));

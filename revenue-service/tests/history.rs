@@ -637,6 +637,48 @@ async fn a_month_archived_to_parquet_and_restored_answers_the_same_reports() {
         Err(ArchiveError::NotEmpty(_, 72))
     ));
     assert_eq!(fixture.rows(october.0, october.1).await, rows_before);
+
+    // A load that fails leaves nothing: a file whose second row group is
+    // of another month, and one whose rows repeat a key.
+    let row = |day: NaiveDate, video_id: i64| archive::Row {
+        day,
+        video_id,
+        creator_id: 7,
+        title: "restored".to_owned(),
+        sums: [1, 2, 3, 4, 5, 9],
+        rate_card_version: 1,
+        original_views: None,
+        original_ad_views: None,
+        restated_at: None,
+    };
+    let months_before = partitions::months(db, "daily_stats").await.unwrap();
+    let september = date(2026, 9, 3);
+    for (groups, refused) in [
+        (
+            vec![vec![row(september, 1)], vec![row(date(2026, 10, 3), 1)]],
+            "several months",
+        ),
+        (
+            vec![vec![row(september, 1)], vec![row(september, 1)]],
+            "database",
+        ),
+    ] {
+        let bad = dir.join("bad.parquet");
+        archive::write_rows(&bad, &groups).unwrap();
+        let error = archive::restore_month(db, &bad).await.unwrap_err();
+        assert!(error.to_string().contains(refused), "{error}");
+        assert_eq!(
+            count(
+                "SELECT COUNT(*) AS n FROM pg_class WHERE relname = 'daily_stats_p202609_restoring'"
+            )
+            .await,
+            0
+        );
+        assert_eq!(
+            partitions::months(db, "daily_stats").await.unwrap(),
+            months_before
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
     fixture.drop_database().await;
 }
