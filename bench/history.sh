@@ -82,6 +82,11 @@ start_services() { # pass name
   gw_pid=$!
   pids+=($!)
   for _ in $(seq 150); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.2; done
+  login
+}
+
+# The admin's access token (it expires: taken again after a long fill).
+login() {
   token=$(curl -sf -X POST "$base/api/v1/auth/login" --json '{"email":"admin@example.com","password":"bench-password"}' |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
 }
@@ -165,6 +170,7 @@ for pass in empty history; do
   fi
   psql "$pg/postgres" -qc CHECKPOINT
   sync
+  login
   read -r secs status rows < <(settle 2026-11-21)
   echo "   next day 2026-11-21 settled in $secs s ($status, $rows rows)"
   settle_secs=$secs
