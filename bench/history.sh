@@ -149,8 +149,7 @@ INSERT INTO rollup_video_stats (creator_id, period, period_start, video_id, titl
   SELECT creator_id, p.period, CAST(date_trunc(p.period, day) AS DATE), video_id, MAX(title), MAX(day), COUNT(*),
     SUM(views), SUM(watch_seconds), SUM(ad_views), SUM(video_amount), SUM(ad_amount), SUM(total_amount)
   FROM daily_stats, (VALUES ('week'), ('month')) p(period)
-  GROUP BY p.period, CAST(date_trunc(p.period, day) AS DATE), creator_id, video_id
-  ORDER BY p.period, CAST(date_trunc(p.period, day) AS DATE), creator_id, video_id;
+  GROUP BY creator_id, p.period, CAST(date_trunc(p.period, day) AS DATE), video_id;
 INSERT INTO rollup_creator_stats (creator_id, period, period_start, days,
     views, watch_seconds, ad_views, video_amount, ad_amount, total_amount)
   SELECT creator_id, p.period, CAST(date_trunc(p.period, day) AS DATE), COUNT(*),

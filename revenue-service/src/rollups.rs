@@ -104,7 +104,7 @@ fn add_excluded(table: &str) -> String {
 /// kept from the latest day that carried one.
 fn video_conflict() -> String {
     format!(
-        "ON CONFLICT (period, period_start, creator_id, video_id) DO UPDATE SET {}, \
+        "ON CONFLICT (creator_id, period, period_start, video_id) DO UPDATE SET {}, \
            title = CASE WHEN excluded.title_day IS NOT NULL AND (rollup_video_stats.title_day IS NULL \
              OR excluded.title_day >= rollup_video_stats.title_day) \
              THEN excluded.title ELSE rollup_video_stats.title END, \
@@ -208,7 +208,7 @@ pub async fn apply(txn: &DatabaseTransaction, deltas: &[RowDelta]) -> Result<(),
     if deltas.is_empty() {
         return Ok(());
     }
-    // Grouped per roll-up row.
+    // Grouped per roll-up row, in key order (the order rows are written).
     let mut videos: BTreeMap<Target, Grouped> = BTreeMap::new();
     let mut creators: BTreeMap<Target, Grouped> = BTreeMap::new();
     for d in deltas {
@@ -229,10 +229,7 @@ pub async fn apply(txn: &DatabaseTransaction, deltas: &[RowDelta]) -> Result<(),
     lock(txn).await?;
     let backend = txn.get_database_backend();
     let sums = SUMS.join(", ");
-    // In the order of `rollup_video_stats`' key (period, first day,
-    // creator, video): one pass along the period's range of the index.
-    let mut rows: Vec<(&Target, &Grouped)> = videos.iter().collect();
-    rows.sort_by_key(|((creator, period, start, video), _)| (*period, *start, *creator, *video));
+    let rows: Vec<(&Target, &Grouped)> = videos.iter().collect();
     for chunk in rows.chunks(UPSERT_ROWS) {
         let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 13);
         let mut tuples = Vec::with_capacity(chunk.len());

@@ -469,31 +469,6 @@ async fn partitions_exist_ahead_and_reports_span_their_boundary() {
     fixture.drop_database().await;
 }
 
-/// The video roll-ups are keyed period first (a period's rows one range of
-/// the key however long the history), and the settlements, re-settlements
-/// and adjustment of the fixture upserted into that key.
-#[tokio::test]
-async fn video_rollups_are_keyed_by_period_first() {
-    let fixture = settled_fixture().await;
-    let db = &fixture.db;
-    let key = db
-        .query_one(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint \
-             WHERE conrelid = 'rollup_video_stats'::regclass AND contype = 'p'",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get::<String>("", "def")
-        .unwrap();
-    assert_eq!(
-        key,
-        "PRIMARY KEY (period, period_start, creator_id, video_id)"
-    );
-    assert!(rollups::mismatches(db).await.unwrap().is_empty());
-}
-
 #[tokio::test]
 async fn a_month_archived_to_parquet_and_restored_answers_the_same_reports() {
     let fixture = settled_fixture().await;

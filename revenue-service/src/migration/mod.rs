@@ -9,7 +9,6 @@ mod compact_ledger;
 mod day_top;
 mod ledger_partitions;
 mod partitions;
-mod rollup_period_key;
 mod rollups;
 mod sparse_original_counts;
 mod statements;
@@ -35,7 +34,6 @@ impl MigratorTrait for Migrator {
             Box::new(partitions::PartitionDailyStats),
             Box::new(day_top::IndexDayTop),
             Box::new(ledger_partitions::PartitionLedgerTransfers),
-            Box::new(rollup_period_key::RollupPeriodKey),
         ]
     }
 }

@@ -11,9 +11,7 @@
 //!   day) the sums of the creator's rows.
 //!
 //! Both keys start with `creator_id`, the distribution column of a Citus
-//! deployment (`docs/scaling.md`). On PostgreSQL the video roll-up's key
-//! was later reordered to start with the period
-//! (`super::rollup_period_key`).
+//! deployment (`docs/scaling.md`).
 
 use common::domain::Period;
 use sea_orm_migration::prelude::*;
