@@ -361,13 +361,16 @@ fn placeholders(backend: sea_orm::DatabaseBackend) -> (&'static str, &'static st
 /// `videos` from `from_day` on, after their counts changed on `from_day`
 /// or later. Derived values only: running it twice changes nothing.
 ///
-/// Each video's sums start from its latest row before `from_day` (`l`,
-/// `s`: that row's own sums before it plus its counts; rows before
-/// `from_day` did not change, and every write that changed one refreshed
-/// from its day), then run over its rows from `from_day` on, in day order
-/// (a window function), writing only the rows whose sums changed. The
-/// work is one index probe per video and its rows from `from_day`,
-/// whatever its history: the write-back refreshes today's rows every few
+/// Each row's sums start from the video's latest row before `from_day`
+/// (that row's own sums before it plus its counts; rows before `from_day`
+/// did not change, and every write that changed one refreshed from its
+/// day), then add the video's rows from `from_day` up to it, in day order
+/// (a window function); only the rows whose sums changed are written. The
+/// latest earlier row is read by a scalar subquery per row, which both
+/// databases evaluate as an index probe (newest partition first on
+/// PostgreSQL): as a join, PostgreSQL's planner could choose to hash the
+/// whole table. The work is the rows from `from_day` and two probes each,
+/// whatever the history: the write-back refreshes today's rows every few
 /// seconds, and a running sum from each video's first day read its whole
 /// history every time (issue 19; `docs/benchmarks.md`, "The write-back
 /// over a year of history"). A per-row correlated `SUM` before that was
@@ -394,18 +397,15 @@ pub async fn refresh_cumulative<C: ConnectionTrait>(
     let sql = format!(
         "UPDATE daily_counts SET views_before = w.views_before, ad_views_before = w.ad_views_before \
          FROM (SELECT r.video_id, r.day, \
-                 COALESCE(s.views_before + s.views, 0) \
+                 COALESCE((SELECT p.views_before + p.views FROM daily_counts p \
+                           WHERE p.video_id = r.video_id AND p.day < {day_p} \
+                           ORDER BY p.day DESC LIMIT 1), 0) \
                    + COALESCE(SUM(r.views) OVER running, 0) AS views_before, \
-                 COALESCE(s.ad_views_before + s.ad_views, 0) \
+                 COALESCE((SELECT p.ad_views_before + p.ad_views FROM daily_counts p \
+                           WHERE p.video_id = r.video_id AND p.day < {day_p} \
+                           ORDER BY p.day DESC LIMIT 1), 0) \
                    + COALESCE(SUM(r.ad_views) OVER running, 0) AS ad_views_before \
                FROM daily_counts r \
-               LEFT JOIN (SELECT q.video_id, \
-                            (SELECT MAX(p.day) FROM daily_counts p \
-                             WHERE p.video_id = q.video_id AND p.day < {day_p}) AS day \
-                          FROM (SELECT DISTINCT video_id FROM daily_counts \
-                                WHERE video_id IN ({ids}) AND day >= {day_p}) AS q) AS l \
-                 ON l.video_id = r.video_id \
-               LEFT JOIN daily_counts s ON s.video_id = l.video_id AND s.day = l.day \
                WHERE r.video_id IN ({ids}) AND r.day >= {day_p} \
                WINDOW running AS (PARTITION BY r.video_id ORDER BY r.day \
                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) AS w \
