@@ -82,6 +82,12 @@ pub struct Settings {
     /// malformed one stops the gateway at start with its name.
     #[serde(default, deserialize_with = "origin_list")]
     pub gateway_cors_origins: Vec<String>,
+    /// `GATEWAY_REPORT_CACHE_BYTES`: memory for rendered
+    /// `/api/v1/revenues` answers, served again while the revenue service
+    /// says they are current ([`crate::report_bodies`]; default 64 MiB,
+    /// 0 keeps none).
+    #[serde(default = "default_report_cache_bytes")]
+    pub gateway_report_cache_bytes: u64,
     /// `GATEWAY_REDIS_URL`: where Studio sessions live, shared by every
     /// gateway replica (`redis://…`); unset: in this process's memory, for a
     /// single gateway ([`crate::studio::session`]).
@@ -159,6 +165,9 @@ fn default_request_timeout_ms() -> u64 {
 fn default_body_limit() -> usize {
     64 * 1024
 }
+fn default_report_cache_bytes() -> u64 {
+    64 * 1024 * 1024
+}
 fn default_studio_session() -> u64 {
     8 * 3600
 }
@@ -229,6 +238,7 @@ impl Settings {
             gateway_cors_origins: Vec::new(),
             gateway_jwks_refetch_seconds: default_jwks_refetch(),
             gateway_redis_url: None,
+            gateway_report_cache_bytes: default_report_cache_bytes(),
             platform_time: common::time::PlatformTime::default(),
             studio_session_seconds: default_studio_session(),
             auth_rate_limit_per_minute: default_rate_limit(),

@@ -18,6 +18,7 @@ pub mod extract;
 pub mod http_errors;
 pub mod openapi;
 pub mod rate_limit;
+pub mod report_bodies;
 pub mod request_id;
 pub mod routes;
 pub mod startup;

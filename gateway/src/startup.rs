@@ -44,6 +44,8 @@ pub struct AppState {
     pub limits: AuthRateLimits,
     /// Studio sessions (one store for all workers).
     pub sessions: crate::studio::session::SessionStore,
+    /// Rendered `/api/v1/revenues` answers (one store for all workers).
+    pub report_bodies: crate::report_bodies::ReportBodies,
     /// Set once the gateway is stopping: `/readyz` answers 503 while the
     /// last requests drain.
     pub draining: Arc<AtomicBool>,
@@ -84,6 +86,8 @@ impl Application {
             }
             None => crate::studio::session::SessionStore::memory(),
         };
+        let report_bodies =
+            crate::report_bodies::ReportBodies::new(settings.gateway_report_cache_bytes);
         let draining = Arc::new(AtomicBool::new(false));
         let drain = Duration::from_secs(settings.gateway_drain_seconds);
         let shared_settings = Arc::new(settings.clone());
@@ -119,6 +123,7 @@ impl Application {
                 jwks: jwks.clone(),
                 limits: limits.clone(),
                 sessions: sessions.clone(),
+                report_bodies: report_bodies.clone(),
                 draining: workers_draining.clone(),
             });
             // The last `wrap` is the outermost: the request id is assigned

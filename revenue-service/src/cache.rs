@@ -11,6 +11,24 @@ use prost::Message;
 
 use crate::error::RevenueError;
 
+/// A report read through [`ReportCache::get_or_compute_unless`].
+#[derive(Debug, PartialEq)]
+pub enum Versioned<T> {
+    /// The caller's known version is still the report's.
+    Unchanged {
+        /// That version.
+        version: String,
+    },
+    /// The report.
+    Report {
+        /// The report, cached or computed.
+        report: T,
+        /// The version it is cached under; `None` when it is not cached
+        /// (no cache, or Redis failed).
+        version: Option<String>,
+    },
+}
+
 /// A report cache, or none.
 #[derive(Clone)]
 pub struct ReportCache {
@@ -65,14 +83,47 @@ impl ReportCache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, RevenueError>>,
     {
+        match self.get_or_compute_unless(key, "", compute).await? {
+            Versioned::Report { report, .. } => Ok(report),
+            Versioned::Unchanged { .. } => Err(RevenueError::Internal(anyhow::anyhow!(
+                "the report cache answered 'unchanged' to no version"
+            ))),
+        }
+    }
+
+    /// As [`Self::get_or_compute`], with the version the report is cached
+    /// under (its key under the current generation), or
+    /// [`Versioned::Unchanged`] without reading the report when `known`
+    /// is that version and its entry is still cached (so a caller's copy
+    /// lives no longer than the entry: at most the TTL, even when a
+    /// settlement could not bump the generation). An empty `known`
+    /// matches nothing.
+    ///
+    /// # Errors
+    /// `compute`'s.
+    pub async fn get_or_compute_unless<T, F, Fut>(
+        &self,
+        key: &str,
+        known: &str,
+        compute: F,
+    ) -> Result<Versioned<T>, RevenueError>
+    where
+        T: Message + Default,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, RevenueError>>,
+    {
+        let uncached = |report| Versioned::Report {
+            report,
+            version: None,
+        };
         let Some(pool) = &self.pool else {
-            return compute().await;
+            return compute().await.map(uncached);
         };
         let mut conn = match pool.get().await {
             Ok(conn) => conn,
             Err(e) => {
                 tracing::warn!(error = %e, "report cache unavailable");
-                return compute().await;
+                return compute().await.map(uncached);
             }
         };
         let generation: redis::RedisResult<Option<i64>> = redis::cmd("GET")
@@ -83,9 +134,18 @@ impl ReportCache {
             Ok(g) => format!("{}:g{}:{key}", self.prefix, g.unwrap_or(0)),
             Err(e) => {
                 tracing::warn!(error = %e, "report cache unavailable");
-                return compute().await;
+                return compute().await.map(uncached);
             }
         };
+        if !known.is_empty() && known == full_key {
+            let held: redis::RedisResult<bool> = redis::cmd("EXISTS")
+                .arg(&full_key)
+                .query_async(&mut conn)
+                .await;
+            if let Ok(true) = held {
+                return Ok(Versioned::Unchanged { version: full_key });
+            }
+        }
         let cached: redis::RedisResult<Option<Vec<u8>>> = redis::cmd("GET")
             .arg(&full_key)
             .query_async(&mut conn)
@@ -93,7 +153,10 @@ impl ReportCache {
         if let Ok(Some(bytes)) = cached
             && let Ok(report) = T::decode(bytes.as_slice())
         {
-            return Ok(report);
+            return Ok(Versioned::Report {
+                report,
+                version: Some(full_key),
+            });
         }
         let report = compute().await?;
         let stored: redis::RedisResult<()> = redis::cmd("SET")
@@ -103,10 +166,14 @@ impl ReportCache {
             .arg(self.ttl_seconds)
             .query_async(&mut conn)
             .await;
-        if let Err(e) = stored {
-            tracing::warn!(error = %e, "report cache write failed");
-        }
-        Ok(report)
+        let version = match stored {
+            Ok(()) => Some(full_key),
+            Err(e) => {
+                tracing::warn!(error = %e, "report cache write failed");
+                None
+            }
+        };
+        Ok(Versioned::Report { report, version })
     }
 
     /// Makes every cached report stale (after a settlement changed rows).

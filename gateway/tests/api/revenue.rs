@@ -764,3 +764,132 @@ async fn the_schedule_settles_yesterday_once_it_is_written_back() {
     assert!(run["error_code"].is_null(), "{run}");
     assert_eq!(run["total_amount"], 42);
 }
+
+/// Issue 19: the gateway keeps rendered `/revenues` answers and the
+/// revenue service says when one is still current (`if_version`,
+/// `unchanged`): never to another creator's request, never past the report
+/// cache's entry, never across a settlement.
+#[tokio::test]
+async fn a_kept_revenues_answer_is_current_only_while_its_cache_entry_is() {
+    use proto::revenue::v1::{
+        Period, RevenuesRequest, revenue_service_client::RevenueServiceClient,
+    };
+    use secrecy::ExposeSecret;
+
+    let (app, admin) = crate::helpers::spawn_admin_app(Options::default()).await;
+    let ada = app.signed_in("ada@example.com", "creator").await.access;
+    let bob = app.signed_in("bob@example.com", "creator").await.access;
+    let ada_id = app.get_json("/api/v1/users/me", Some(&ada)).await["user_id"]
+        .as_i64()
+        .unwrap();
+    let (a1, a2, b1) = (
+        app.video(&ada, 600).await,
+        app.video(&ada, 600).await,
+        app.video(&bob, 600).await,
+    );
+    let d = "2026-10-04";
+    app.import_counts(&admin, &[(a1, d, 100, 1), (a2, d, 50, 0), (b1, d, 70, 2)])
+        .await;
+    app.settle_ok(&admin, d, d).await;
+
+    // The revenue service, called directly: a second replica on the same
+    // database and report cache.
+    let mut settings = app.revenue_settings();
+    settings.revenue_grpc_addr = "127.0.0.1:0".parse().unwrap();
+    let replica = revenue_service::Application::build(settings).await.unwrap();
+    let url = format!("http://{}", replica.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(replica.run_until(async {
+        let _ = stopped.await;
+    }));
+    let mut client = RevenueServiceClient::connect(url).await.unwrap();
+    let credential = app.credential.expose_secret().to_owned();
+    let mut ask = async |token: &str, creator_id: i64, if_version: &str| {
+        let mut request = tonic::Request::new(RevenuesRequest {
+            creator_id,
+            period: Period::Day.into(),
+            date: d.to_owned(),
+            if_version: if_version.to_owned(),
+        });
+        let metadata = request.metadata_mut();
+        metadata.insert("authorization", format!("Bearer {token}").parse().unwrap());
+        metadata.insert("x-service-credential", credential.parse().unwrap());
+        client.revenues(request).await.unwrap().into_inner()
+    };
+
+    let first = ask(&ada, 0, "").await;
+    assert!(!first.unchanged);
+    assert_eq!(first.videos.len(), 2);
+    let version = first.version.clone();
+    assert!(!version.is_empty(), "a cached report has a version");
+    // Asked again with its version: only the version comes back.
+    let again = ask(&ada, 0, &version).await;
+    assert!(again.unchanged);
+    assert_eq!(again.version, version);
+    assert!(again.videos.is_empty() && again.totals.is_none());
+    // An admin naming ada reads the same report, so the same version.
+    assert!(ask(&admin, ada_id, &version).await.unchanged);
+    // Bob sending ada's version gets his own report, in full.
+    let bobs = ask(&bob, 0, &version).await;
+    assert!(!bobs.unchanged);
+    assert_ne!(bobs.version, version);
+    assert_eq!(bobs.videos.len(), 1);
+    assert_eq!(bobs.videos[0].video_id, b1);
+    // The cache entry gone (expired), the report is read and sent again.
+    let redis = redis::Client::open(crate::helpers::redis_url()).unwrap();
+    let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
+    let deleted: i64 = redis::cmd("DEL")
+        .arg(&version)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1, "the version names the cache entry");
+    let reread = ask(&ada, 0, &version).await;
+    assert!(!reread.unchanged);
+    assert_eq!(reread.videos, first.videos);
+
+    // Through the gateway: a change under the cache is not seen while the
+    // entry lives, is seen once it is gone.
+    let path = format!("/api/v1/revenues?period=day&date={d}");
+    let before = app.get_auth(&path, &ada).await.text().await.unwrap();
+    let db = app.revenue_db().await;
+    db.execute_unprepared(&format!(
+        "UPDATE daily_stats SET title = 'Renamed' WHERE video_id = {a1}"
+    ))
+    .await
+    .unwrap();
+    let kept = app.get_auth(&path, &ada).await;
+    assert_eq!(
+        kept.headers()["content-type"].to_str().unwrap(),
+        "application/json"
+    );
+    assert_eq!(kept.text().await.unwrap(), before);
+    let _: i64 = redis::cmd("DEL")
+        .arg(&version)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let fresh: Value = app.get_json(&path, Some(&ada)).await;
+    assert_eq!(fresh["videos"][0]["title"], "Renamed");
+
+    // A settlement bumps the generation: the late counts are seen at once.
+    app.import_counts(&admin, &[(a1, d, 300, 1)]).await;
+    app.settle_ok(&admin, d, d).await;
+    let settled: Value = app.get_json(&path, Some(&ada)).await;
+    assert_eq!(settled["videos"][0]["views"], 300);
+    assert_eq!(
+        settled["total_amount"].as_i64(),
+        Some(
+            settled["videos"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["total_amount"].as_i64().unwrap())
+                .sum()
+        )
+    );
+    assert_ne!(settled, fresh);
+
+    let _ = stop.send(());
+    let _ = running.await;
+}

@@ -25,7 +25,7 @@ use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use crate::{
-    cache::ReportCache,
+    cache::{ReportCache, Versioned},
     entity::{settled_day, settlement_run},
     error::RevenueError,
     reports,
@@ -478,9 +478,10 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
     ) -> Result<Response<pb::RevenuesResponse>, Status> {
         let (creator_id, period, range) = self.revenues_scope(&request).await?;
         let key = format!("revenues:{creator_id}:{}:{}", range.0, range.1);
-        let report = self
+        let known = &request.get_ref().if_version;
+        let answer = self
             .cache
-            .get_or_compute(&key, || async {
+            .get_or_compute_unless(&key, known, || async {
                 let videos = reports::earnings(&self.db, creator_id, (period, range.0)).await?;
                 // SPEC §8: every money sum is checked.
                 let totals = videos
@@ -498,10 +499,21 @@ impl pb::revenue_service_server::RevenueService for RevenueApi {
                     end: day_text(range.1),
                     totals: Some(totals.into()),
                     videos: videos.into_iter().map(video_revenue).collect(),
+                    ..Default::default()
                 })
             })
             .await?;
-        Ok(Response::new(report))
+        Ok(Response::new(match answer {
+            Versioned::Unchanged { version } => pb::RevenuesResponse {
+                version,
+                unchanged: true,
+                ..Default::default()
+            },
+            Versioned::Report { report, version } => pb::RevenuesResponse {
+                version: version.unwrap_or_default(),
+                ..report
+            },
+        }))
     }
 
     type StreamRevenuesStream =
