@@ -120,7 +120,10 @@ settle() { # day; prints "seconds status rows disk-MiB-read"
 }
 
 # Copies the settled 2026-11-20 onto the DAYS days before it, as if each
-# had been settled: rows, roll-ups (rebuilt), settled days, earnings.
+# had been settled: rows, roll-ups (rebuilt), settled days, earnings. The
+# roll-ups are written period by period, as a year of settlements lays
+# them down (each period's rows together, the current ones last), not
+# creator by creator.
 fill_history() {
   rpg -q <<SQL
 DO \$\$
@@ -149,13 +152,15 @@ INSERT INTO rollup_video_stats (creator_id, period, period_start, video_id, titl
   SELECT creator_id, p.period, CAST(date_trunc(p.period, day) AS DATE), video_id, MAX(title), MAX(day), COUNT(*),
     SUM(views), SUM(watch_seconds), SUM(ad_views), SUM(video_amount), SUM(ad_amount), SUM(total_amount)
   FROM daily_stats, (VALUES ('week'), ('month')) p(period)
-  GROUP BY creator_id, p.period, CAST(date_trunc(p.period, day) AS DATE), video_id;
+  GROUP BY creator_id, p.period, CAST(date_trunc(p.period, day) AS DATE), video_id
+  ORDER BY 3, 2, 1, 4;
 INSERT INTO rollup_creator_stats (creator_id, period, period_start, days,
     views, watch_seconds, ad_views, video_amount, ad_amount, total_amount)
   SELECT creator_id, p.period, CAST(date_trunc(p.period, day) AS DATE), COUNT(*),
     SUM(views), SUM(watch_seconds), SUM(ad_views), SUM(video_amount), SUM(ad_amount), SUM(total_amount)
   FROM daily_stats, (VALUES ('day'), ('week'), ('month')) p(period)
-  GROUP BY creator_id, p.period, CAST(date_trunc(p.period, day) AS DATE);
+  GROUP BY creator_id, p.period, CAST(date_trunc(p.period, day) AS DATE)
+  ORDER BY 3, 2, 1;
 VACUUM ANALYZE;
 SQL
 }
