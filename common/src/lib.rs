@@ -4,6 +4,8 @@
 //! against a JWK Set fetched from the user service ([`auth`], [`jwks`]),
 //! and service discovery and registration ([`discovery`]).
 
+#[cfg(feature = "archive")]
+pub mod archive;
 pub mod auth;
 pub mod config;
 pub mod database;

@@ -7,13 +7,14 @@
 //! partition; `revenue-service archive restore --file 2026-10.parquet`
 //! brings it back (issue 19; `docs/operations.md`, "Retention").
 
-use std::path::PathBuf;
-
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use common::discovery::{
-    consul::{CheckKind, Registration, deregister_on_signal},
-    names,
+use common::{
+    archive::Command as ArchiveCommand,
+    discovery::{
+        consul::{CheckKind, Registration, deregister_on_signal},
+        names,
+    },
 };
 use revenue_service::{Application, Settings, archive};
 
@@ -30,35 +31,8 @@ enum Command {
     /// Retention of `daily_stats` months (PostgreSQL).
     Archive {
         #[command(subcommand)]
-        action: Archive,
+        action: ArchiveCommand,
     },
-}
-
-#[derive(Subcommand)]
-enum Archive {
-    /// Writes a past month's rows to a Parquet file, checks the file, then
-    /// detaches and drops the month's partition.
-    Export {
-        /// Any day of the month, or `YYYY-MM`.
-        #[arg(long, value_parser = parse_month)]
-        month: chrono::NaiveDate,
-        /// The file to write (its directory must exist).
-        #[arg(long)]
-        file: PathBuf,
-    },
-    /// Loads a month from its Parquet file and attaches it again.
-    Restore {
-        /// The file written by `archive export`.
-        #[arg(long)]
-        file: PathBuf,
-    },
-}
-
-/// `YYYY-MM` or `YYYY-MM-DD`.
-fn parse_month(text: &str) -> Result<chrono::NaiveDate, String> {
-    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .or_else(|_| chrono::NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d"))
-        .map_err(|_| format!("`{text}` is not a month (YYYY-MM)"))
 }
 
 #[tokio::main]
@@ -75,7 +49,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
         let moved = match action {
-            Archive::Export { month, file } => {
+            ArchiveCommand::Export { month, file } => {
                 let final_after = settings.settlement_final_after_days;
                 archive::export_month(
                     &db,
@@ -86,7 +60,7 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("archiving {month} to {}", file.display()))?
             }
-            Archive::Restore { file } => archive::restore_month(&db, &file)
+            ArchiveCommand::Restore { file } => archive::restore_month(&db, &file)
                 .await
                 .with_context(|| format!("restoring {}", file.display()))?,
         };
@@ -94,7 +68,7 @@ async fn main() -> anyhow::Result<()> {
             "{}: {} rows, {} won",
             moved.month.format("%Y-%m"),
             moved.rows,
-            moved.total_amount
+            moved.checksum
         );
         return Ok(());
     }

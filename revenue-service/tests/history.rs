@@ -640,16 +640,17 @@ async fn a_month_archived_to_parquet_and_restored_answers_the_same_reports() {
 
     // A load that fails leaves nothing: a file whose second row group is
     // of another month, and one whose rows repeat a key.
-    let row = |day: NaiveDate, video_id: i64| archive::Row {
-        day,
-        video_id,
-        creator_id: 7,
-        title: "restored".to_owned(),
-        sums: [1, 2, 3, 4, 5, 9],
-        rate_card_version: 1,
-        original_views: None,
-        original_ad_views: None,
-        restated_at: None,
+    let row = |day: NaiveDate, video_id: i64| -> archive::Row {
+        use archive::Cell::{Date, Int, Null, Text};
+        let mut row = vec![
+            Date(day),
+            Int(video_id),
+            Int(7),
+            Text("restored".to_owned()),
+        ];
+        row.extend([1, 2, 3, 4, 5, 9, 1].map(Int));
+        row.extend([Null, Null, Null]);
+        row
     };
     let months_before = partitions::months(db, "daily_stats").await.unwrap();
     let september = date(2026, 9, 3);

@@ -25,6 +25,10 @@ pub enum StreamingError {
     /// No such watch session for this viewer and video (404).
     #[error("watch session not found; start one with play")]
     SessionNotFound,
+    /// The day's month of counts is archived (issue 19,
+    /// [`crate::daily_counts::archive`]): gRPC `FAILED_PRECONDITION`.
+    #[error("the month of {0} is archived: restore it first (streaming-service archive restore)")]
+    MonthArchived(chrono::NaiveDate),
     /// The JWK Set or the counter store cannot be reached (503).
     #[error("{0} is unavailable; try again shortly")]
     Unavailable(&'static str),
@@ -68,6 +72,12 @@ impl From<StreamingError> for Status {
             StreamingError::SessionNotFound => {
                 to_status(Code::NotFound, ErrorCode::SessionNotFound, message, &[])
             }
+            StreamingError::MonthArchived(_) => to_status(
+                Code::FailedPrecondition,
+                ErrorCode::FailedPrecondition,
+                message,
+                &[],
+            ),
             StreamingError::Unavailable(_) => to_status(
                 Code::Unavailable,
                 ErrorCode::ServiceUnavailable,

@@ -319,6 +319,7 @@ impl pb::streaming_service_server::StreamingService for StreamingApi {
     ) -> Result<Response<Self::StreamDailyCountsStream>, Status> {
         let r = request.into_inner();
         let day = common::time::parse_day(&r.day).map_err(|e| StreamingError::field("day", e))?;
+        daily_counts::archive::refuse_archived(&self.db, day).await?;
         // Room for two database pages, so the next page is read while the
         // last one is encoded and sent.
         let messages_per_page = daily_counts::PAGE_ROWS.div_ceil(daily_counts::MESSAGE_ROWS);
@@ -376,6 +377,7 @@ impl pb::streaming_service_server::StreamingService for StreamingApi {
             )
             .into());
         }
+        daily_counts::archive::refuse_archived(&self.db, from).await?;
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let db = self.db.clone();
         tokio::spawn(async move {

@@ -155,7 +155,8 @@ fn parse_import(csv_text: &str) -> Result<(Vec<ImportRow>, ImportReport), Stream
 
 /// Imports historical counts: each good row sets its (video, day) counts;
 /// bad rows are reported by line and skipped. The whole file is parsed and
-/// checked first, so bad input writes nothing; good rows are then written
+/// checked first, so bad input writes nothing (a day of an archived month
+/// is refused like a bad row); good rows are then written
 /// in batches of [`IMPORT_BATCH_ROWS`], each its own transaction, so that
 /// other writers (plays' write-backs, uploads) move between them. An import
 /// stopped part-way (its call cancelled, the database down) leaves whole
@@ -191,6 +192,19 @@ pub async fn import(
     report.rejected.extend(unknown.iter().map(|r| Rejection {
         line: r.line,
         reason: format!("video {} does not exist", r.video_id),
+    }));
+    // An archived month is never written (its sums are in the videos'
+    // carry, see `archive`).
+    let archived_through = super::archive::archived_through(db).await?;
+    let (good, archived): (Vec<ImportRow>, Vec<ImportRow>) = good
+        .into_iter()
+        .partition(|r| archived_through.is_none_or(|last| r.day > last));
+    report.rejected.extend(archived.iter().map(|r| Rejection {
+        line: r.line,
+        reason: format!(
+            "the month of {} is archived: restore it first (streaming-service archive restore)",
+            r.day
+        ),
     }));
     report.rejected.sort_by_key(|r| r.line);
     let mut good = good;

@@ -1,8 +1,9 @@
 //! `daily_counts`: the per-day rows the settlement pulls (SPEC §9), read
 //! in pages and sent in messages, and the cumulative counts before each day
 //! that every write keeps current; the CSV import of historical counts
-//! (SPEC §6) is in [`import`].
+//! (SPEC §6) is in [`import`], the retention of months in [`archive`].
 
+pub mod archive;
 mod import;
 
 use chrono::NaiveDate;
@@ -364,7 +365,10 @@ fn placeholders(backend: sea_orm::DatabaseBackend) -> (&'static str, &'static st
 /// Each row's sums start from the video's latest row before `from_day`
 /// (that row's own sums before it plus its counts; rows before `from_day`
 /// did not change, and every write that changed one refreshed from its
-/// day), then add the video's rows from `from_day` up to it, in day order
+/// day) or, when it has none, from its sums over its archived months
+/// (`daily_counts_carry`: months are archived oldest first and never
+/// written again, so every archived day is before every remaining one,
+/// see [`archive`]), then add the video's rows from `from_day` up to it, in day order
 /// (a window function); only the rows whose sums changed are written. The
 /// latest earlier row is read by a scalar subquery per row, which both
 /// databases evaluate as an index probe (newest partition first on
@@ -399,11 +403,13 @@ pub async fn refresh_cumulative<C: ConnectionTrait>(
          FROM (SELECT r.video_id, r.day, \
                  COALESCE((SELECT p.views_before + p.views FROM daily_counts p \
                            WHERE p.video_id = r.video_id AND p.day < {day_p} \
-                           ORDER BY p.day DESC LIMIT 1), 0) \
+                           ORDER BY p.day DESC LIMIT 1), \
+                          (SELECT c.views FROM daily_counts_carry c WHERE c.video_id = r.video_id), 0) \
                    + COALESCE(SUM(r.views) OVER running, 0) AS views_before, \
                  COALESCE((SELECT p.ad_views_before + p.ad_views FROM daily_counts p \
                            WHERE p.video_id = r.video_id AND p.day < {day_p} \
-                           ORDER BY p.day DESC LIMIT 1), 0) \
+                           ORDER BY p.day DESC LIMIT 1), \
+                          (SELECT c.ad_views FROM daily_counts_carry c WHERE c.video_id = r.video_id), 0) \
                    + COALESCE(SUM(r.ad_views) OVER running, 0) AS ad_views_before \
                FROM daily_counts r \
                WHERE r.video_id IN ({ids}) AND r.day >= {day_p} \

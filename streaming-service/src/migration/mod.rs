@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(AddChangedDays),
             Box::new(AddBatchSequence),
             Box::new(PartitionDailyCounts),
+            Box::new(AddArchivedCounts),
         ]
     }
 }
@@ -354,5 +355,84 @@ impl MigrationTrait for PartitionDailyCounts {
             &[("idx_daily_counts_day_video", "day, video_id")],
         )
         .await
+    }
+}
+
+/// `m20261203_000001_add_archived_counts`: what `streaming-service archive`
+/// keeps of the months of `daily_counts` it moved to Parquet files
+/// (issue 19; [`crate::daily_counts::archive`]):
+/// - `daily_counts_carry (video_id PRIMARY KEY, views, ad_views)`: each
+///   video's sums over its archived days, where the cumulative counts of
+///   a video whose earlier days are all archived start from;
+/// - `daily_counts_archives (month PRIMARY KEY, rows, views, archived_at)`:
+///   the archived months (their first days), oldest first.
+///
+/// Both tables exist on SQLite too, and stay empty there (no partitions,
+/// nothing archived). For Citus (`docs/scaling.md`): the carry is
+/// distributed by `video_id`, like `daily_counts`; the archived months are
+/// a reference table.
+struct AddArchivedCounts;
+
+impl MigrationName for AddArchivedCounts {
+    fn name(&self) -> &str {
+        "m20261203_000001_add_archived_counts"
+    }
+}
+
+#[derive(DeriveIden)]
+enum DailyCountsCarry {
+    Table,
+    VideoId,
+    Views,
+    AdViews,
+}
+
+#[derive(DeriveIden)]
+enum DailyCountsArchives {
+    Table,
+    Month,
+    Rows,
+    Views,
+    ArchivedAt,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddArchivedCounts {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(DailyCountsCarry::Table)
+                    .if_not_exists()
+                    .col(big_integer(DailyCountsCarry::VideoId).primary_key())
+                    .col(big_integer(DailyCountsCarry::Views))
+                    .col(big_integer(DailyCountsCarry::AdViews))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(DailyCountsArchives::Table)
+                    .if_not_exists()
+                    .col(date(DailyCountsArchives::Month).primary_key())
+                    .col(big_integer(DailyCountsArchives::Rows))
+                    .col(big_integer(DailyCountsArchives::Views))
+                    .col(timestamp_with_time_zone(DailyCountsArchives::ArchivedAt))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            DailyCountsCarry::Table.into_iden(),
+            DailyCountsArchives::Table.into_iden(),
+        ] {
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
+        }
+        Ok(())
     }
 }
