@@ -199,13 +199,14 @@ pub enum ArchiveError {
     /// Not on PostgreSQL, or the table is not partitioned.
     #[error("archiving needs PostgreSQL with a partitioned {0}")]
     NotPartitioned(&'static str),
-    /// The month's days may still change: it is not over, or its last day
-    /// not final yet (SPEC §11.2).
-    #[error("{0} is not final yet: only months whose days are all final can be archived")]
-    NotOver(NaiveDate),
-    /// The month has no partition (never written, or archived already).
-    #[error("there is no partition for {0}")]
-    NoPartition(NaiveDate),
+    /// The month's rows may still change (the reason: not over, its last
+    /// day not final yet (SPEC §11.2), not all written back).
+    #[error("{0} cannot be archived yet: {1}")]
+    NotOver(NaiveDate, &'static str),
+    /// The table has no partition for the month (never written, or
+    /// archived already).
+    #[error("{0} has no partition for {1}")]
+    NoPartition(&'static str, NaiveDate),
     /// The month's partition holds rows already: restoring would mix them.
     #[error("the partition of {0} holds {1} rows: drop or archive them first")]
     NotEmpty(NaiveDate, i64),
@@ -227,6 +228,64 @@ pub enum ArchiveError {
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] DbErr),
+}
+
+/// A statement a service runs in an export's or a restore's transaction:
+/// its own bookkeeping of the archived month, or a precondition checked
+/// under the archive's lock (see [`lock`]).
+#[derive(Debug, Clone)]
+pub enum Step {
+    /// A statement run for its effect.
+    Run(String),
+    /// A query of one nullable text column, `refusal`: when it returns a
+    /// row whose `refusal` is not null, the export or restore is refused
+    /// ([`ArchiveError::Refused`]) with that text, and nothing changes.
+    Refuse(String),
+}
+
+impl Step {
+    async fn apply(&self, txn: &impl ConnectionTrait) -> Result<(), ArchiveError> {
+        match self {
+            Self::Run(sql) => {
+                txn.execute_unprepared(sql).await?;
+            }
+            Self::Refuse(sql) => {
+                let refusal = match txn.query_one(stmt(sql, vec![])).await? {
+                    Some(row) => row.try_get::<Option<String>>("", "refusal")?,
+                    None => None,
+                };
+                if let Some(why) = refusal {
+                    return Err(ArchiveError::Refused(why));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs one `step` outside an archive's transaction: a
+/// [`Step::Refuse`] checked early, before a long load (it is checked again
+/// in the transaction).
+///
+/// # Errors
+/// [`ArchiveError::Refused`]; database failures.
+pub async fn check(db: &impl ConnectionTrait, step: &Step) -> Result<(), ArchiveError> {
+    step.apply(db).await
+}
+
+/// The statement that takes `table`'s archive lock until the end of the
+/// transaction: exclusive for an export or a restore (taken first in
+/// their transactions), shared for a writer that must not write into a
+/// month being archived (it takes the lock, then reads which months are
+/// archived). PostgreSQL only; bounded by the transaction's lock timeout.
+#[must_use]
+pub fn lock(table: &Table, shared: bool) -> String {
+    let function = if shared {
+        "pg_advisory_xact_lock_shared"
+    } else {
+        "pg_advisory_xact_lock"
+    };
+    format!("SELECT {function}(hashtext('archive {}'))", table.name)
 }
 
 /// What an export or a restore moved.
@@ -281,27 +340,38 @@ pub async fn require_partitioned(
 }
 
 /// Exports `month` (any day of it) of `table` to the Parquet file `path`,
-/// checks the file, runs `before_drop` (SQL statements, in the same
-/// transaction: a service's own bookkeeping of the archived month), then
-/// detaches and drops the month's partition. The caller checked that the
-/// month may go.
+/// which must not exist, checks the file, then detaches and drops the
+/// month's partition, in one transaction holding the table's archive lock
+/// ([`lock`]). `steps` run in that transaction: each [`Step::Refuse`]
+/// before the file is written, each [`Step::Run`] (a service's
+/// bookkeeping) after it is checked, before the drop. The caller checked
+/// that the month may go; a precondition another writer could change
+/// meanwhile belongs in a `Step::Refuse`.
 ///
 /// # Errors
-/// See [`ArchiveError`]; on any error the partition stays.
+/// See [`ArchiveError`]; [`ArchiveError::Refused`] for a file that exists
+/// (an earlier archive is never overwritten). On any error the partition
+/// stays and no file is left at `path`.
 pub async fn export_month(
     db: &DatabaseConnection,
     table: &Table,
     month: NaiveDate,
     path: &Path,
-    before_drop: &[String],
+    steps: &[Step],
 ) -> Result<Moved, ArchiveError> {
     require_partitioned(db, table).await?;
     let month = month_of(month);
+    if path.exists() {
+        return Err(ArchiveError::Refused(format!(
+            "{} exists: an archive is never overwritten (move it, or choose another file)",
+            path.display()
+        )));
+    }
     if !crate::partitions::months(db, table.name)
         .await?
         .contains(&month)
     {
-        return Err(ArchiveError::NoPartition(month));
+        return Err(ArchiveError::NoPartition(table.name, month));
     }
     let partition = partition_name(table.name, month);
     // One transaction from the first read to the drop, the partition
@@ -310,37 +380,61 @@ pub async fn export_month(
     let txn = db.begin().await?;
     txn.execute_unprepared(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
         .await?;
+    txn.execute_unprepared(&lock(table, false)).await?;
     txn.execute_unprepared(&format!("LOCK TABLE {partition} IN SHARE MODE"))
         .await?;
+    for step in steps.iter().filter(|s| matches!(s, Step::Refuse(_))) {
+        step.apply(&txn).await?;
+    }
     let (rows, checksum) = totals(&txn, table, &partition).await?;
     let partial = path.with_extension("parquet.partial");
-    write_file(&txn, table, &partition, &partial).await?;
-    let (read_rows, read_sum) = file_totals(table, &partial, month)?;
-    if (read_rows, read_sum) != (rows, checksum) {
-        let _ = std::fs::remove_file(&partial);
-        txn.rollback().await?;
-        return Err(ArchiveError::Mismatch(format!(
-            "{read_rows} rows and a {} sum of {read_sum} read, {rows} rows and {checksum} held",
-            table.checksum
-        )));
+    let written = async {
+        write_file(&txn, table, &partition, &partial).await?;
+        let (read_rows, read_sum) = file_totals(table, &partial, month)?;
+        if (read_rows, read_sum) != (rows, checksum) {
+            return Err(ArchiveError::Mismatch(format!(
+                "{read_rows} rows and a {} sum of {read_sum} read, {rows} rows and {checksum} held",
+                table.checksum
+            )));
+        }
+        // A hard link, not a rename: it fails if a file appeared at
+        // `path` meanwhile, instead of replacing it.
+        std::fs::hard_link(&partial, path)?;
+        Ok(())
     }
-    std::fs::rename(&partial, path)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+    .await;
+    let _ = std::fs::remove_file(&partial);
+    written?;
+    let dropped = async {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
         File::open(dir)?.sync_all()?;
-    }
-    for sql in before_drop {
-        txn.execute_unprepared(sql).await?;
-    }
-    // Detaching locks the whole table: it gives up after the lock timeout
-    // rather than queue readers behind a running writer (the file stays;
-    // export again later).
-    txn.execute_unprepared(&format!(
-        "ALTER TABLE {} DETACH PARTITION {partition}",
-        table.name
-    ))
-    .await?;
-    txn.execute_unprepared(&format!("DROP TABLE {partition}"))
+        for step in steps.iter().filter(|s| matches!(s, Step::Run(_))) {
+            step.apply(&txn).await?;
+        }
+        // Detaching locks the whole table: it gives up after the lock
+        // timeout rather than queue readers behind a running writer
+        // (export again later).
+        txn.execute_unprepared(&format!(
+            "ALTER TABLE {} DETACH PARTITION {partition}",
+            table.name
+        ))
         .await?;
+        txn.execute_unprepared(&format!("DROP TABLE {partition}"))
+            .await?;
+        Ok::<_, ArchiveError>(())
+    }
+    .await;
+    if let Err(e) = dropped {
+        // Not committed: the partition stays, and so must no file that
+        // would refuse the next export.
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    // A failed commit keeps the file: whether the drop committed is then
+    // unknown, and the file may be the month's only copy.
     txn.commit().await?;
     tracing::info!(table = table.name, %month, rows, checksum, path = %path.display(), "month archived");
     Ok(Moved {
@@ -717,10 +811,11 @@ fn file_totals(table: &Table, path: &Path, month: NaiveDate) -> Result<(i64, i64
     Ok((rows, sum))
 }
 
-/// Restores the month of `table` archived in `path`; `after_attach` (SQL
-/// statements) runs in the transaction that attaches it (a service's own
-/// bookkeeping of the restored month). The caller checked that the month
-/// may come back.
+/// Restores the month of `table` archived in `path`; `after_attach` runs,
+/// in order, in the transaction that attaches it, under the table's
+/// archive lock ([`lock`]): a service's own bookkeeping of the restored
+/// month ([`Step::Run`]) and the preconditions another writer could
+/// change meanwhile, or that need the loaded rows ([`Step::Refuse`]).
 ///
 /// The rows are loaded, one row group at a time, into a new table
 /// (`<partition>_restoring`, made like the table with its key, indexes
@@ -743,7 +838,7 @@ pub async fn restore_month(
     db: &DatabaseConnection,
     table: &Table,
     path: &Path,
-    after_attach: &[String],
+    after_attach: &[Step],
 ) -> Result<Moved, ArchiveError> {
     require_partitioned(db, table).await?;
     let mut groups = Groups::open(table, path)?;
@@ -866,19 +961,21 @@ async fn load(
 
 /// Attaches `loading` as `partition`, the month's, replacing an empty
 /// partition of the month, then runs `after_attach`; one short transaction
-/// holding the table's lock (taken first, as writers do, so no deadlock
-/// with them), bounded by the partitions' lock timeout.
+/// holding the archive lock, then the table's lock (taken in the order
+/// writers take them, so no deadlock with them), bounded by the
+/// partitions' lock timeout.
 async fn swap(
     db: &DatabaseConnection,
     table: &Table,
     (month, next): (NaiveDate, NaiveDate),
     (partition, loading): (&str, &str),
-    after_attach: &[String],
+    after_attach: &[Step],
 ) -> Result<(), ArchiveError> {
     let name = table.name;
     let txn = db.begin().await?;
     txn.execute_unprepared(&format!("SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
         .await?;
+    txn.execute_unprepared(&lock(table, false)).await?;
     if has_partition(&txn, table, month).await? {
         // Locked before counting: no writer can add a row between the
         // count and the drop.
@@ -902,8 +999,8 @@ async fn swap(
         "ALTER TABLE {partition} DROP CONSTRAINT {RESTORING_CHECK}"
     ))
     .await?;
-    for sql in after_attach {
-        txn.execute_unprepared(sql).await?;
+    for step in after_attach {
+        step.apply(&txn).await?;
     }
     txn.commit().await?;
     Ok(())

@@ -5,9 +5,12 @@
 //! in its default partition, which refuses a dated one). The services create them ahead
 //! ([`ensure_months`]: at start-up, for the month of every day they are
 //! about to write, and daily for the months ahead), so a write never finds
-//! its month missing, unless the month was archived
-//! (`revenue-service archive`) and not restored: then the write fails
-//! with PostgreSQL's "no partition of relation … found for row".
+//! its month missing. A month archived (`revenue-service archive`,
+//! `streaming-service archive`; `common::archive`) and not restored is
+//! made again, empty, if asked for: keeping writes out of archived months
+//! is the writers' part (a `daily_stats` month goes only once final; the
+//! import of `daily_counts` refuses archived months under the archive's
+//! lock).
 //!
 //! SQLite keeps one table: every function here does nothing there.
 

@@ -57,7 +57,10 @@ pub async fn export_month(
     let month = common::partitions::month_of(month);
     let last_day = common::domain::Period::Month.range(month).1;
     if !crate::settlement::day_is_final(last_day, today, final_after_days) {
-        return Err(ArchiveError::NotOver(month));
+        return Err(ArchiveError::NotOver(
+            month,
+            "its last day is not final yet (SPEC §11.2)",
+        ));
     }
     common::archive::export_month(db, &TABLE, month, path, &[]).await
 }

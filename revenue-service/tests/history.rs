@@ -496,16 +496,16 @@ async fn a_month_archived_to_parquet_and_restored_answers_the_same_reports() {
     // Refused: the current month, a month with no partition.
     assert!(matches!(
         archive::export_month(db, date(2026, 11, 5), (today, 3), &file).await,
-        Err(ArchiveError::NotOver(_))
+        Err(ArchiveError::NotOver(..))
     ));
     // October 31 is final only from November 4 (3 days after it).
     assert!(matches!(
         archive::export_month(db, date(2026, 10, 1), (date(2026, 11, 3), 3), &file).await,
-        Err(ArchiveError::NotOver(_))
+        Err(ArchiveError::NotOver(..))
     ));
     assert!(matches!(
         archive::export_month(db, date(2024, 1, 1), (today, 3), &file).await,
-        Err(ArchiveError::NoPartition(_))
+        Err(ArchiveError::NoPartition(..))
     ));
     assert!(!file.exists());
 
@@ -529,10 +529,20 @@ async fn a_month_archived_to_parquet_and_restored_answers_the_same_reports() {
     .await
     .unwrap();
     assert_eq!(top.len(), 5);
+    // The archive is never overwritten; the month, once archived, has no
+    // partition to export.
+    let archived = std::fs::read(&file).unwrap();
     assert!(matches!(
         archive::export_month(db, date(2026, 10, 1), (today, 3), &file).await,
-        Err(ArchiveError::NoPartition(_))
+        Err(ArchiveError::Refused(why)) if why.contains("exists")
     ));
+    assert_eq!(std::fs::read(&file).unwrap(), archived);
+    let again = file.with_extension("again.parquet");
+    assert!(matches!(
+        archive::export_month(db, date(2026, 10, 1), (today, 3), &again).await,
+        Err(ArchiveError::NoPartition(..))
+    ));
+    assert!(!again.exists());
     // Settling a day of the archived month again is refused: its rows are
     // in the file, the ledger and the roll-ups, and would be paid twice.
     let transfers = |db: &DatabaseConnection| {

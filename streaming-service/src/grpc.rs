@@ -324,6 +324,7 @@ impl pb::streaming_service_server::StreamingService for StreamingApi {
         // last one is encoded and sent.
         let messages_per_page = daily_counts::PAGE_ROWS.div_ceil(daily_counts::MESSAGE_ROWS);
         let (tx, rx) = tokio::sync::mpsc::channel(2 * messages_per_page);
+        let db = self.db.clone();
         let mut pages = Box::pin(daily_counts::pages(
             self.db.clone(),
             day,
@@ -344,6 +345,11 @@ impl pb::streaming_service_server::StreamingService for StreamingApi {
                         return; // the client went away
                     }
                 }
+            }
+            // Each page is its own read: a month archived meanwhile would
+            // end the day early, so the end is an error then, not a day.
+            if let Err(e) = daily_counts::archive::refuse_archived(&db, day).await {
+                let _ = tx.send(Err(Status::from(e))).await;
             }
         });
         Ok(Response::new(ReceiverStream::new(rx)))
@@ -404,6 +410,10 @@ impl pb::streaming_service_server::StreamingService for StreamingApi {
                         return; // the client went away
                     }
                 }
+            }
+            // As for a day's counts: archived meanwhile, the days are short.
+            if let Err(e) = daily_counts::archive::refuse_archived(&db, from).await {
+                let _ = tx.send(Err(Status::from(e))).await;
             }
         });
         Ok(Response::new(ReceiverStream::new(rx)))

@@ -8,8 +8,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::NaiveDate;
-use common::{archive::ArchiveError, partitions, time::PlatformTime};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use common::{
+    archive::{ArchiveError, Cell, Groups},
+    partitions,
+    time::PlatformTime,
+};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement, TransactionTrait};
 use sea_orm_migration::MigratorTrait;
 use streaming_service::{
     daily_counts::{archive, import},
@@ -84,9 +88,8 @@ async fn set_watermark(db: &DatabaseConnection, at: &str) {
     .unwrap();
 }
 
-#[tokio::test]
-async fn months_of_counts_go_oldest_first_and_come_back_newest_first_and_later_days_keep_counting_them()
- {
+/// A new migrated database: (the server, the database, its name).
+async fn fresh() -> (DatabaseConnection, DatabaseConnection, String) {
     let name = format!("archive_{}", uuid::Uuid::new_v4().simple());
     let server = Database::connect(server_url()).await.unwrap();
     server
@@ -97,6 +100,13 @@ async fn months_of_counts_go_oldest_first_and_come_back_newest_first_and_later_d
     let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
     let db = Database::connect(format!("{base}/{name}")).await.unwrap();
     Migrator::up(&db, None).await.unwrap();
+    (server, db, name)
+}
+
+#[tokio::test]
+async fn months_of_counts_go_oldest_first_and_come_back_newest_first_and_later_days_keep_counting_them()
+ {
+    let (server, db, name) = fresh().await;
     db.execute_unprepared(
         "INSERT INTO videos (id, creator_id, title, description, duration_seconds, created_at) \
          VALUES (7, 70, 'Seven', '', 600, now()), (8, 80, 'Eight', '', 600, now()), \
@@ -140,7 +150,7 @@ async fn months_of_counts_go_oldest_first_and_come_back_newest_first_and_later_d
     for (month, today) in [(date(2026, 11, 1), today), (date(2026, 10, 1), today)] {
         assert!(matches!(
             archive::export_month(&db, month, (today, &time), &october_file).await,
-            Err(ArchiveError::NotOver(_))
+            Err(ArchiveError::NotOver(..))
         ));
     }
     set_watermark(&db, "2026-11-01T00:00:00Z").await;
@@ -152,7 +162,7 @@ async fn months_of_counts_go_oldest_first_and_come_back_newest_first_and_later_d
             &october_file
         )
         .await,
-        Err(ArchiveError::NotOver(_))
+        Err(ArchiveError::NotOver(..))
     ));
     match archive::export_month(&db, date(2026, 10, 1), (today, &time), &october_file).await {
         Err(ArchiveError::Refused(why)) => assert!(why.contains("2026-09"), "{why}"),
@@ -213,6 +223,36 @@ async fn months_of_counts_go_oldest_first_and_come_back_newest_first_and_later_d
     assert_eq!(views_before(&db, 7, "2026-11-04").await, 35);
     assert_eq!(views_before(&db, 9, "2026-11-03").await, 0);
 
+    // An archive is never overwritten, even by a refused export.
+    let october_bytes = std::fs::read(&october_file).unwrap();
+    match archive::export_month(&db, date(2026, 10, 1), (today, &time), &october_file).await {
+        Err(ArchiveError::Refused(why)) => assert!(why.contains("exists"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(std::fs::read(&october_file).unwrap(), october_bytes);
+
+    // A file whose rows differ from what was archived (one view more) is
+    // refused, and nothing changes.
+    let mut groups = Groups::open(&archive::TABLE, &october_file).unwrap();
+    let mut tampered_rows = groups.next_group().unwrap().unwrap();
+    assert!(groups.next_group().unwrap().is_none());
+    if let Cell::Int(views) = &mut tampered_rows[0][2] {
+        *views += 1;
+    }
+    let tampered = dir.join("2026-10-tampered.parquet");
+    common::archive::write_rows(&archive::TABLE, &tampered, &[tampered_rows]).unwrap();
+    match archive::restore_month(&db, &tampered).await {
+        Err(ArchiveError::Refused(why)) => assert!(why.contains("were archived"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(carry(&db).await, [(7, 35, 6), (8, 4, 0)]);
+    assert!(
+        !partitions::months(&db, "daily_counts")
+            .await
+            .unwrap()
+            .contains(&date(2026, 10, 1))
+    );
+
     // Months come back newest first, exactly as they went.
     match archive::restore_month(&db, &september_file).await {
         Err(ArchiveError::Refused(why)) => assert!(why.contains("newest"), "{why}"),
@@ -256,6 +296,82 @@ async fn months_of_counts_go_oldest_first_and_come_back_newest_first_and_later_d
     ));
 
     std::fs::remove_dir_all(&dir).unwrap();
+    drop(db);
+    server
+        .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+}
+
+/// An import's batch waits for a running export (the archive lock), then
+/// finds the month archived and writes nothing of it: without the lock it
+/// would have written into a month whose sums are already in the carry.
+#[tokio::test]
+async fn an_import_waits_for_a_running_export_and_then_refuses_its_month() {
+    let (server, db, name) = fresh().await;
+    db.execute_unprepared(
+        "INSERT INTO videos (id, creator_id, title, description, duration_seconds, created_at) \
+         VALUES (7, 70, 'Seven', '', 600, now())",
+    )
+    .await
+    .unwrap();
+    let header = "video_id,day,views,watch_seconds,ad_views\n";
+    import(&db, &format!("{header}7,2026-10-02,10,100,2\n"))
+        .await
+        .unwrap();
+
+    // An export in progress: it holds the lock, and records October as
+    // archived when it commits.
+    let exporter = db.begin().await.unwrap();
+    exporter
+        .execute_unprepared(&common::archive::lock(&archive::TABLE, false))
+        .await
+        .unwrap();
+    let importing = {
+        let db = db.clone();
+        let csv = format!("{header}7,2026-10-05,5,50,1\n");
+        tokio::spawn(async move { import(&db, &csv).await })
+    };
+    // The import's batch is waiting on the lock (an import that did not
+    // take it would finish instead, and never be seen waiting).
+    for attempt in 0.. {
+        assert!(
+            attempt < 1_500 && !importing.is_finished(),
+            "the import's batch did not wait for the archive lock"
+        );
+        let waiting: i64 = db
+            .query_one(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get("", "n")
+            .unwrap();
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    exporter
+        .execute_unprepared(
+            "INSERT INTO daily_counts_archives (month, rows, views, ad_views, archived_at) \
+             VALUES (DATE '2026-10-01', 1, 10, 2, now())",
+        )
+        .await
+        .unwrap();
+    exporter.commit().await.unwrap();
+    match importing.await.unwrap() {
+        Err(StreamingError::MonthArchived(day)) => assert_eq!(day, date(2026, 10, 5)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        rows(&db, "").await,
+        ["7|2026-10-02|10|100|2|0|0|-|-1"],
+        "the waiting batch wrote nothing"
+    );
+
     drop(db);
     server
         .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))

@@ -182,7 +182,8 @@ text_enum! {
         #[sea_orm(string_value = "not_written_back")]
         NotWrittenBack,
         /// The streaming service failed or timed out after every retry, or its
-        /// circuit breaker is open.
+        /// circuit breaker is open, or it refused the pull (the day's counts
+        /// are archived, issue 19: its `error` says so; restore the month).
         #[sea_orm(string_value = "streaming_unavailable")]
         StreamingUnavailable,
         /// No rate card is in effect on the day, or it is malformed.

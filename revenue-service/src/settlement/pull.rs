@@ -47,6 +47,11 @@ pub enum PullError {
     /// A call failed or timed out.
     #[error("{0}")]
     Failed(String),
+    /// The streaming service refused the pull (`FAILED_PRECONDITION`: the
+    /// day's counts are archived, issue 19): an answer, not a failure of
+    /// the service, so neither retried nor counted by the breaker.
+    #[error("{0}")]
+    Refused(String),
     /// Writing the rows failed.
     #[error("database: {0}")]
     Database(#[from] sea_orm::DbErr),
@@ -61,7 +66,9 @@ pub enum PullError {
 impl From<PullError> for SettleError {
     fn from(e: PullError) -> Self {
         let code = match &e {
-            PullError::Open | PullError::Failed(_) => RunErrorCode::StreamingUnavailable,
+            PullError::Open | PullError::Failed(_) | PullError::Refused(_) => {
+                RunErrorCode::StreamingUnavailable
+            }
             PullError::Database(_) => RunErrorCode::Database,
             PullError::AmountOverflow(_) => RunErrorCode::AmountOverflow,
         };
@@ -169,7 +176,8 @@ impl GrpcCounts {
     }
 
     /// Opens a server stream through the breaker; its deadline covers the
-    /// opening, each message has its own.
+    /// opening, each message has its own. A refusal
+    /// ([`PullError::Refused`]) is not a failure of the service.
     async fn open<T>(
         &self,
         open: impl std::future::Future<
@@ -178,7 +186,7 @@ impl GrpcCounts {
     ) -> Result<tonic::Streaming<T>, PullError> {
         Ok(self
             .breaker
-            .call(within(self.call_timeout, open))
+            .call_with(failure, within(self.call_timeout, open))
             .await
             .map_err(breaker_error)?
             .into_inner())
@@ -186,7 +194,7 @@ impl GrpcCounts {
 
     async fn next<T>(&self, stream: &mut tonic::Streaming<T>) -> Result<Option<T>, PullError> {
         self.breaker
-            .call(within(self.call_timeout, stream.message()))
+            .call_with(failure, within(self.call_timeout, stream.message()))
             .await
             .map_err(breaker_error)
     }
@@ -343,9 +351,89 @@ async fn within<T>(
     }
 }
 
-fn breaker_error<E: std::fmt::Display>(e: failsafe::Error<E>) -> PullError {
+/// The text [`within`] gives a `FAILED_PRECONDITION` status.
+const REFUSED: &str = "FailedPrecondition";
+
+/// Whether a stream's error counts as a failure of the streaming service
+/// (for the breaker): every error but a refusal.
+#[allow(clippy::ptr_arg, reason = "failsafe's predicate takes &E, E = String")]
+fn failure(e: &String) -> bool {
+    !e.starts_with(REFUSED)
+}
+
+fn breaker_error(e: failsafe::Error<String>) -> PullError {
     match e {
         failsafe::Error::Rejected => PullError::Open,
+        failsafe::Error::Inner(e) if e.starts_with(REFUSED) => {
+            PullError::Refused(format!("streaming service refused: {e}"))
+        }
         failsafe::Error::Inner(e) => PullError::Failed(format!("streaming service: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use super::*;
+
+    /// What [`within`] gives for a status of `code`.
+    async fn answer(code: tonic::Code) -> Result<(), String> {
+        within(Duration::from_secs(1), async {
+            Err::<(), _>(tonic::Status::new(
+                code,
+                "the month of 2026-10-05 is archived",
+            ))
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_refused_pull_is_an_answer_neither_retried_nor_opening_the_breaker() {
+        let breaker = breaker(
+            Duration::from_secs(60),
+            crate::metrics::BreakerInstrument::unregistered(),
+        );
+        let calls = AtomicU32::new(0);
+        for _ in 0..5 {
+            let refused = retrying(3, "pull", || async {
+                calls.fetch_add(1, Ordering::Relaxed);
+                breaker
+                    .call_with(failure, answer(tonic::Code::FailedPrecondition))
+                    .await
+                    .map_err(breaker_error)
+            })
+            .await;
+            match refused {
+                Err(PullError::Refused(why)) => assert!(why.contains("archived"), "{why}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(calls.load(Ordering::Relaxed), 5, "no refusal was retried");
+        // Still closed: a call goes through.
+        assert!(
+            breaker
+                .call_with(failure, async { Ok::<_, String>(()) })
+                .await
+                .is_ok()
+        );
+
+        // Three failures of the service open it.
+        for _ in 0..3 {
+            let failed = breaker
+                .call_with(failure, answer(tonic::Code::Unavailable))
+                .await
+                .map_err(breaker_error);
+            assert!(matches!(failed, Err(PullError::Failed(_))));
+        }
+        assert!(matches!(
+            breaker
+                .call_with(failure, async { Ok::<_, String>(()) })
+                .await
+                .map_err(breaker_error),
+            Err(PullError::Open)
+        ));
     }
 }

@@ -77,6 +77,8 @@ impl From<PullError> for AdjustError {
     fn from(e: PullError) -> Self {
         match e {
             PullError::Database(e) => AdjustError::Database(e),
+            // Its counts are archived: restore the month first (400).
+            PullError::Refused(why) => AdjustError::Field("day", why),
             PullError::AmountOverflow(v) => AdjustError::Database(sea_orm::DbErr::Custom(format!(
                 "the amount of video {v} does not fit in 64 bits"
             ))),

@@ -24,13 +24,11 @@ use std::path::Path;
 use chrono::NaiveDate;
 pub use common::archive::{ArchiveError, Moved};
 use common::{
-    archive::{Column, Kind, Table},
+    archive::{Column, Kind, Step, Table},
     partitions::{month_of, partition_name},
     time::PlatformTime,
 };
-use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait, Statement,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, Statement};
 
 use crate::{entity::watermark, error::StreamingError};
 
@@ -94,8 +92,11 @@ pub async fn refuse_archived(
 }
 
 /// Exports `month` (any day of it) of `daily_counts` to the Parquet file
-/// `path`, adds its sums to each video's carry, records it as archived,
-/// and detaches and drops its partition, all in one transaction.
+/// `path` (which must not exist), adds its sums to each video's carry,
+/// records it as archived, and detaches and drops its partition, all in
+/// one transaction holding the archive lock (`common::archive::lock`),
+/// which the import's batches share: no import writes into the month, or
+/// an earlier one, meanwhile.
 ///
 /// # Errors
 /// [`ArchiveError::NotOver`] when the month's last day is not before
@@ -112,91 +113,93 @@ pub async fn export_month(
     common::archive::require_partitioned(db, &TABLE).await?;
     let month = month_of(month);
     let last_day = common::domain::Period::Month.range(month).1;
+    if last_day >= today {
+        return Err(ArchiveError::NotOver(month, "the month is not over"));
+    }
+    // The watermark only moves on: a check outside the lock holds.
     let written_back = watermark::Entity::find_by_id(1)
         .one(db)
         .await?
         .map(|w| time.day_of(w.written_back_until));
-    if last_day >= today || written_back.is_none_or(|day| day <= last_day) {
-        return Err(ArchiveError::NotOver(month));
-    }
-    for earlier in common::partitions::months(db, TABLE.name).await? {
-        if earlier < month && holds_rows(db, &partition_name(TABLE.name, earlier)).await? {
-            return Err(ArchiveError::Refused(format!(
-                "{} still holds counts: months are archived oldest first",
-                earlier.format("%Y-%m")
-            )));
-        }
+    if written_back.is_none_or(|day| day <= last_day) {
+        return Err(ArchiveError::NotOver(
+            month,
+            "its plays are not all written back (the watermark is not past its last day)",
+        ));
     }
     let partition = partition_name(TABLE.name, month);
-    let bookkeeping = [
-        format!(
+    let steps = [
+        // Under the lock: no import can write an earlier month meanwhile.
+        // Any row of an earlier month names it.
+        Step::Refuse(format!(
+            "SELECT to_char(day, 'YYYY-MM') || ' still holds counts: months are archived \
+             oldest first' AS refusal FROM daily_counts WHERE day < DATE '{month}' LIMIT 1"
+        )),
+        Step::Run(format!(
             "INSERT INTO daily_counts_carry (video_id, views, ad_views) \
              SELECT video_id, SUM(views), SUM(ad_views) FROM {partition} GROUP BY video_id \
              ON CONFLICT (video_id) DO UPDATE \
              SET views = daily_counts_carry.views + excluded.views, \
                  ad_views = daily_counts_carry.ad_views + excluded.ad_views"
-        ),
-        format!(
-            "INSERT INTO daily_counts_archives (month, rows, views, archived_at) \
-             SELECT DATE '{month}', COUNT(*), COALESCE(SUM(views), 0), now() FROM {partition}"
-        ),
+        )),
+        Step::Run(format!(
+            "INSERT INTO daily_counts_archives (month, rows, views, ad_views, archived_at) \
+             SELECT DATE '{month}', COUNT(*), COALESCE(SUM(views), 0), \
+                    COALESCE(SUM(ad_views), 0), now() FROM {partition}"
+        )),
     ];
-    common::archive::export_month(db, &TABLE, month, path, &bookkeeping).await
-}
-
-/// Whether `relation` holds any row.
-async fn holds_rows(db: &impl ConnectionTrait, relation: &str) -> Result<bool, DbErr> {
-    let row = db
-        .query_one(Statement::from_string(
-            DatabaseBackend::Postgres,
-            format!("SELECT EXISTS (SELECT 1 FROM {relation}) AS held"),
-        ))
-        .await?;
-    match row {
-        Some(r) => r.try_get("", "held"),
-        None => Ok(false),
-    }
+    common::archive::export_month(db, &TABLE, month, path, &steps).await
 }
 
 /// Restores the month of `daily_counts` archived in `path`, which must be
-/// the newest archived month: its rows come back as they were, its sums
-/// leave the videos' carry and it is no longer recorded as archived, in
-/// the transaction that attaches it.
+/// the newest archived month and hold exactly the rows and sums recorded
+/// when it was archived: its rows come back as they were, its sums leave
+/// the videos' carry and it is no longer recorded as archived, in the
+/// transaction that attaches it (under the archive lock, where both
+/// conditions are checked again).
 ///
 /// # Errors
 /// [`ArchiveError::Refused`] for a month that is not the newest archived
-/// one; see `common::archive::restore_month`. On any error nothing is
-/// attached.
+/// one, or a file whose rows or sums differ from the record; see
+/// `common::archive::restore_month`. On any error nothing is attached.
 pub async fn restore_month(db: &DatabaseConnection, path: &Path) -> Result<Moved, ArchiveError> {
     common::archive::require_partitioned(db, &TABLE).await?;
     let month = common::archive::month_of_file(&TABLE, path)?;
-    match newest_archived(db).await? {
-        Some(newest) if newest == month => {}
-        Some(newest) => {
-            return Err(ArchiveError::Refused(format!(
-                "{} is not the newest archived month ({}): months are restored newest first",
-                month.format("%Y-%m"),
-                newest.format("%Y-%m")
-            )));
-        }
-        None => {
-            return Err(ArchiveError::Refused(format!(
-                "{} is not archived: no month of daily_counts is",
-                month.format("%Y-%m")
-            )));
-        }
-    }
+    // Checked first to refuse before a long load, and again in the swap.
+    let newest = Step::Refuse(format!(
+        "SELECT CASE WHEN newest IS NULL \
+                  THEN '{m} is not archived: no month of daily_counts is' \
+                WHEN newest <> DATE '{month}' \
+                  THEN '{m} is not the newest archived month (' || to_char(newest, 'YYYY-MM') \
+                       || '): months are restored newest first' END AS refusal \
+         FROM (SELECT MAX(month) AS newest FROM daily_counts_archives) a",
+        m = month.format("%Y-%m")
+    ));
+    common::archive::check(db, &newest).await?;
     let partition = partition_name(TABLE.name, month);
-    let bookkeeping = [
-        format!(
+    let steps = [
+        newest,
+        Step::Refuse(format!(
+            "SELECT 'the file holds ' || p.n || ' rows, ' || p.views || ' views and ' \
+                    || p.ad_views || ' ad views; ' || a.rows || ', ' || a.views || ' and ' \
+                    || a.ad_views || ' were archived' AS refusal \
+             FROM daily_counts_archives a, \
+                  (SELECT COUNT(*) AS n, COALESCE(SUM(views), 0) AS views, \
+                          COALESCE(SUM(ad_views), 0) AS ad_views FROM {partition}) p \
+             WHERE a.month = DATE '{month}' \
+               AND (a.rows, a.views, a.ad_views) IS DISTINCT FROM (p.n, p.views, p.ad_views)"
+        )),
+        Step::Run(format!(
             "UPDATE daily_counts_carry c \
              SET views = c.views - s.views, ad_views = c.ad_views - s.ad_views \
              FROM (SELECT video_id, SUM(views) AS views, SUM(ad_views) AS ad_views \
                    FROM {partition} GROUP BY video_id) s \
              WHERE c.video_id = s.video_id"
-        ),
-        "DELETE FROM daily_counts_carry WHERE views = 0 AND ad_views = 0".to_owned(),
-        format!("DELETE FROM daily_counts_archives WHERE month = DATE '{month}'"),
+        )),
+        Step::Run("DELETE FROM daily_counts_carry WHERE views = 0 AND ad_views = 0".to_owned()),
+        Step::Run(format!(
+            "DELETE FROM daily_counts_archives WHERE month = DATE '{month}'"
+        )),
     ];
-    common::archive::restore_month(db, &TABLE, path, &bookkeeping).await
+    common::archive::restore_month(db, &TABLE, path, &steps).await
 }

@@ -164,7 +164,10 @@ fn parse_import(csv_text: &str) -> Result<(Vec<ImportRow>, ImportReport), Stream
 /// changes nothing once complete.
 ///
 /// # Errors
-/// A missing or wrong header, or too many rows (400); database failures.
+/// A missing or wrong header, or too many rows (400); database failures;
+/// [`StreamingError::MonthArchived`] for a month archived while the import
+/// ran (each batch checks again under the archive's lock, see `archive`;
+/// the batches before stay applied).
 pub async fn import(
     db: &DatabaseConnection,
     csv_text: &str,
@@ -236,7 +239,7 @@ pub async fn import(
 
 /// Writes one batch of import rows and refreshes the cumulative counts of
 /// their videos, in one transaction.
-async fn apply_batch(db: &DatabaseConnection, batch: &[ImportRow]) -> Result<(), sea_orm::DbErr> {
+async fn apply_batch(db: &DatabaseConnection, batch: &[ImportRow]) -> Result<(), StreamingError> {
     let Some(first_day) = batch.iter().map(|r| r.day).min() else {
         return Ok(());
     };
@@ -270,11 +273,28 @@ async fn apply_batch(db: &DatabaseConnection, batch: &[ImportRow]) -> Result<(),
     videos.dedup(); // the batch is sorted by video
     let txn = db.begin().await?;
     let backend = txn.get_database_backend();
+    if backend == sea_orm::DatabaseBackend::Postgres {
+        // Shared with other batches, exclusive to an archive (a batch
+        // waits for a running export): read under it, the archived months
+        // cannot change before this commits.
+        txn.execute_unprepared(&common::archive::lock(&super::archive::TABLE, true))
+            .await?;
+        let archived_through = super::archive::archived_through(&txn).await?;
+        if let Some(row) = batch
+            .iter()
+            .find(|r| archived_through.is_some_and(|last| r.day <= last))
+        {
+            // Earlier batches stay applied: importing the file again
+            // completes it (its days of archived months refused by line).
+            return Err(StreamingError::MonthArchived(row.day));
+        }
+    }
     txn.execute(backend.build(&insert)).await?;
     refresh_cumulative(&txn, &videos, first_day).await?;
     let days: Vec<chrono::NaiveDate> = batch.iter().map(|r| r.day).collect();
     super::record_changed_days(&txn, &days).await?;
-    txn.commit().await
+    txn.commit().await?;
+    Ok(())
 }
 
 #[cfg(test)]

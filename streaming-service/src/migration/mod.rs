@@ -364,13 +364,14 @@ impl MigrationTrait for PartitionDailyCounts {
 /// - `daily_counts_carry (video_id PRIMARY KEY, views, ad_views)`: each
 ///   video's sums over its archived days, where the cumulative counts of
 ///   a video whose earlier days are all archived start from;
-/// - `daily_counts_archives (month PRIMARY KEY, rows, views, archived_at)`:
-///   the archived months (their first days), oldest first.
+/// - `daily_counts_archives (month PRIMARY KEY, rows, views, ad_views,
+///   archived_at)`: the archived months (their first days) with their row
+///   count and sums, which a restore's file must match.
 ///
 /// Both tables exist on SQLite too, and stay empty there (no partitions,
 /// nothing archived). For Citus (`docs/scaling.md`): the carry is
 /// distributed by `video_id`, like `daily_counts`; the archived months are
-/// a reference table.
+/// a local table, as the watermark.
 struct AddArchivedCounts;
 
 impl MigrationName for AddArchivedCounts {
@@ -393,6 +394,7 @@ enum DailyCountsArchives {
     Month,
     Rows,
     Views,
+    AdViews,
     ArchivedAt,
 }
 
@@ -418,6 +420,7 @@ impl MigrationTrait for AddArchivedCounts {
                     .col(date(DailyCountsArchives::Month).primary_key())
                     .col(big_integer(DailyCountsArchives::Rows))
                     .col(big_integer(DailyCountsArchives::Views))
+                    .col(big_integer(DailyCountsArchives::AdViews))
                     .col(timestamp_with_time_zone(DailyCountsArchives::ArchivedAt))
                     .to_owned(),
             )
