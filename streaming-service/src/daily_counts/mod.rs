@@ -368,8 +368,9 @@ fn placeholders(backend: sea_orm::DatabaseBackend) -> (&'static str, &'static st
 /// day) or, when it has none, from its sums over its archived months
 /// (`daily_counts_carry`: months are archived oldest first and never
 /// written again, so every archived day is before every remaining one,
-/// see [`archive`]), then add the video's rows from `from_day` up to it, in day order
-/// (a window function); only the rows whose sums changed are written. The
+/// see [`archive`]), then add the video's rows from `from_day` up to it,
+/// in day order (a window function); only the rows whose sums changed are
+/// written. The
 /// latest earlier row is read by a scalar subquery per row, which both
 /// databases evaluate as an index probe (newest partition first on
 /// PostgreSQL): as a join, PostgreSQL's planner could choose to hash the
