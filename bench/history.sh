@@ -103,9 +103,19 @@ login() {
 disk=$(basename "$(df --output=source "$(psql "$pg/postgres" -tAc 'SHOW data_directory')" | tail -1)")
 read_mib() { awk -v d="$disk" '$3 == d { m = $6 * 512 / 1048576 } END { printf "%.0f", m }' /proc/diskstats; }
 
-settle() { # day; prints "seconds status rows disk-MiB-read"
-  local start end run body status read0
+# The server's WAL and checkpoint counters so far: "WAL-bytes
+# full-page-images checkpoints buffers-written-by-checkpoints" (PostgreSQL
+# 15's pg_stat_wal and pg_stat_bgwriter; cluster-wide, so a settlement's
+# difference includes whatever else writes meanwhile).
+wal_counters() {
+  psql "$pg/postgres" -tA -F ' ' -c "SELECT w.wal_bytes::bigint, w.wal_fpi,
+    b.checkpoints_timed + b.checkpoints_req, b.buffers_checkpoint FROM pg_stat_wal w, pg_stat_bgwriter b"
+}
+
+settle() { # day; prints "seconds status rows disk-MiB-read WAL-MiB full-page-images checkpoints checkpoint-buffers"
+  local start end run body status read0 w0 f0 c0 b0 w1 f1 c1 b1
   read0=$(read_mib)
+  read -r w0 f0 c0 b0 < <(wal_counters)
   start=$(date +%s.%N)
   run=$(curl -sf -X POST "$base/api/v1/admin/settlements" -H "authorization: Bearer $token" \
     --json "{\"from\":\"$1\",\"to\":\"$1\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_ids"][0])')
@@ -116,7 +126,8 @@ settle() { # day; prints "seconds status rows disk-MiB-read"
     sleep 0.2
   done
   end=$(date +%s.%N)
-  echo "$(python3 -c "print(f'{$end - $start:.1f}')") $status $(echo "$body" | python3 -c 'import json,sys; print(json.load(sys.stdin)["rows"])') $(($(read_mib) - read0))"
+  read -r w1 f1 c1 b1 < <(wal_counters)
+  echo "$(python3 -c "print(f'{$end - $start:.1f}')") $status $(echo "$body" | python3 -c 'import json,sys; print(json.load(sys.stdin)["rows"])') $(($(read_mib) - read0)) $(((w1 - w0) >> 20)) $((f1 - f0)) $((c1 - c0)) $((b1 - b0))"
 }
 
 # Copies the settled 2026-11-20 onto the DAYS days before it, as if each
@@ -175,6 +186,8 @@ sizes() { # bytes of daily rows, roll-ups, ledger; video-days
 
 rss() { awk '/VmHWM/{printf "%.1f", $2/1024}' "/proc/$1/status"; }
 
+echo "PostgreSQL: $(psql "$pg/postgres" -tA -F ', ' -c "SELECT current_setting('shared_buffers'),
+  'max_wal_size ' || current_setting('max_wal_size'), 'checkpoint_timeout ' || current_setting('checkpoint_timeout')")"
 results=()
 for pass in empty history; do
   echo "== pass '$pass': $videos videos$([ $pass = history ] && echo ", $days days of history")"
@@ -189,15 +202,17 @@ for pass in empty history; do
   psql "$pg/postgres" -qc CHECKPOINT
   sync
   login
-  read -r secs status rows mib < <(settle 2026-11-21)
-  echo "   next day 2026-11-21 settled in $secs s ($status, $rows rows, $mib MiB read from disk)"
+  read -r secs status rows mib wal fpi ckpt cbuf < <(settle 2026-11-21)
+  echo "   next day 2026-11-21 settled in $secs s ($status, $rows rows, $mib MiB read from disk;" \
+    "WAL $wal MiB, $fpi full-page images, $ckpt checkpoints writing $cbuf buffers)"
   settle_secs=$secs
   gw_before=$(rss "$gw_pid") rs_before=$(rss "$rs_pid")
   report=$(python3 bench/history-reports.py "$base" "$token")
   echo "$report" | sed 's/^/   /'
   echo "   peak RSS: gateway $gw_before → $(rss "$gw_pid") MiB, revenue-service $rs_before → $(rss "$rs_pid") MiB"
-  read -r secs status rows mib < <(settle 2026-11-22)
-  echo "   the day after, 2026-11-22, settled in $secs s ($status, $rows rows, $mib MiB read from disk)"
+  read -r secs status rows mib wal fpi ckpt cbuf < <(settle 2026-11-22)
+  echo "   the day after, 2026-11-22, settled in $secs s ($status, $rows rows, $mib MiB read from disk;" \
+    "WAL $wal MiB, $fpi full-page images, $ckpt checkpoints writing $cbuf buffers)"
   after_secs=$secs
   read -r daily rollup ledger video_days < <(sizes)
   python3 - "$daily" "$rollup" "$ledger" "$video_days" <<'PY'

@@ -273,8 +273,14 @@ async fn openapi_document_covers_the_routes() {
 /// A service at its concurrency limit sheds load: a call beyond it is
 /// refused at once with `RESOURCE_EXHAUSTED`, which the gateway answers as
 /// 503 with `retry-after`, instead of queueing until its deadline.
+///
+/// The test holds the streaming service's one call itself, whatever the
+/// machine's speed: it takes the embedded database's write lock, so an
+/// import waits in SQLite's busy handler (5 s) until the lock is let go.
 #[tokio::test]
 async fn a_saturated_service_sheds_load_with_503_at_once() {
+    use sea_orm::{ConnectOptions, ConnectionTrait, Database};
+
     let app = spawn_app_with(Options {
         store: crate::helpers::Store::Sqlite,
         admin: Some(("admin@example.com", "admin-password-1")),
@@ -288,10 +294,18 @@ async fn a_saturated_service_sheds_load_with_503_at_once() {
         .access;
     let creator = app.signed_in("ada@example.com", "creator").await.access;
     let video = app.video(&creator, 600).await;
-    // A long import (seconds in a debug build) holds the streaming
-    // service's one call.
+
+    // One connection, so BEGIN and COMMIT run on the same one.
+    let mut options = ConnectOptions::new(format!(
+        "sqlite://{}/streaming.db?mode=rw",
+        app.data_dir().display()
+    ));
+    options.max_connections(1).min_connections(1);
+    let lock = Database::connect(options).await.unwrap();
+    lock.execute_unprepared("BEGIN IMMEDIATE").await.unwrap();
+
     let first = chrono::NaiveDate::from_ymd_opt(1800, 1, 1).unwrap();
-    let csv = crate::helpers::history_csv(video, first, 30_000);
+    let csv = crate::helpers::history_csv(video, first, 100);
     let importing = {
         let client = app.client.clone();
         let url = app.url("/api/v1/admin/imports/daily-counts");
@@ -301,16 +315,17 @@ async fn a_saturated_service_sheds_load_with_503_at_once() {
                 .bearer_auth(admin)
                 .header("content-type", "text/csv")
                 .body(csv)
-                // However long the import takes on a busy machine.
-                .timeout(Duration::from_secs(300))
+                .timeout(Duration::from_secs(60))
                 .send()
                 .await
                 .unwrap()
                 .status()
         })
     };
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    assert!(!importing.is_finished(), "the import is still running");
+    // Time for the import to reach the service and wait on the lock; it
+    // cannot finish while the lock is held.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert!(!importing.is_finished(), "the import waits on the lock");
     let started = Instant::now();
     let r = app
         .client
@@ -319,6 +334,7 @@ async fn a_saturated_service_sheds_load_with_503_at_once() {
         .await
         .unwrap();
     let took = started.elapsed();
+    lock.execute_unprepared("COMMIT").await.unwrap();
     assert!(r.headers().contains_key("retry-after"));
     assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "service_overloaded").await;
     assert!(took < Duration::from_secs(1), "answered in {took:?}");
