@@ -322,9 +322,10 @@ async fn a_saturated_service_sheds_load_with_503_at_once() {
                 .status()
         })
     };
-    // Time for the import to reach the service and wait on the lock; it
-    // cannot finish while the lock is held.
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    // Time for the import to reach the service and wait on the lock, even
+    // on a busy machine; it cannot finish while the lock is held, and the
+    // lock is let go well within the busy handler's 5 s.
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
     assert!(!importing.is_finished(), "the import waits on the lock");
     let started = Instant::now();
     let r = app
